@@ -1,0 +1,63 @@
+# wscluster.h - build, test, demo.  `make test` and `make demo` install what they lack.
+CC      ?= cc
+WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror
+CFLAGS  ?= -O2 -g
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+B       := build
+PROGS   := $(B)/wscluster-node $(B)/minimal $(B)/wsc-client $(B)/unit
+ASAN    := $(B)/asan/wscluster-node $(B)/asan/wsc-client $(B)/asan/unit
+FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp
+FUZZ_SECONDS ?= 20
+HDR     := wscluster.h
+
+.PHONY: all asan fuzz test demo deps clean check-headers
+all: $(PROGS)
+
+$(B) $(B)/asan $(B)/fuzz:
+	mkdir -p $@
+
+# the chat page is served from the binary: its bytes become a C array
+$(B)/chat_html.h: examples/chat.html | $(B)
+	{ echo '/* generated from examples/chat.html by the Makefile */'; \
+	  echo 'static const unsigned char chat_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; \
+	  echo 'static const size_t chat_html_len = sizeof chat_html - 1;'; } > $@
+
+$(B)/wscluster-node: examples/node.c $(HDR) $(B)/chat_html.h | $(B)
+	$(CC) $(WARN) $(CFLAGS) -I$(B) $< -o $@
+$(B)/minimal: examples/minimal.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@
+$(B)/wsc-client: tests/wsc_client.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@
+$(B)/unit: tests/unit.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@
+
+asan: $(ASAN)
+$(B)/asan/wscluster-node: examples/node.c $(HDR) $(B)/chat_html.h | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -I$(B) $< -o $@
+$(B)/asan/wsc-client: tests/wsc_client.c $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
+$(B)/asan/unit: tests/unit.c $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
+
+# libFuzzer targets (clang); one per parser
+fuzz: $(FUZZERS)
+$(B)/fuzz/%: tests/fuzz/%.c $(HDR) | $(B)/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $< -o $@
+
+# the header must compile warning-free as C with gcc and clang, as C++, and static
+check-headers: $(B)/chat_html.h
+	sh tests/check_headers.sh
+
+deps:
+	sh tests/deps.sh
+
+test: deps
+	sh tests/run.sh
+
+demo: deps $(B)/wscluster-node
+	sh examples/demo.sh
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,557 @@
+"""Shared helpers for the wscluster-node Python tests (stdlib + websockets 10.x only)."""
+
+import asyncio
+import base64
+import hashlib
+import http.client
+import json
+import os
+import queue
+import re
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = "127.0.0.1"
+TIMEOUT = 10.0  # generous default for every single wait
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _bin(env, default):
+    path = os.environ.get(env, default)
+    return path if os.path.isabs(path) else os.path.join(REPO, path)
+
+
+NODE_BIN = _bin("WSC_NODE_BIN", "build/wscluster-node")
+CLIENT_BIN = _bin("WSC_CLIENT_BIN", "build/wsc-client")
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def raise_nofile(want):
+    """Raise the soft RLIMIT_NOFILE (inherited by nodes started later); return the new soft."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=TIMEOUT * 2, interval=0.05, msg="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % msg)
+        time.sleep(interval)
+
+
+def run_async(coro, timeout=60):
+    """Run a coroutine to completion on a fresh event loop with an overall timeout."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+# ---------------------------------------------------------------------------- the node --
+
+class Node:
+    """One wscluster-node process on ephemeral ports, read from its `listening` lines."""
+
+    def __init__(self, *args, tcp=False, env=None):
+        self.args = list(args)
+        self.tcp = tcp
+        self.env = env
+        self.proc = None
+        self.ws_port = None
+        self.tcp_port = None
+        self.stdout_lines = []
+
+    def start(self):
+        if not os.access(NODE_BIN, os.X_OK):
+            raise AssertionError("node binary missing: %s" % NODE_BIN)
+        cmd = [NODE_BIN, "--listen", "%s:0" % HOST]
+        if self.tcp:
+            cmd += ["--tcp-listen", "%s:0" % HOST]
+        cmd += self.args
+        env = dict(os.environ)
+        env.update(self.env or {})
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     stdin=subprocess.DEVNULL, cwd=REPO, env=env)
+        lines = queue.Queue()
+
+        def drain():  # keep reading so the node never blocks on a full stdout pipe
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.stdout_lines.append(line)
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=drain, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while self.ws_port is None or (self.tcp and self.tcp_port is None):
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.kill()
+                raise AssertionError("node did not report its listeners: %r\nstderr:\n%s"
+                                     % (self.stdout_lines, self.log_tail()))
+            m = re.match(r"^listening (ws|tcp)://127\.0\.0\.1:(\d+)\s*$", line)
+            if m and m.group(1) == "ws":
+                self.ws_port = int(m.group(2))
+            elif m:
+                self.tcp_port = int(m.group(2))
+        return self
+
+    def log_tail(self, n=4000):
+        try:
+            self.stderr.seek(0)
+            return self.stderr.read().decode("utf-8", "replace")[-n:]
+        except Exception:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def assert_alive(self):
+        if not self.alive():
+            raise AssertionError("node exited with status %s\nstderr:\n%s"
+                                 % (self.proc.returncode, self.log_tail()))
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("node did not exit within %ss\nstderr:\n%s"
+                                 % (timeout, self.log_tail()))
+
+    def stop(self, sig=signal.SIGTERM):
+        """Signal the node, wait, and assert exit status 0."""
+        if self.proc is None:
+            return
+        self.assert_alive()
+        self.send_signal(sig)
+        rc = self.wait()
+        if rc != 0:
+            raise AssertionError("node exited with status %s after %s\nstderr:\n%s"
+                                 % (rc, signal.Signals(sig).name, self.log_tail()))
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def url(self, path="/echo"):
+        return "ws://%s:%d%s" % (HOST, self.ws_port, path)
+
+
+class NodeTestCase:
+    """Mixin for unittest.TestCase: one node per class, started with NODE_ARGS."""
+
+    NODE_ARGS = ()
+    NODE_TCP = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(*cls.NODE_ARGS, tcp=cls.NODE_TCP).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        node, cls.node = cls.node, None
+        try:
+            node.stop()
+        finally:
+            node.kill()
+
+
+# ------------------------------------------------------------------------------ HTTP --
+
+def http_request(port, method, path, body=None, headers=None, timeout=TIMEOUT):
+    """Plain HTTP request; returns (status, {lowercased header: value}, body bytes)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def get_stats(port):
+    status, headers, body = http_request(port, "GET", "/stats")
+    if status != 200:
+        raise AssertionError("/stats answered %d: %r" % (status, body[:200]))
+    return json.loads(body)
+
+
+def client_count(port):
+    return get_stats(port)["connections"]["client"]
+
+
+def connect(port, timeout=TIMEOUT):
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_all(sock, timeout=TIMEOUT, limit=1 << 20):
+    """Read until EOF (or reset); returns the bytes received. Fails on timeout."""
+    sock.settimeout(timeout)
+    chunks = []
+    total = 0
+    while total < limit:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        except socket.timeout:
+            raise AssertionError("peer did not close within %ss (got %r)"
+                                 % (timeout, b"".join(chunks)[:200]))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def read_http_head(sock, timeout=TIMEOUT):
+    """Read one HTTP response head: (status, {lower name: value}, leftover bytes).
+    Status is None if the peer closed without sending a response."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            if not buf:
+                return None, {}, b""
+            raise AssertionError("connection closed inside response head: %r" % buf[:300])
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"^HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        raise AssertionError("bad status line: %r" % lines[0])
+    headers = {}
+    for ln in lines[1:]:
+        name, _, value = ln.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(m.group(1)), headers, rest
+
+
+def ws_key():
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def accept_for(key):
+    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+
+
+def upgrade_request(path="/echo", key=None, version="13", extra=None, omit=()):
+    """Build a WebSocket upgrade request head. `omit` drops headers by lowercase name."""
+    hdrs = [("Host", "127.0.0.1"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key if key is not None else ws_key()),
+            ("Sec-WebSocket-Version", version)]
+    hdrs = [(k, v) for k, v in hdrs if k.lower() not in omit] + list(extra or [])
+    head = "GET %s HTTP/1.1\r\n" % path + "".join("%s: %s\r\n" % kv for kv in hdrs) + "\r\n"
+    return head.encode("latin-1")
+
+
+# ------------------------------------------------------------------- WebSocket frames --
+
+def apply_mask(data, key):
+    if not data:
+        return b""
+    n = len(data)
+    full = key * (n // 4) + key[: n % 4]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(full, "little")).to_bytes(n, "little")
+
+
+def build_frame(opcode, payload=b"", fin=True, rsv=0, mask=True, mask_key=None, length=None):
+    """Encode one client frame. `length` overrides the encoded length (hostile frames);
+    `rsv` is the 3-bit RSV field."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0xF)
+    n = len(payload) if length is None else length
+    m = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, m | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, m | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, m | 127, n)
+    if mask:
+        key = mask_key or os.urandom(4)
+        return head + key + apply_mask(payload, key)
+    return head + payload
+
+
+def close_payload(code, reason=b""):
+    return struct.pack("!H", code) + reason
+
+
+class RawWS:
+    """A hand-driven WebSocket client on a plain socket."""
+
+    def __init__(self, port, path="/echo", extra=None, timeout=TIMEOUT):
+        self.sock = connect(port, timeout)
+        self.buf = b""
+        key = ws_key()
+        self.sock.sendall(upgrade_request(path, key, extra=extra))
+        status, headers, rest = read_http_head(self.sock, timeout)
+        if status != 101:
+            self.sock.close()
+            raise AssertionError("handshake to %s answered %r" % (path, status))
+        if headers.get("sec-websocket-accept") != accept_for(key):
+            self.sock.close()
+            raise AssertionError("bad Sec-WebSocket-Accept %r"
+                                 % headers.get("sec-websocket-accept"))
+        self.headers = headers
+        self.buf = rest
+
+    @classmethod
+    def wrap(cls, sock, buf=b""):
+        """A RawWS around a socket whose handshake was done by hand."""
+        ws = cls.__new__(cls)
+        ws.sock, ws.buf = sock, buf
+        return ws
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, opcode, payload=b"", **kw):
+        self.sock.sendall(build_frame(opcode, payload, **kw))
+
+    def send_text(self, text):
+        self.send(OP_TEXT, text.encode("utf-8"))
+
+    def _fill(self, n, timeout):
+        self.sock.settimeout(timeout)
+        while len(self.buf) < n:
+            try:
+                chunk = self.sock.recv(max(65536, n - len(self.buf)))
+            except ConnectionResetError:
+                chunk = b""
+            except socket.timeout:
+                raise AssertionError("timed out reading from node (have %d of %d bytes)"
+                                     % (len(self.buf), n))
+            if not chunk:
+                raise EOFError("connection closed by node")
+            self.buf += chunk
+
+    def _take(self, n, timeout):
+        self._fill(n, timeout)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def recv_frame(self, timeout=TIMEOUT):
+        """Returns (fin, opcode, payload); raises EOFError on EOF."""
+        b0, b1 = self._take(2, timeout)
+        if b1 & 0x80:
+            raise AssertionError("server frame is masked")
+        if b0 & 0x70:
+            raise AssertionError("server frame has RSV bits: %#x" % b0)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._take(2, timeout))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._take(8, timeout))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._take(n, timeout)
+
+    def recv_message(self, timeout=TIMEOUT, answer_pings=True):
+        """Next data message as (opcode, payload), joining fragments and skipping
+        pings/pongs. A close frame raises AssertionError with its code."""
+        opcode, parts = None, []
+        while True:
+            fin, op, payload = self.recv_frame(timeout)
+            if op == OP_PING:
+                if answer_pings:
+                    self.send(OP_PONG, payload)
+                continue
+            if op == OP_PONG:
+                continue
+            if op == OP_CLOSE:
+                raise AssertionError("unexpected close %r" % (parse_close(payload),))
+            if opcode is None:
+                opcode = op
+            parts.append(payload)
+            if fin:
+                return opcode, b"".join(parts)
+
+    def expect_close(self, timeout=TIMEOUT, reply=True):
+        """Read until a close frame; return its code (None if empty). Data frames in between
+        are ignored. Replies with a close frame and then expects EOF."""
+        while True:
+            try:
+                fin, op, payload = self.recv_frame(timeout)
+            except EOFError:
+                raise AssertionError("connection closed without a close frame")
+            if op == OP_CLOSE:
+                break
+        code, _ = parse_close(payload)
+        if reply:
+            try:
+                self.sock.sendall(build_frame(OP_CLOSE, payload[:2]))
+            except OSError:
+                pass
+        self.expect_eof(timeout)
+        return code
+
+    def expect_eof(self, timeout=TIMEOUT):
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return
+            except socket.timeout:
+                raise AssertionError("node did not close the TCP connection")
+            if not chunk:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("node kept sending instead of closing")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def parse_close(payload):
+    if len(payload) >= 2:
+        return struct.unpack("!H", payload[:2])[0], payload[2:]
+    return None, payload
+
+
+def assert_echo(port, text=None):
+    """Fresh /echo round trip over a raw socket: proves the node still serves."""
+    text = text or "still-alive-%s" % os.urandom(4).hex()
+    with RawWS(port, "/echo") as ws:
+        ws.send_text(text)
+        op, payload = ws.recv_message()
+        if (op, payload) != (OP_TEXT, text.encode()):
+            raise AssertionError("echo mismatch: %r %r" % (op, payload[:100]))
+        ws.send(OP_CLOSE, close_payload(1000))
+        code = ws.expect_close(reply=False)
+        if code != 1000:
+            raise AssertionError("close echo was %r, expected 1000" % code)
+
+
+# ---------------------------------------------------------------------- TCP framer --
+
+def tcp_frame(ftype, payload=b"", length=None):
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    return struct.pack("!IB", len(payload) if length is None else length, ftype) + payload
+
+
+class RawTCP:
+    """A client of the node's length-prefixed TCP framer."""
+
+    def __init__(self, port, timeout=TIMEOUT):
+        self.sock = connect(port, timeout)
+        self.buf = b""
+
+    _fill = RawWS._fill
+    _take = RawWS._take
+    expect_eof = RawWS.expect_eof
+    close = RawWS.close
+    __enter__ = RawWS.__enter__
+    __exit__ = RawWS.__exit__
+
+    def send(self, ftype, payload=b"", length=None):
+        self.sock.sendall(tcp_frame(ftype, payload, length))
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv_frame(self, timeout=TIMEOUT):
+        n, ftype = struct.unpack("!IB", self._take(5, timeout))
+        return ftype, self._take(n, timeout)
+
+    def recv_message(self, timeout=TIMEOUT):
+        """Next text/binary frame, answering pings and skipping pongs."""
+        while True:
+            ftype, payload = self.recv_frame(timeout)
+            if ftype == OP_PING:
+                self.send(OP_PONG, payload)
+            elif ftype == OP_CLOSE:
+                raise AssertionError("unexpected close %r" % (parse_close(payload),))
+            elif ftype != OP_PONG:
+                return ftype, payload
+
+    def sync(self, timeout=TIMEOUT):
+        """Ping/pong round trip: afterwards the node has registered this client."""
+        token = os.urandom(8)
+        self.send(OP_PING, token)
+        while True:
+            ftype, payload = self.recv_frame(timeout)
+            if ftype == OP_PONG and payload == token:
+                return
+
+    def expect_close(self, timeout=TIMEOUT):
+        while True:
+            try:
+                ftype, payload = self.recv_frame(timeout)
+            except EOFError:
+                raise AssertionError("TCP connection closed without a close frame")
+            if ftype == OP_CLOSE:
+                break
+        self.expect_eof(timeout)
+        return parse_close(payload)[0]
+
+
+# -------------------------------------------------------------------- websockets --
+
+def ws_connect(url, **kw):
+    import websockets
+    opts = dict(max_size=None, ping_interval=None, open_timeout=TIMEOUT,
+                close_timeout=TIMEOUT)
+    opts.update(kw)
+    return websockets.connect(url, **opts)
+
+
+async def recv(ws, timeout=TIMEOUT):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def main():
+    import unittest
+    unittest.main(module="__main__", verbosity=int(os.environ.get("VERBOSE", "1")))
+
+
+if __name__ == "__main__":
+    sys.exit("util.py is a helper module")

@@ -1,0 +1,2854 @@
+/* wscluster.h - v0.1.0 - a cluster of long-lived WebSocket and TCP connections, in one header.
+
+   Public domain or MIT, see the end of this file.
+
+   WHAT IT IS
+     A single-header C99 library holding a complete RFC 6455 WebSocket framer (server and
+     client roles), a length-prefixed TCP framer, a small HTTP/1.1 parser, and a poll() loop
+     with timers that owns every socket. It is built so that several instances of one service
+     can later behave as one (see CLUSTER MODEL); the connection classes exist from day one.
+     Needs libc and POSIX sockets only.
+
+   USE
+     In exactly one C file:
+         #define WSCLUSTER_IMPLEMENTATION
+         #include "wscluster.h"
+     Everywhere else just #include "wscluster.h". Define WSCLUSTER_STATIC before the include
+     to make every function static (private to that file).
+
+   TABLE OF CONTENTS (grep the tags)
+     >>manual    this block: quick start, concepts, events, options, limits
+     >>api       public declarations
+     >>base      allocation, logging, time, small helpers        (implementation)
+     >>sha1      SHA-1 and base64
+     >>utf8      incremental UTF-8 validation
+     >>http      HTTP/1.1 request/response head parser (pure)
+     >>ws        RFC 6455 frame decoder and encoder (pure)
+     >>tcp       length-prefixed TCP frame decoder and encoder (pure)
+     >>url       ws:// tcp:// host:port parsing
+     >>conn      connection table, ids, metadata, output queues
+     >>loop      sockets, poll(), handshakes, timers: the only code that does I/O
+     >>public    the public functions
+
+   QUICK START
+         #define WSCLUSTER_IMPLEMENTATION
+         #include "wscluster.h"
+
+         static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
+             if (ev == WSC_EV_MESSAGE) {                 // echo every message
+                 wsc_msg *m = (wsc_msg *)data;
+                 wsc_send(ctx, id, m->opcode, m->data, m->len);
+             }
+             (void)user;
+         }
+         int main(void) {
+             wsc_config cfg = {0};
+             cfg.on_event = on_event;
+             wsc_ctx *ctx = wsc_create(&cfg);
+             if (!ctx || wsc_listen(ctx, "ws://127.0.0.1:8080") < 0) return 1;
+             wsc_run(ctx);                               // until wsc_stop()
+             wsc_destroy(ctx);
+             return 0;
+         }
+
+   CONCEPTS
+     Context      wsc_ctx, made by wsc_create() from a wsc_config. All state hangs off it;
+                  the library has no mutable globals. One thread drives one context.
+     Listener     wsc_listen(ctx, url): "ws://HOST:PORT" (HTTP + WebSocket; "HOST:PORT"
+                  alone means the same) or "tcp://HOST:PORT" (the TCP framer below).
+     Connection   identified by a wsc_id (64 bits: slot index + generation). An id outlives
+                  its connection safely: every call with a stale id returns WSC_ERR_STALE.
+                  Pointers given to the event handler are valid only during that call.
+     Class        every connection has one (wsc_class):
+                    WSC_CLIENT      an ordinary connection from a real client (accepted)
+                    WSC_SUBSCRIBER  a link this instance opened to another instance
+                    WSC_OBSERVABLE  a link another instance opened to this one
+                  wsc_connect() opens outbound connections (class from its options,
+                  WSC_SUBSCRIBER by default); accepted connections are WSC_CLIENT unless the
+                  upgrade handler calls wsc_set_class().
+     Metadata     key -> value strings per connection (wsc_set_meta), e.g. user=alice,
+                  group=lobby. wsc_broadcast() selects targets by metadata (AND of pairs);
+                  the pseudo-key "path" matches the request path.
+     Protocol     WSC_PROTO_WS or WSC_PROTO_TCP. Both carry text and binary messages with
+                  the same send API; a broadcast reaches both kinds.
+
+   THE LOOP
+     wsc_poll(ctx, timeout_ms) runs one iteration: flush queued output, poll() every socket
+     (waiting at most timeout_ms, less if a timer is due), read, parse, dispatch events,
+     sweep timeouts, flush again. wsc_run() loops until wsc_stop(). Output is corked: every
+     send made while handling events is queued and leaves in one writev() per socket at the
+     end of the iteration (or at the start of the next wsc_poll() if sent from outside it).
+
+   EVENTS  (one handler: void on_event(wsc_ctx*, wsc_id id, int ev, void *data, void *user))
+     ev               fires when                                        data
+     WSC_EV_UPGRADE   a valid WebSocket upgrade request arrived; the    wsc_http_req *
+                      handler may wsc_reject() it, set metadata, the
+                      class, user data, or req->subprotocol.
+                      Not firing for TCP listeners.
+     WSC_EV_HTTP      a plain HTTP request (head + body) arrived;       wsc_http_req *
+                      answer with wsc_http_reply() during the call,
+                      else the library answers 404.
+     WSC_EV_OPEN      a connection is ready for messages: WebSocket    NULL
+                      handshake done (either role), TCP accepted or
+                      connected.
+     WSC_EV_MESSAGE   a complete message (fragments joined; text is    wsc_msg *
+                      valid UTF-8). data is writable, valid during the
+                      call only.
+     WSC_EV_CLOSE     an opened connection is gone. Exactly one CLOSE  wsc_close_info *
+                      for every OPEN; the id is stale after it.
+     WSC_EV_ERROR     something failed asynchronously: an outbound     wsc_error_info *
+                      connection that never opened (id is then
+                      stale), a protocol violation that is closing
+                      an open connection (CLOSE follows), a refused
+                      handshake, an accept() failure (id 0).
+     WSC_EV_PONG      a pong arrived (heartbeat accounting)            wsc_msg *
+     Inside the handler every public function may be called, including wsc_close() and
+     wsc_send() on any connection; closing takes effect after the handler returns.
+
+   OPTIONS  (wsc_config; a zero field means the default in brackets)
+     on_event            event handler                                   [none: ignore]
+     user                passed to on_event and log                      [NULL]
+     max_conns           connections at once (all classes)               [10000]
+                         beyond it: HTTP 503 for WebSocket, TCP closed
+     max_message         largest message in bytes, any fragmentation     [1 MiB]
+                         (close 1009 / WSC_ERR_TOOBIG beyond it)
+     max_head            largest HTTP request/response head              [8192] (431)
+     max_body            largest plain HTTP request body                 [max_message] (413)
+     max_pending         bytes queued for one connection before it is    [4 MiB]
+                         closed as a slow consumer with 1008 (a message
+                         is always accepted into an empty queue)
+     handshake_timeout_ms  HTTP head/body, WS handshake, outbound        [10000]
+                         connect must finish within this
+     ping_interval_ms    ping every open connection this often           [30000], <0 off
+     idle_timeout_ms     close a connection silent this long (1006)      [2 x ping interval]
+     close_timeout_ms    wait this long for the peer's close reply       [3000]
+     subprotocols        comma-separated server subprotocols; the first  [NULL: none]
+                         one the client offers is selected
+     log_level           WSC_LOG_ERROR..WSC_LOG_DEBUG                    [WSC_LOG_INFO]
+     log                 log sink void(void *user, int level, const char *line)
+                                                                         [stderr with time]
+     alloc_user          context pointer passed to WSC_MALLOC & co       [NULL]
+
+   COMPILE-TIME MACROS  (define before the implementation include)
+     WSC_MALLOC(sz,u) WSC_REALLOC(p,sz,u) WSC_FREE(p,u)   all three or none [libc]; u is
+                                        cfg.alloc_user
+     WSC_ASSERT(x)                      [assert(x)]
+     WSC_MAX_HEADERS                    headers kept per HTTP head [32]; more => 431
+     WSC_MAX_META                       metadata pairs per connection [16]
+     WSC_RECV_BUF                       the loop's shared receive buffer [65536]
+     WSC_MAX_IOV                        iovecs per writev() [64]
+     WSCLUSTER_STATIC                   make every function static
+
+   ERRORS
+     Functions return >= 0 on success and a negative wsc_err on failure; wsc_strerror()
+     names it. Asynchronous failures arrive as WSC_EV_ERROR. Log lines name the option that
+     a limit comes from.
+
+   CLOSE CODES USED BY THE LIBRARY
+     1000 normal  1001 wsc_close_all/shutdown  1002 protocol error  1006 (reported only:
+     no close frame, heartbeat timeout, reset)  1007 invalid UTF-8  1008 slow consumer
+     1009 message too big  1011 internal error (out of memory).
+
+   THE TCP FRAMER  (tcp:// listeners and connections)
+     frame = length (4 bytes, big-endian, payload bytes only) | type (1 byte) | payload
+       type 0x01 text (must be UTF-8)   0x02 binary
+            0x08 close (empty, or 2-byte big-endian code + UTF-8 reason; <= 125 bytes)
+            0x09 ping  0x0A pong (<= 125 bytes; a ping is answered with its payload)
+     Messages are never fragmented. An unknown type closes with 1002, a length above
+     max_message with 1009. Heartbeat, close handshake and limits work as for WebSocket.
+
+   HTTP
+     HTTP/1.1 with Content-Length bodies; every plain response carries Connection: close
+     (no keep-alive, no chunked requests: 501). The upgrade path validates: GET, HTTP/1.1,
+     Host, Upgrade: websocket, Connection: upgrade (token lists, case-insensitive),
+     Sec-WebSocket-Version: 13 (else 426), a key of 16 bytes in base64 (else 400).
+
+   THREADING
+     None inside. Every function takes the context and must be called from the thread that
+     drives that context, except the pure helpers (sha1, base64, utf8, http/ws/tcp parsers,
+     url), which are reentrant.
+
+   MEMORY
+     wsc_create() allocates the connection table. After that the library allocates when a
+     connection opens (its state), while a message is partially received (its buffer), per
+     queued outbound frame (shared between every receiver of a broadcast), and for metadata.
+     A frame sent to many connections is encoded once and reference counted.
+
+   KNOWN LIMITS
+     - Host names in wsc_connect() are resolved with a blocking getaddrinfo() (numeric
+       addresses never block).
+     - No permessage-deflate or other extensions (RSV bits are refused with 1002).
+     - No HTTP keep-alive; HTTP replies must be given during WSC_EV_HTTP.
+*/
+/* The implementation needs POSIX.1-2008; define it before any system header is seen. */
+#if defined(WSCLUSTER_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#ifndef WSCLUSTER_H
+#define WSCLUSTER_H
+
+/* >>api ================================================================= public API == */
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef WSCLUSTER_STATIC
+#define WSC_API static
+#else
+#define WSC_API extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WSCLUSTER_VERSION "0.1.0"
+
+typedef struct wsc_ctx wsc_ctx;
+typedef uint64_t wsc_id; /* 0 is never a valid id */
+
+typedef enum wsc_err {
+    WSC_OK = 0,
+    WSC_ERR_INVAL = -1,     /* bad argument */
+    WSC_ERR_NOMEM = -2,     /* allocation failed */
+    WSC_ERR_STALE = -3,     /* connection id is unknown or already closed */
+    WSC_ERR_STATE = -4,     /* not allowed in the connection's current state */
+    WSC_ERR_TOOBIG = -5,    /* message larger than max_message */
+    WSC_ERR_SLOW = -6,      /* output queue past max_pending: connection closed (1008) */
+    WSC_ERR_SYS = -7,       /* a system call failed: see errno / the log */
+    WSC_ERR_ADDR = -8,      /* bad address or URL */
+    WSC_ERR_LIMIT = -9,     /* max_conns reached */
+    WSC_ERR_PROTO = -10,    /* malformed input (HTTP, frame, close payload) */
+    WSC_ERR_HANDSHAKE = -11,/* WebSocket handshake refused or invalid */
+    WSC_ERR_TIMEOUT = -12,  /* handshake, connect, close or heartbeat timed out */
+    WSC_ERR_UTF8 = -13,     /* invalid UTF-8 in a text message or close reason */
+    WSC_ERR_CLOSED = -14,   /* connection closed by the peer or reset */
+    WSC_ERR_AGAIN = -15     /* parser: need more input */
+} wsc_err;
+
+typedef enum wsc_class { WSC_CLIENT = 1, WSC_SUBSCRIBER = 2, WSC_OBSERVABLE = 3 } wsc_class;
+typedef enum wsc_proto { WSC_PROTO_WS = 1, WSC_PROTO_TCP = 2 } wsc_proto;
+
+typedef enum wsc_event {
+    WSC_EV_UPGRADE = 1, WSC_EV_HTTP, WSC_EV_OPEN, WSC_EV_MESSAGE, WSC_EV_CLOSE,
+    WSC_EV_ERROR, WSC_EV_PONG
+} wsc_event;
+
+/* opcodes (RFC 6455 numbering; the TCP framer uses the same numbers as its type byte) */
+enum { WSC_OP_CONT = 0x0, WSC_TEXT = 0x1, WSC_BINARY = 0x2, WSC_OP_CLOSE = 0x8,
+       WSC_OP_PING = 0x9, WSC_OP_PONG = 0xA };
+
+enum { WSC_LOG_ERROR = 1, WSC_LOG_WARN = 2, WSC_LOG_INFO = 3, WSC_LOG_DEBUG = 4 };
+
+typedef struct wsc_str { const char *ptr; size_t len; } wsc_str;   /* a byte view */
+
+#ifndef WSC_MAX_HEADERS
+#define WSC_MAX_HEADERS 32
+#endif
+typedef struct wsc_header { wsc_str name, value; } wsc_header;
+
+typedef struct wsc_http_req {
+    wsc_str method, target, path, query;  /* target = path [? query] */
+    int minor_version;                    /* HTTP/1.x */
+    wsc_header headers[WSC_MAX_HEADERS];
+    size_t nheaders;
+    wsc_str body;                         /* WSC_EV_HTTP only */
+    const char *subprotocol;              /* WSC_EV_UPGRADE: the handler may set one of the
+                                             offered subprotocols (string must outlive the
+                                             call, e.g. a literal) */
+} wsc_http_req;
+
+typedef struct wsc_http_resp {
+    int status, minor_version;
+    wsc_str reason;
+    wsc_header headers[WSC_MAX_HEADERS];
+    size_t nheaders;
+} wsc_http_resp;
+
+typedef struct wsc_msg { int opcode; unsigned char *data; size_t len; } wsc_msg;
+typedef struct wsc_close_info {
+    int code;            /* the peer's code, 1005 if its close had none, 1006 if none came,
+                            or the code we closed with after a violation */
+    wsc_str reason;
+    int by_peer;         /* 1 if the peer sent a close frame first */
+} wsc_close_info;
+typedef struct wsc_error_info { int err; const char *msg; } wsc_error_info;
+
+typedef void (*wsc_handler)(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user);
+typedef void (*wsc_log_fn)(void *user, int level, const char *line);
+
+typedef struct wsc_config {
+    wsc_handler on_event;
+    void *user;
+    int max_conns;
+    uint64_t max_message;
+    size_t max_head;
+    size_t max_body;
+    size_t max_pending;
+    int handshake_timeout_ms;
+    int ping_interval_ms;
+    int idle_timeout_ms;
+    int close_timeout_ms;
+    const char *subprotocols;
+    int log_level;
+    wsc_log_fn log;
+    void *alloc_user;
+} wsc_config;
+
+typedef struct wsc_connect_opts {
+    int cls;                   /* wsc_class for the new connection [WSC_SUBSCRIBER] */
+    const char *subprotocol;   /* offered in Sec-WebSocket-Protocol [none] */
+    const char *headers;       /* extra request header lines, each ending in \r\n [none] */
+    void *userdata;            /* initial wsc_get_userdata() */
+} wsc_connect_opts;
+
+typedef struct wsc_kv { const char *key, *value; } wsc_kv;
+
+typedef struct wsc_conn_info {
+    int cls, proto, is_server;  /* is_server: accepted by us */
+    int open;                   /* WSC_EV_OPEN has fired and no close started */
+    const char *peer;           /* "ip:port" */
+    const char *path;           /* request path (server) or URL path (client); "" for TCP */
+    const char *subprotocol;    /* negotiated, or "" */
+    size_t pending;             /* bytes queued for output */
+} wsc_conn_info;
+
+typedef struct wsc_stats {
+    uint64_t conns[4];           /* open connections per class, index wsc_class */
+    uint64_t accepted, refused;  /* connections accepted; refused (limit, handshake) */
+    uint64_t msgs_in, msgs_out;  /* messages received; message deliveries queued */
+    uint64_t bytes_in, bytes_out;
+    uint64_t dropped;            /* messages not queued (target closing, slow, too big) */
+    uint64_t closed_slow;        /* connections closed as slow consumers (1008) */
+    uint64_t proto_errors;       /* connections failed for protocol violations */
+} wsc_stats;
+
+/* ---- context and loop ---------------------------------------------------------------- */
+
+/* wsc_create: a new context from cfg (NULL = all defaults). Returns NULL when allocation
+   fails or an option is invalid (logged). The process's signal setup is untouched: sends
+   use MSG_NOSIGNAL, so a vanished peer never raises SIGPIPE. */
+WSC_API wsc_ctx *wsc_create(const wsc_config *cfg);
+/* wsc_destroy: closes every socket at once (no close handshake, no events) and frees all. */
+WSC_API void wsc_destroy(wsc_ctx *ctx);
+/* wsc_listen: start listening. url: "ws://HOST:PORT", "HOST:PORT" or "tcp://HOST:PORT";
+   PORT 0 picks a free port (see wsc_listener_port). Returns a listener index >= 0, or
+   WSC_ERR_ADDR / WSC_ERR_SYS. */
+WSC_API int wsc_listen(wsc_ctx *ctx, const char *url);
+/* wsc_listener_port: the bound port of a listener, or a negative wsc_err. */
+WSC_API int wsc_listener_port(wsc_ctx *ctx, int listener);
+/* wsc_poll: one loop iteration (see THE LOOP); waits at most timeout_ms (<0: until
+   something happens). Returns the number of events dispatched, or a negative wsc_err
+   when poll() itself fails (EINTR is not a failure: it returns 0). */
+WSC_API int wsc_poll(wsc_ctx *ctx, int timeout_ms);
+/* wsc_run: wsc_poll() until wsc_stop(). Returns 0, or the wsc_poll() error that ended it. */
+WSC_API int wsc_run(wsc_ctx *ctx);
+/* wsc_stop: make wsc_run() return after the current iteration. Async-signal-safe. */
+WSC_API void wsc_stop(wsc_ctx *ctx);
+/* wsc_now_ms: the loop's monotonic clock, in milliseconds. */
+WSC_API int64_t wsc_now_ms(void);
+
+/* wsc_timer: call cb(ctx, arg) after ms milliseconds, then every ms if repeat. Returns a
+   timer id > 0 or a negative wsc_err. Timers fire from wsc_poll(). */
+WSC_API int wsc_timer(wsc_ctx *ctx, int ms, int repeat, void (*cb)(wsc_ctx *, void *),
+                      void *arg);
+/* wsc_timer_cancel: cancel a timer (also from its own callback). 0 or WSC_ERR_STALE. */
+WSC_API int wsc_timer_cancel(wsc_ctx *ctx, int timer_id);
+
+/* ---- connections ----------------------------------------------------------------------- */
+
+/* wsc_connect: open an outbound connection to "ws://HOST:PORT[/path]" or "tcp://HOST:PORT".
+   Non-blocking: returns 0 and stores the id in *out; WSC_EV_OPEN follows when the
+   handshake completes, or WSC_EV_ERROR (and the id goes stale) when it fails or times out
+   (handshake_timeout_ms). opts may be NULL. */
+WSC_API int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *opts,
+                        wsc_id *out);
+/* wsc_send: queue one message (WSC_TEXT or WSC_BINARY; text must be valid UTF-8, which is
+   not checked here). Returns 0; WSC_ERR_STALE, WSC_ERR_STATE (not open, or closing),
+   WSC_ERR_TOOBIG (> max_message), WSC_ERR_SLOW (queue was past max_pending: the
+   connection is now closing with 1008), WSC_ERR_NOMEM. The bytes are copied. */
+WSC_API int wsc_send(wsc_ctx *ctx, wsc_id id, int opcode, const void *data, size_t len);
+/* wsc_broadcast: send one message to every open connection of class WSC_CLIENT whose
+   metadata matches all nmatch pairs (nmatch 0: every client). A value of NULL or "*"
+   matches any connection that has the key. The frame is encoded once per protocol and
+   shared. Returns the number of connections it was queued for, or a negative wsc_err. */
+WSC_API int wsc_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
+                          const void *data, size_t len);
+/* wsc_send_ids: like wsc_broadcast, to an explicit list of ids (stale ones are skipped). */
+WSC_API int wsc_send_ids(wsc_ctx *ctx, const wsc_id *ids, size_t n, int opcode,
+                         const void *data, size_t len);
+/* wsc_ping: send a ping with payload (<= 125 bytes). */
+WSC_API int wsc_ping(wsc_ctx *ctx, wsc_id id, const void *data, size_t len);
+/* wsc_close: start the close handshake with code (0: 1000) and reason (NULL: none,
+   <= 123 bytes). WSC_EV_CLOSE fires when it completes or times out (close_timeout_ms).
+   On a connection still in its handshake or HTTP request, it is dropped at once. */
+WSC_API int wsc_close(wsc_ctx *ctx, wsc_id id, int code, const char *reason);
+/* wsc_close_all: wsc_close() every connection; returns how many were open. */
+WSC_API int wsc_close_all(wsc_ctx *ctx, int code, const char *reason);
+/* wsc_count: connections of class cls (0: all, including those in handshake). */
+WSC_API int wsc_count(wsc_ctx *ctx, int cls);
+/* wsc_conns: fill out[] with the ids of open connections of class cls (0: all); returns
+   how many there are (may exceed max). */
+WSC_API size_t wsc_conns(wsc_ctx *ctx, int cls, wsc_id *out, size_t max);
+/* wsc_get_conn_info: describe a connection; strings stay valid until it closes. */
+WSC_API int wsc_get_conn_info(wsc_ctx *ctx, wsc_id id, wsc_conn_info *info);
+/* wsc_set_meta: set key=value (value NULL removes the key). Copies both. At most
+   WSC_MAX_META keys (WSC_ERR_LIMIT). */
+WSC_API int wsc_set_meta(wsc_ctx *ctx, wsc_id id, const char *key, const char *value);
+/* wsc_get_meta: the value, or NULL; valid until it changes or the connection closes. */
+WSC_API const char *wsc_get_meta(wsc_ctx *ctx, wsc_id id, const char *key);
+WSC_API int wsc_set_userdata(wsc_ctx *ctx, wsc_id id, void *userdata);
+WSC_API void *wsc_get_userdata(wsc_ctx *ctx, wsc_id id);
+/* wsc_set_class: reclassify a connection (e.g. in WSC_EV_UPGRADE for a peer's link). */
+WSC_API int wsc_set_class(wsc_ctx *ctx, wsc_id id, int cls);
+/* wsc_reject: during WSC_EV_UPGRADE, refuse with an HTTP status (e.g. 401) and a short
+   plain-text body (NULL: the status text). No WSC_EV_OPEN/CLOSE follow. */
+WSC_API int wsc_reject(wsc_ctx *ctx, wsc_id id, int status, const char *body);
+/* wsc_http_reply: during WSC_EV_HTTP, answer the request. content_type NULL means
+   text/plain. extra_headers (NULL: none) are header lines each ending in \r\n. */
+WSC_API int wsc_http_reply(wsc_ctx *ctx, wsc_id id, int status, const char *content_type,
+                           const char *extra_headers, const void *body, size_t len);
+WSC_API void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out);
+WSC_API const char *wsc_strerror(int err);
+/* wsc_log: write a line through the context's log sink (printf-style). */
+WSC_API void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---- pure helpers: no I/O, no allocation, reentrant ------------------------------------ */
+
+WSC_API void wsc_sha1(const void *data, size_t len, unsigned char out[20]);
+/* base64 of len bytes into out (needs 4*((len+2)/3)+1 bytes, NUL-terminated); returns
+   the length written without the NUL. */
+WSC_API size_t wsc_base64_encode(const void *data, size_t len, char *out);
+/* base64 decode; returns bytes written, or WSC_ERR_PROTO on bad input / WSC_ERR_TOOBIG
+   when out (cap bytes) is too small. Padding required. */
+WSC_API int wsc_base64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
+/* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
+WSC_API void wsc_ws_accept(const char *key, size_t keylen, char out[29]);
+/* wsc_utf8_check: incremental validation. *state starts at 0; returns 0 while valid,
+   WSC_ERR_UTF8 when invalid. The message is complete and valid iff *state is 0 at its end. */
+WSC_API int wsc_utf8_check(uint32_t *state, const unsigned char *p, size_t n);
+
+/* wsc_http_parse_request / _response: parse a head in buf[0..len). Return the head
+   length (> 0, up to and including the blank line), WSC_ERR_AGAIN when incomplete,
+   WSC_ERR_PROTO when malformed, WSC_ERR_LIMIT with more than WSC_MAX_HEADERS headers.
+   The views point into buf. */
+WSC_API int wsc_http_parse_request(const char *buf, size_t len, wsc_http_req *req);
+WSC_API int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp);
+/* wsc_http_header: the first header named name (case-insensitive), or NULL. */
+WSC_API const wsc_str *wsc_http_header(const wsc_header *h, size_t n, const char *name);
+/* wsc_http_has_token: 1 if a comma-separated header value contains token (case-insens.) */
+WSC_API int wsc_http_has_token(wsc_str value, const char *token);
+/* wsc_query_get: copy the URL-decoded value of key from a query string into out
+   (NUL-terminated, truncated to cap-1). Returns the decoded length, or -1 if absent. */
+WSC_API int wsc_query_get(wsc_str query, const char *key, char *out, size_t cap);
+
+/* The frame decoders. Both are streaming and never buffer payload: they emit chunks as
+   the bytes arrive, unmasking in place (buf must be writable). State lives in the struct;
+   zero it, then set the configuration fields. */
+typedef enum wsc_frame_kind {
+    WSC_FR_DATA = 1,   /* a chunk of a text/binary message: opcode, data, first, last */
+    WSC_FR_PING, WSC_FR_PONG, /* a whole control frame: data (<= 125 bytes) */
+    WSC_FR_CLOSE       /* code (1005 when empty) and data = reason, validated */
+} wsc_frame_kind;
+typedef struct wsc_frame_ev {
+    int kind, opcode, first, last, code;
+    unsigned char *data;
+    size_t len;
+} wsc_frame_ev;
+/* return non-zero from the callback to stop decoding (the decoder stays consistent) */
+typedef int (*wsc_frame_cb)(void *arg, const wsc_frame_ev *ev);
+
+typedef struct wsc_ws_decoder {
+    /* configuration */
+    uint64_t max_message;        /* 0: unlimited */
+    unsigned char expect_mask;   /* 1 on the server side: frames must be masked */
+    /* state */
+    unsigned char hdr[14], hlen, hneed, phase, opcode, fin, masked, mask[4], in_msg, msg_op,
+        first, closed, ctrl_len;
+    uint64_t remain, mpos, msg_len;
+    uint32_t utf8;
+    unsigned char ctrl[125];
+    int close_code;              /* after an error: the close code to send */
+    const char *error;           /* after an error: why */
+} wsc_ws_decoder;
+/* wsc_ws_decode: feed len bytes. Returns bytes consumed (len, or less if the callback
+   stopped it or a close frame ended the stream), or WSC_ERR_PROTO / WSC_ERR_UTF8 /
+   WSC_ERR_TOOBIG with d->close_code (1002/1007/1009) and d->error set; after an error the
+   decoder refuses further input. */
+WSC_API int64_t wsc_ws_decode(wsc_ws_decoder *d, unsigned char *buf, size_t len,
+                              wsc_frame_cb cb, void *arg);
+/* wsc_ws_header: encode a frame header into out (<= 14 bytes); mask non-NULL adds it. */
+WSC_API size_t wsc_ws_header(unsigned char out[14], int opcode, int fin, uint64_t len,
+                             const unsigned char *mask);
+
+typedef struct wsc_tcp_decoder {
+    uint64_t max_message;        /* 0: unlimited (up to 4 GiB - 1) */
+    unsigned char hdr[5], hlen, phase, type, ctrl_len, closed, first_pending;
+    uint64_t remain, len;
+    uint32_t utf8;
+    unsigned char ctrl[125];
+    int close_code;
+    const char *error;
+} wsc_tcp_decoder;
+WSC_API int64_t wsc_tcp_decode(wsc_tcp_decoder *d, unsigned char *buf, size_t len,
+                               wsc_frame_cb cb, void *arg);
+WSC_API size_t wsc_tcp_header(unsigned char out[5], int type, uint32_t len);
+
+/* wsc_url_parse: "ws://host:port/path", "tcp://host:port", "host:port". scheme gets
+   WSC_PROTO_*, host is NUL-terminated into host[hostcap]; path points into url ("/" if
+   absent). Returns 0 or WSC_ERR_ADDR. IPv6 literals in brackets are accepted. */
+WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostcap,
+                          int *port, const char **path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WSCLUSTER_H */
+
+/* ==================================================================== IMPLEMENTATION == */
+#ifdef WSCLUSTER_IMPLEMENTATION
+#ifndef WSCLUSTER_IMPLEMENTATION_DONE
+#define WSCLUSTER_IMPLEMENTATION_DONE
+
+/* >>base ===================================================== allocation, log, time == */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#include <netdb.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#if defined(WSC_MALLOC) || defined(WSC_REALLOC) || defined(WSC_FREE)
+#if !defined(WSC_MALLOC) || !defined(WSC_REALLOC) || !defined(WSC_FREE)
+#error "wscluster.h: define all of WSC_MALLOC, WSC_REALLOC and WSC_FREE, or none"
+#endif
+#else
+#define WSC_MALLOC(sz, u) ((void)(u), malloc(sz))
+#define WSC_REALLOC(p, sz, u) ((void)(u), realloc((p), (sz)))
+#define WSC_FREE(p, u) ((void)(u), free(p))
+#endif
+#ifndef WSC_ASSERT
+#define WSC_ASSERT(x) assert(x)
+#endif
+#ifndef WSC_MAX_META
+#define WSC_MAX_META 16
+#endif
+#ifndef WSC_RECV_BUF
+#define WSC_RECV_BUF 65536
+#endif
+#ifndef WSC_MAX_IOV
+#define WSC_MAX_IOV 64
+#endif
+#ifndef WSC_MAX_LISTENERS
+#define WSC_MAX_LISTENERS 8
+#endif
+#ifndef WSC_MAX_TIMERS
+#define WSC_MAX_TIMERS 64
+#endif
+
+#ifdef WSCLUSTER_STATIC
+#if defined(__GNUC__)
+#define WSC_DEF static __attribute__((unused))
+#else
+#define WSC_DEF static
+#endif
+#else
+#define WSC_DEF
+#endif
+
+#define WSC__DEFAULT_MAX_CONNS 10000
+#define WSC__DEFAULT_MAX_MESSAGE (1u << 20)
+#define WSC__DEFAULT_MAX_HEAD 8192
+#define WSC__DEFAULT_MAX_PENDING (4u << 20)
+#define WSC__DEFAULT_HANDSHAKE_MS 10000
+#define WSC__DEFAULT_PING_MS 30000
+#define WSC__DEFAULT_CLOSE_MS 3000
+#define WSC__SWEEP_MS 100
+
+WSC_DEF int64_t wsc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wsc__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+static int wsc__ieq(wsc_str a, const char *b) {
+    size_t i, n = strlen(b);
+    if (a.len != n) return 0;
+    for (i = 0; i < n; i++)
+        if (wsc__lower((unsigned char)a.ptr[i]) != wsc__lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+static int wsc__seq(wsc_str a, const char *b) {
+    size_t n = strlen(b);
+    return a.len == n && memcmp(a.ptr, b, n) == 0;
+}
+
+static void wsc__put16(unsigned char *p, unsigned v) {
+    p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v;
+}
+
+/* >>sha1 ====================================================== SHA-1 and base64 ====== */
+typedef struct wsc__sha1 { uint32_t h[5]; uint64_t total; unsigned char buf[64]; size_t n; } wsc__sha1;
+
+static uint32_t wsc__rol(uint32_t x, int s) { return (x << s) | (x >> (32 - s)); }
+
+static void wsc__sha1_block(wsc__sha1 *s, const unsigned char *p) {
+    uint32_t w[80], a, b, c, d, e, f, k, t;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (i = 16; i < 80; i++) w[i] = wsc__rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3]; e = s->h[4];
+    for (i = 0; i < 80; i++) {
+        if (i < 20) { f = (b & c) | (~b & d); k = 0x5A827999u; }
+        else if (i < 40) { f = b ^ c ^ d; k = 0x6ED9EBA1u; }
+        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDCu; }
+        else { f = b ^ c ^ d; k = 0xCA62C1D6u; }
+        t = wsc__rol(a, 5) + f + e + k + w[i];
+        e = d; d = c; c = wsc__rol(b, 30); b = a; a = t;
+    }
+    s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d; s->h[4] += e;
+}
+
+static void wsc__sha1_add(wsc__sha1 *s, const unsigned char *p, size_t len) {
+    s->total += len;
+    while (len > 0) {
+        size_t take = 64 - s->n;
+        if (take > len) take = len;
+        memcpy(s->buf + s->n, p, take);
+        s->n += take; p += take; len -= take;
+        if (s->n == 64) { wsc__sha1_block(s, s->buf); s->n = 0; }
+    }
+}
+
+WSC_DEF void wsc_sha1(const void *data, size_t len, unsigned char out[20]) {
+    wsc__sha1 s;
+    unsigned char pad[72];
+    uint64_t bits;
+    size_t padlen, i;
+    s.h[0] = 0x67452301u; s.h[1] = 0xEFCDAB89u; s.h[2] = 0x98BADCFEu;
+    s.h[3] = 0x10325476u; s.h[4] = 0xC3D2E1F0u; s.total = 0; s.n = 0;
+    wsc__sha1_add(&s, (const unsigned char *)data, len);
+    bits = s.total * 8;
+    padlen = (s.n < 56) ? 56 - s.n : 120 - s.n;
+    memset(pad, 0, sizeof pad);
+    pad[0] = 0x80;
+    for (i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    wsc__sha1_add(&s, pad, padlen + 8);
+    for (i = 0; i < 20; i++) out[i] = (unsigned char)(s.h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static const char wsc__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+WSC_DEF size_t wsc_base64_encode(const void *data, size_t len, char *out) {
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i, o = 0;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = wsc__b64[v >> 18]; out[o++] = wsc__b64[(v >> 12) & 63];
+        out[o++] = wsc__b64[(v >> 6) & 63]; out[o++] = wsc__b64[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0u);
+        out[o++] = wsc__b64[v >> 18]; out[o++] = wsc__b64[(v >> 12) & 63];
+        out[o++] = (i + 1 < len) ? wsc__b64[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int wsc__b64val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+WSC_DEF int wsc_base64_decode(const char *in, size_t len, unsigned char *out, size_t cap) {
+    size_t i, o = 0;
+    if (len % 4 != 0) return WSC_ERR_PROTO;
+    for (i = 0; i < len; i += 4) {
+        int v[4], j, pads = 0;
+        uint32_t x;
+        for (j = 0; j < 4; j++) {
+            int ch = (unsigned char)in[i + (size_t)j];
+            if (ch == '=' && i + 4 == len && j >= 2) { v[j] = 0; pads++; continue; }
+            if (pads) return WSC_ERR_PROTO; /* data after padding */
+            v[j] = wsc__b64val(ch);
+            if (v[j] < 0) return WSC_ERR_PROTO;
+        }
+        x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        if (o + (size_t)(3 - pads) > cap) return WSC_ERR_TOOBIG;
+        out[o++] = (unsigned char)(x >> 16);
+        if (pads < 2) out[o++] = (unsigned char)(x >> 8);
+        if (pads < 1) out[o++] = (unsigned char)x;
+    }
+    return (int)o;
+}
+
+WSC_DEF void wsc_ws_accept(const char *key, size_t keylen, char out[29]) {
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char cat[128], dig[20];
+    if (keylen > sizeof cat - 36) keylen = sizeof cat - 36;
+    memcpy(cat, key, keylen);
+    memcpy(cat + keylen, guid, 36);
+    wsc_sha1(cat, keylen + 36, dig);
+    wsc_base64_encode(dig, 20, out);
+}
+
+/* >>utf8 ================================================ incremental UTF-8 check ===== */
+/* state: bits 0-7 continuation bytes still expected, 8-15 / 16-23 the allowed range of the
+   next byte (narrower than 80..BF right after E0, ED, F0, F4: overlongs and surrogates) */
+WSC_DEF int wsc_utf8_check(uint32_t *state, const unsigned char *p, size_t n) {
+    uint32_t need = *state & 0xff, lo = (*state >> 8) & 0xff, hi = (*state >> 16) & 0xff;
+    size_t i = 0;
+    while (i < n) {
+        uint32_t b;
+        if (need == 0) {
+            /* ASCII fast path, 8 bytes at a time */
+            while (i + 8 <= n) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                if (w & 0x8080808080808080ull) break;
+                i += 8;
+            }
+            if (i >= n) break;
+            b = p[i++];
+            if (b < 0x80) continue;
+            if (b >= 0xC2 && b <= 0xDF) { need = 1; lo = 0x80; hi = 0xBF; }
+            else if (b == 0xE0) { need = 2; lo = 0xA0; hi = 0xBF; }
+            else if (b == 0xED) { need = 2; lo = 0x80; hi = 0x9F; }
+            else if (b >= 0xE1 && b <= 0xEF) { need = 2; lo = 0x80; hi = 0xBF; }
+            else if (b == 0xF0) { need = 3; lo = 0x90; hi = 0xBF; }
+            else if (b >= 0xF1 && b <= 0xF3) { need = 3; lo = 0x80; hi = 0xBF; }
+            else if (b == 0xF4) { need = 3; lo = 0x80; hi = 0x8F; }
+            else return WSC_ERR_UTF8;
+        } else {
+            b = p[i++];
+            if (b < lo || b > hi) return WSC_ERR_UTF8;
+            need--; lo = 0x80; hi = 0xBF;
+        }
+    }
+    *state = need | lo << 8 | hi << 16;
+    if (need == 0) *state = 0;
+    return 0;
+}
+
+/* >>http ============================================ HTTP/1.1 head parser (pure) ===== */
+static int wsc__tchar(int c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* one line ending at LF (CR optional); returns pointer past LF, or NULL if incomplete */
+static const char *wsc__line(const char *p, const char *end, wsc_str *line) {
+    const char *q = (const char *)memchr(p, '\n', (size_t)(end - p));
+    if (!q) return NULL;
+    line->ptr = p;
+    line->len = (size_t)(q - p);
+    if (line->len > 0 && p[line->len - 1] == '\r') line->len--;
+    return q + 1;
+}
+
+static int wsc__parse_headers(const char *p, const char *end, const char *start,
+                              wsc_header *hs, size_t *nh) {
+    *nh = 0;
+    for (;;) {
+        wsc_str ln;
+        size_t i = 0, vs, ve;
+        const char *next = wsc__line(p, end, &ln);
+        if (!next) return WSC_ERR_AGAIN;
+        p = next;
+        if (ln.len == 0) return (int)(p - start);
+        if (*nh >= WSC_MAX_HEADERS) return WSC_ERR_LIMIT;
+        while (i < ln.len && wsc__tchar((unsigned char)ln.ptr[i])) i++;
+        if (i == 0 || i >= ln.len || ln.ptr[i] != ':') return WSC_ERR_PROTO; /* also folding */
+        hs[*nh].name.ptr = ln.ptr;
+        hs[*nh].name.len = i;
+        vs = i + 1;
+        while (vs < ln.len && (ln.ptr[vs] == ' ' || ln.ptr[vs] == '\t')) vs++;
+        ve = ln.len;
+        while (ve > vs && (ln.ptr[ve - 1] == ' ' || ln.ptr[ve - 1] == '\t')) ve--;
+        for (i = vs; i < ve; i++) {
+            unsigned char ch = (unsigned char)ln.ptr[i];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return WSC_ERR_PROTO;
+        }
+        hs[*nh].value.ptr = ln.ptr + vs;
+        hs[*nh].value.len = ve - vs;
+        (*nh)++;
+    }
+}
+
+static int wsc__http_version(const char *p, size_t len, int *minor) {
+    if (len != 8 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9')
+        return WSC_ERR_PROTO;
+    *minor = p[7] - '0';
+    return 0;
+}
+
+WSC_DEF int wsc_http_parse_request(const char *buf, size_t len, wsc_http_req *req) {
+    const char *end = buf + len, *p = buf;
+    wsc_str ln;
+    size_t i = 0, sp1, sp2;
+    memset(req, 0, sizeof *req);
+    /* tolerate empty lines before the request line (RFC 9112 2.2) */
+    while (p < end && (*p == '\r' || *p == '\n')) p++;
+    {
+        const char *next = wsc__line(p, end, &ln);
+        if (!next) {
+            /* fail fast on garbage instead of waiting for a line that never parses */
+            for (i = 0; i < (size_t)(end - p) && wsc__tchar((unsigned char)p[i]); i++) {}
+            if (i < (size_t)(end - p) && p[i] != ' ') return WSC_ERR_PROTO;
+            return WSC_ERR_AGAIN;
+        }
+        p = next;
+    }
+    while (i < ln.len && wsc__tchar((unsigned char)ln.ptr[i])) i++;
+    if (i == 0 || i >= ln.len || ln.ptr[i] != ' ') return WSC_ERR_PROTO;
+    sp1 = i;
+    for (i = sp1 + 1; i < ln.len && ln.ptr[i] != ' '; i++) {
+        unsigned char ch = (unsigned char)ln.ptr[i];
+        if (ch <= 0x20 || ch == 0x7f) return WSC_ERR_PROTO;
+    }
+    sp2 = i;
+    if (sp2 == sp1 + 1 || sp2 >= ln.len) return WSC_ERR_PROTO;
+    if (wsc__http_version(ln.ptr + sp2 + 1, ln.len - sp2 - 1, &req->minor_version) < 0)
+        return WSC_ERR_PROTO;
+    req->method.ptr = ln.ptr;
+    req->method.len = sp1;
+    req->target.ptr = ln.ptr + sp1 + 1;
+    req->target.len = sp2 - sp1 - 1;
+    req->path = req->target;
+    {
+        const char *q = (const char *)memchr(req->target.ptr, '?', req->target.len);
+        if (q) {
+            req->path.len = (size_t)(q - req->target.ptr);
+            req->query.ptr = q + 1;
+            req->query.len = req->target.len - req->path.len - 1;
+        } else {
+            req->query.ptr = req->target.ptr + req->target.len;
+        }
+    }
+    return wsc__parse_headers(p, end, buf, req->headers, &req->nheaders);
+}
+
+WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp) {
+    const char *end = buf + len, *p;
+    wsc_str ln;
+    memset(resp, 0, sizeof *resp);
+    p = wsc__line(buf, end, &ln);
+    if (!p) return (len >= 5 && memcmp(buf, "HTTP/", 5) != 0) ? WSC_ERR_PROTO : WSC_ERR_AGAIN;
+    if (ln.len < 12 || ln.ptr[8] != ' ' || ln.ptr[9] < '1' || ln.ptr[9] > '5' ||
+        ln.ptr[10] < '0' || ln.ptr[10] > '9' || ln.ptr[11] < '0' || ln.ptr[11] > '9' ||
+        (ln.len > 12 && ln.ptr[12] != ' '))
+        return WSC_ERR_PROTO;
+    if (wsc__http_version(ln.ptr, 8, &resp->minor_version) < 0) return WSC_ERR_PROTO;
+    resp->status = (ln.ptr[9] - '0') * 100 + (ln.ptr[10] - '0') * 10 + (ln.ptr[11] - '0');
+    resp->reason.ptr = ln.ptr + (ln.len > 12 ? 13 : 12);
+    resp->reason.len = ln.len > 12 ? ln.len - 13 : 0;
+    return wsc__parse_headers(p, end, buf, resp->headers, &resp->nheaders);
+}
+
+WSC_DEF const wsc_str *wsc_http_header(const wsc_header *h, size_t n, const char *name) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (wsc__ieq(h[i].name, name)) return &h[i].value;
+    return NULL;
+}
+
+WSC_DEF int wsc_http_has_token(wsc_str v, const char *token) {
+    size_t i = 0;
+    while (i < v.len) {
+        size_t s, e;
+        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ',')) i++;
+        s = i;
+        while (i < v.len && v.ptr[i] != ',') i++;
+        e = i;
+        while (e > s && (v.ptr[e - 1] == ' ' || v.ptr[e - 1] == '\t')) e--;
+        if (e > s) {
+            wsc_str t;
+            t.ptr = v.ptr + s;
+            t.len = e - s;
+            if (wsc__ieq(t, token)) return 1;
+        }
+    }
+    return 0;
+}
+
+static int wsc__hex(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = wsc__lower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+WSC_DEF int wsc_query_get(wsc_str q, const char *key, char *out, size_t cap) {
+    size_t i = 0, klen = strlen(key);
+    while (i <= q.len) {
+        size_t s = i, e, eq;
+        while (i < q.len && q.ptr[i] != '&') i++;
+        e = i++;
+        for (eq = s; eq < e && q.ptr[eq] != '='; eq++) {}
+        if (eq - s == klen && memcmp(q.ptr + s, key, klen) == 0) {
+            size_t o = 0, j;
+            for (j = (eq < e ? eq + 1 : e); j < e; j++) {
+                int ch = (unsigned char)q.ptr[j];
+                if (ch == '+') ch = ' ';
+                else if (ch == '%' && j + 2 < e &&
+                         wsc__hex((unsigned char)q.ptr[j + 1]) >= 0 &&
+                         wsc__hex((unsigned char)q.ptr[j + 2]) >= 0) {
+                    ch = wsc__hex((unsigned char)q.ptr[j + 1]) * 16 +
+                         wsc__hex((unsigned char)q.ptr[j + 2]);
+                    j += 2;
+                }
+                if (cap > 0 && o + 1 < cap) out[o] = (char)ch;
+                o++;
+            }
+            if (cap > 0) out[o < cap ? o : cap - 1] = '\0';
+            return (int)o;
+        }
+    }
+    if (cap > 0) out[0] = '\0';
+    return -1;
+}
+
+/* >>ws ============================================== RFC 6455 frames (pure) ========== */
+static int wsc__close_code_ok(int c) {
+    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
+}
+
+static int wsc__fail_dec(int *close_code, const char **error, int code, const char *why) {
+    *close_code = code;
+    *error = why;
+    return code == 1007 ? WSC_ERR_UTF8 : code == 1009 ? WSC_ERR_TOOBIG : WSC_ERR_PROTO;
+}
+
+/* a complete control frame: fill ev, validating a close payload */
+static int wsc__ctrl_event(int opcode, unsigned char *p, size_t n, wsc_frame_ev *ev,
+                           int *close_code, const char **error) {
+    memset(ev, 0, sizeof *ev);
+    ev->opcode = opcode;
+    ev->data = p;
+    ev->len = n;
+    ev->first = ev->last = 1;
+    if (opcode == WSC_OP_PING) ev->kind = WSC_FR_PING;
+    else if (opcode == WSC_OP_PONG) ev->kind = WSC_FR_PONG;
+    else {
+        uint32_t st = 0;
+        ev->kind = WSC_FR_CLOSE;
+        ev->code = 1005;
+        if (n == 1) return wsc__fail_dec(close_code, error, 1002, "close payload of 1 byte");
+        if (n >= 2) {
+            ev->code = p[0] << 8 | p[1];
+            if (!wsc__close_code_ok(ev->code))
+                return wsc__fail_dec(close_code, error, 1002, "invalid close code");
+            ev->data = p + 2;
+            ev->len = n - 2;
+            if (wsc_utf8_check(&st, ev->data, ev->len) < 0 || st != 0)
+                return wsc__fail_dec(close_code, error, 1007, "close reason is not UTF-8");
+        }
+    }
+    return 0;
+}
+
+static void wsc__unmask(unsigned char *p, size_t n, const unsigned char mask[4], uint64_t pos) {
+    size_t i = 0;
+    unsigned char m[8];
+    for (i = 0; i < 8; i++) m[i] = mask[(pos + i) & 3];
+    i = 0;
+    if (n >= 16) {
+        uint64_t mw, w;
+        memcpy(&mw, m, 8);
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&w, p + i, 8);
+            w ^= mw;
+            memcpy(p + i, &w, 8);
+        }
+    }
+    for (; i < n; i++) p[i] ^= m[i & 7];
+}
+
+#define WSC__DEC_FAIL(code, why) return wsc__fail_dec(&d->close_code, &d->error, code, why)
+
+WSC_DEF int64_t wsc_ws_decode(wsc_ws_decoder *d, unsigned char *buf, size_t len,
+                              wsc_frame_cb cb, void *arg) {
+    size_t pos = 0;
+    wsc_frame_ev ev;
+    if (d->close_code) return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
+    while (pos < len && !d->closed) {
+        if (d->phase == 0) { /* header */
+            size_t need = d->hlen < 2 ? 2 : d->hneed, take = need - d->hlen;
+            if (take > len - pos) take = len - pos;
+            memcpy(d->hdr + d->hlen, buf + pos, take);
+            d->hlen = (unsigned char)(d->hlen + take);
+            pos += take;
+            if (d->hlen < need) break;
+            if (need == 2) {
+                int l7 = d->hdr[1] & 0x7f, op = d->hdr[0] & 0x0f;
+                d->fin = (unsigned char)(d->hdr[0] >> 7);
+                d->opcode = (unsigned char)op;
+                d->masked = (unsigned char)(d->hdr[1] >> 7);
+                if (d->hdr[0] & 0x70) WSC__DEC_FAIL(1002, "reserved bits set (no extension)");
+                if (op != 0 && op != 1 && op != 2 && op != 8 && op != 9 && op != 10)
+                    WSC__DEC_FAIL(1002, "unknown opcode");
+                if (op >= 8 && !d->fin) WSC__DEC_FAIL(1002, "fragmented control frame");
+                if (op >= 8 && l7 > 125) WSC__DEC_FAIL(1002, "control frame over 125 bytes");
+                if (d->expect_mask && !d->masked) WSC__DEC_FAIL(1002, "unmasked client frame");
+                if (!d->expect_mask && d->masked) WSC__DEC_FAIL(1002, "masked server frame");
+                if (op == 0 && !d->in_msg) WSC__DEC_FAIL(1002, "continuation without a message");
+                if ((op == 1 || op == 2) && d->in_msg)
+                    WSC__DEC_FAIL(1002, "new message inside a fragmented one");
+                d->hneed = (unsigned char)(2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
+                                           (d->masked ? 4 : 0));
+                if (d->hneed > 2) continue;
+            }
+            {
+                int l7 = d->hdr[1] & 0x7f, i;
+                size_t at = 2;
+                uint64_t n = (uint64_t)l7;
+                if (l7 == 126) { n = (uint64_t)d->hdr[2] << 8 | d->hdr[3]; at = 4; }
+                else if (l7 == 127) {
+                    n = 0;
+                    for (i = 0; i < 8; i++) n = n << 8 | d->hdr[2 + i];
+                    at = 10;
+                    if (n >> 63) WSC__DEC_FAIL(1002, "64-bit length with the top bit set");
+                }
+                if (d->masked) memcpy(d->mask, d->hdr + at, 4);
+                d->remain = n;
+                d->mpos = 0;
+                d->hlen = 0;
+                d->hneed = 0;
+                d->phase = 1;
+                if (d->opcode < 8) {
+                    if (!d->in_msg) {
+                        d->in_msg = 1;
+                        d->msg_op = d->opcode;
+                        d->msg_len = 0;
+                        d->utf8 = 0;
+                        d->first = 1;
+                    }
+                    if (d->max_message && n > d->max_message - d->msg_len)
+                        WSC__DEC_FAIL(1009, "message over max_message");
+                } else {
+                    d->ctrl_len = 0;
+                }
+            }
+        }
+        /* payload (possibly empty) */
+        {
+            size_t take = len - pos;
+            if ((uint64_t)take > d->remain) take = (size_t)d->remain;
+            if (d->masked) wsc__unmask(buf + pos, take, d->mask, d->mpos);
+            d->mpos += take;
+            d->remain -= take;
+            if (d->opcode >= 8) {
+                memcpy(d->ctrl + d->ctrl_len, buf + pos, take);
+                d->ctrl_len = (unsigned char)(d->ctrl_len + take);
+                pos += take;
+                if (d->remain > 0) break;
+                d->phase = 0;
+                if (wsc__ctrl_event(d->opcode, d->ctrl, d->ctrl_len, &ev, &d->close_code,
+                                    &d->error) < 0)
+                    return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
+                if (ev.kind == WSC_FR_CLOSE) d->closed = 1;
+                if (cb(arg, &ev)) return (int64_t)pos;
+                continue;
+            }
+            if (d->msg_op == WSC_TEXT && wsc_utf8_check(&d->utf8, buf + pos, take) < 0)
+                WSC__DEC_FAIL(1007, "invalid UTF-8 in a text message");
+            d->msg_len += take;
+            memset(&ev, 0, sizeof ev);
+            ev.kind = WSC_FR_DATA;
+            ev.opcode = d->msg_op;
+            ev.data = buf + pos;
+            ev.len = take;
+            pos += take;
+            if (d->remain == 0) {
+                d->phase = 0;
+                if (d->fin) {
+                    if (d->msg_op == WSC_TEXT && d->utf8 != 0)
+                        WSC__DEC_FAIL(1007, "text message ends inside a UTF-8 sequence");
+                    ev.last = 1;
+                    d->in_msg = 0;
+                }
+            }
+            if (take == 0 && !ev.last) continue;
+            ev.first = d->first;
+            d->first = 0;
+            if (cb(arg, &ev)) return (int64_t)pos;
+        }
+    }
+    return (int64_t)pos;
+}
+
+WSC_DEF size_t wsc_ws_header(unsigned char out[14], int opcode, int fin, uint64_t len,
+                             const unsigned char *mask) {
+    size_t n = 2, i;
+    out[0] = (unsigned char)((fin ? 0x80 : 0) | (opcode & 0x0f));
+    if (len < 126) out[1] = (unsigned char)len;
+    else if (len <= 0xffff) { out[1] = 126; wsc__put16(out + 2, (unsigned)len); n = 4; }
+    else {
+        out[1] = 127;
+        for (i = 0; i < 8; i++) out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    if (mask) { out[1] |= 0x80; memcpy(out + n, mask, 4); n += 4; }
+    return n;
+}
+
+/* >>tcp ========================================= length-prefixed TCP frames (pure) == */
+WSC_DEF int64_t wsc_tcp_decode(wsc_tcp_decoder *d, unsigned char *buf, size_t len,
+                               wsc_frame_cb cb, void *arg) {
+    size_t pos = 0;
+    wsc_frame_ev ev;
+    if (d->close_code) return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
+    while (pos < len && !d->closed) {
+        if (d->phase == 0) {
+            size_t take = 5u - d->hlen;
+            if (take > len - pos) take = len - pos;
+            memcpy(d->hdr + d->hlen, buf + pos, take);
+            d->hlen = (unsigned char)(d->hlen + take);
+            pos += take;
+            if (d->hlen < 5) break;
+            d->hlen = 0;
+            d->len = (uint64_t)d->hdr[0] << 24 | (uint64_t)d->hdr[1] << 16 |
+                     (uint64_t)d->hdr[2] << 8 | d->hdr[3];
+            d->type = d->hdr[4];
+            if (d->type != 1 && d->type != 2 && d->type != 8 && d->type != 9 && d->type != 10)
+                WSC__DEC_FAIL(1002, "unknown TCP frame type");
+            if (d->type >= 8 && d->len > 125) WSC__DEC_FAIL(1002, "control frame over 125 bytes");
+            if (d->max_message && d->len > d->max_message)
+                WSC__DEC_FAIL(1009, "message over max_message");
+            d->remain = d->len;
+            d->utf8 = 0;
+            d->ctrl_len = 0;
+            d->phase = 1;
+            d->first_pending = 1;
+        }
+        {
+            size_t take = len - pos;
+            if ((uint64_t)take > d->remain) take = (size_t)d->remain;
+            d->remain -= take;
+            if (d->type >= 8) {
+                memcpy(d->ctrl + d->ctrl_len, buf + pos, take);
+                d->ctrl_len = (unsigned char)(d->ctrl_len + take);
+                pos += take;
+                if (d->remain > 0) break;
+                d->phase = 0;
+                if (wsc__ctrl_event(d->type, d->ctrl, d->ctrl_len, &ev, &d->close_code,
+                                    &d->error) < 0)
+                    return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
+                if (ev.kind == WSC_FR_CLOSE) d->closed = 1;
+                if (cb(arg, &ev)) return (int64_t)pos;
+                continue;
+            }
+            if (d->type == WSC_TEXT && wsc_utf8_check(&d->utf8, buf + pos, take) < 0)
+                WSC__DEC_FAIL(1007, "invalid UTF-8 in a text message");
+            memset(&ev, 0, sizeof ev);
+            ev.kind = WSC_FR_DATA;
+            ev.opcode = d->type;
+            ev.data = buf + pos;
+            ev.len = take;
+            ev.first = d->first_pending;
+            d->first_pending = 0;
+            pos += take;
+            if (d->remain == 0) {
+                d->phase = 0;
+                if (d->type == WSC_TEXT && d->utf8 != 0)
+                    WSC__DEC_FAIL(1007, "text message ends inside a UTF-8 sequence");
+                ev.last = 1;
+            }
+            if (take == 0 && !ev.last) continue;
+            if (cb(arg, &ev)) return (int64_t)pos;
+        }
+    }
+    return (int64_t)pos;
+}
+
+WSC_DEF size_t wsc_tcp_header(unsigned char out[5], int type, uint32_t len) {
+    out[0] = (unsigned char)(len >> 24); out[1] = (unsigned char)(len >> 16);
+    out[2] = (unsigned char)(len >> 8); out[3] = (unsigned char)len;
+    out[4] = (unsigned char)type;
+    return 5;
+}
+
+/* >>url ============================================================ URLs ============ */
+WSC_DEF int wsc_url_parse(const char *url, int *proto, char *host, size_t hostcap, int *port,
+                          const char **path) {
+    const char *p = url, *h, *he, *pe;
+    long v = 0;
+    *proto = WSC_PROTO_WS;
+    if (strncmp(p, "ws://", 5) == 0) p += 5;
+    else if (strncmp(p, "tcp://", 6) == 0) { p += 6; *proto = WSC_PROTO_TCP; }
+    else if (strstr(p, "://")) return WSC_ERR_ADDR;
+    if (*p == '[') {
+        h = p + 1;
+        he = strchr(h, ']');
+        if (!he) return WSC_ERR_ADDR;
+        p = he + 1;
+    } else {
+        h = p;
+        while (*p && *p != ':' && *p != '/') p++;
+        he = p;
+    }
+    if (he == h || (size_t)(he - h) >= hostcap || *p != ':') return WSC_ERR_ADDR;
+    memcpy(host, h, (size_t)(he - h));
+    host[he - h] = '\0';
+    p++;
+    pe = p;
+    while (*pe >= '0' && *pe <= '9' && v <= 65535) v = v * 10 + (*pe++ - '0');
+    if (pe == p || v > 65535 || (*pe && *pe != '/')) return WSC_ERR_ADDR;
+    *port = (int)v;
+    *path = *pe ? pe : "/";
+    return 0;
+}
+
+/* >>conn ============================================ connections, ids, queues ======== */
+typedef struct wsc__buf { uint32_t refs; size_t len; unsigned char *data; } wsc__buf;
+typedef struct wsc__out { wsc__buf *b; size_t off; } wsc__out;
+
+enum wsc__state {
+    WSC__FREE = 0,
+    WSC__CONNECTING, /* client: non-blocking connect in progress */
+    WSC__HS,         /* client: request sent, reading the 101 response */
+    WSC__HTTP,       /* server: reading a request head */
+    WSC__BODY,       /* server: reading a request body */
+    WSC__OPEN,
+    WSC__CLOSING,    /* we sent a close frame and wait for the peer's */
+    WSC__DRAIN,      /* flush what is queued, then shut down writing */
+    WSC__LINGER,     /* wait for the peer to close (reads discarded) */
+    WSC__DEAD        /* freed at the end of this loop iteration */
+};
+
+typedef struct wsc__conn {
+    int fd;
+    uint32_t idx;
+    unsigned char cls, proto, server, state, opened, dirty, by_peer, replied;
+    int close_code;
+    int64_t deadline, last_rx, last_ping;
+    unsigned char *in;          /* HTTP head/body, or a message being assembled */
+    size_t in_len, in_cap, body_need, scan;
+    union { wsc_ws_decoder ws; wsc_tcp_decoder tcp; } dec;
+    wsc__out *q;                /* ring of queued frames */
+    uint32_t qh, qn, qcap;
+    size_t pending;
+    char *path, *subproto, *close_reason;
+    char accept[29];            /* client: the Sec-WebSocket-Accept we expect */
+    char peer[64];
+    char *meta[WSC_MAX_META];   /* each "key\0value\0" */
+    unsigned nmeta;
+    void *userdata;
+} wsc__conn;
+
+typedef struct wsc__listener { int fd, proto, port; } wsc__listener;
+typedef struct wsc__timer {
+    int id, interval, repeat;
+    int64_t due;
+    void (*cb)(wsc_ctx *, void *);
+    void *arg;
+} wsc__timer;
+
+struct wsc_ctx {
+    wsc_config cfg;
+    wsc__conn **slots;
+    uint32_t *gens, *freelist, *dirty;
+    uint32_t nfree, ndirty, nslots, nconns;
+    wsc__listener lst[WSC_MAX_LISTENERS];
+    int nlst;
+    wsc__timer timers[WSC_MAX_TIMERS];
+    int ntimers, next_timer_id;
+    struct pollfd *pfds;
+    uint32_t *pidx;             /* pfds[i] -> slot index (or listener) */
+    size_t pcap;
+    unsigned char *rbuf;        /* one receive buffer shared by every connection */
+    volatile int stop;
+    int need_reap, events;
+    int64_t now, next_sweep;
+    uint64_t rng;
+    wsc_stats st;
+};
+
+WSC_DEF void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    if (level > ctx->cfg.log_level) return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (ctx->cfg.log) { ctx->cfg.log(ctx->cfg.user, level, line); return; }
+    {
+        static const char *names[] = {"", "ERROR", "WARN", "INFO", "DEBUG"};
+        struct timespec ts;
+        struct tm tm;
+        time_t sec;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        sec = ts.tv_sec;
+        gmtime_r(&sec, &tm);
+        fprintf(stderr, "%02d:%02d:%02d.%03ld wsc %-5s %s\n", tm.tm_hour, tm.tm_min,
+                tm.tm_sec, ts.tv_nsec / 1000000, names[level < 1 || level > 4 ? 0 : level],
+                line);
+    }
+}
+
+static void *wsc__alloc(wsc_ctx *ctx, size_t n) { return WSC_MALLOC(n, ctx->cfg.alloc_user); }
+static void wsc__free(wsc_ctx *ctx, void *p) { if (p) WSC_FREE(p, ctx->cfg.alloc_user); }
+static void *wsc__realloc(wsc_ctx *ctx, void *p, size_t n) {
+    return WSC_REALLOC(p, n, ctx->cfg.alloc_user);
+}
+static char *wsc__strndup(wsc_ctx *ctx, const char *s, size_t n) {
+    char *d = (char *)wsc__alloc(ctx, n + 1);
+    if (d) { memcpy(d, s, n); d[n] = '\0'; }
+    return d;
+}
+
+static wsc_id wsc__id(wsc_ctx *ctx, const wsc__conn *c) {
+    return (wsc_id)ctx->gens[c->idx] << 32 | (wsc_id)(c->idx + 1);
+}
+
+static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
+    uint32_t idx = (uint32_t)(id & 0xffffffffu), gen = (uint32_t)(id >> 32);
+    wsc__conn *c;
+    if (!ctx || idx == 0 || idx > ctx->nslots) return NULL;
+    c = ctx->slots[idx - 1];
+    if (!c || ctx->gens[idx - 1] != gen || c->state == WSC__DEAD) return NULL;
+    return c;
+}
+
+static uint64_t wsc__rand(wsc_ctx *ctx) { /* xorshift64*, seeded from /dev/urandom */
+    ctx->rng ^= ctx->rng >> 12;
+    ctx->rng ^= ctx->rng << 25;
+    ctx->rng ^= ctx->rng >> 27;
+    return ctx->rng * 2685821657736338717ull;
+}
+
+static int wsc__urandom(void *out, size_t n) {
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    if (fd < 0) return -1;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)out + got, n - got);
+        if (r <= 0) { if (r < 0 && errno == EINTR) continue; close(fd); return -1; }
+        got += (size_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
+static void wsc__emit(wsc_ctx *ctx, wsc__conn *c, int ev, void *data) {
+    ctx->events++;
+    if (ctx->cfg.on_event) ctx->cfg.on_event(ctx, c ? wsc__id(ctx, c) : 0, ev, data, ctx->cfg.user);
+}
+
+static void wsc__emit_error(wsc_ctx *ctx, wsc__conn *c, int err, const char *msg) {
+    wsc_error_info e;
+    e.err = err;
+    e.msg = msg;
+    wsc__emit(ctx, c, WSC_EV_ERROR, &e);
+}
+
+/* -- shared frames -- */
+static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
+    wsc__buf *b = (wsc__buf *)wsc__alloc(ctx, sizeof(wsc__buf) + len);
+    if (!b) return NULL;
+    b->refs = 1;
+    b->len = len;
+    b->data = (unsigned char *)(b + 1);
+    return b;
+}
+static void wsc__buf_unref(wsc_ctx *ctx, wsc__buf *b) {
+    if (b && --b->refs == 0) wsc__free(ctx, b);
+}
+
+/* encode one message or control frame for connection kind (proto, server) */
+static wsc__buf *wsc__frame(wsc_ctx *ctx, int proto, int masked, int opcode, const void *data,
+                            size_t len) {
+    unsigned char hdr[14], mask[4];
+    size_t hl;
+    wsc__buf *b;
+    if (proto == WSC_PROTO_TCP) hl = wsc_tcp_header(hdr, opcode, (uint32_t)len);
+    else {
+        if (masked) {
+            uint64_t r = wsc__rand(ctx);
+            memcpy(mask, &r, 4);
+        }
+        hl = wsc_ws_header(hdr, opcode, 1, len, masked ? mask : NULL);
+    }
+    b = wsc__buf_new(ctx, hl + len);
+    if (!b) return NULL;
+    memcpy(b->data, hdr, hl);
+    if (len) memcpy(b->data + hl, data, len);
+    if (masked && proto == WSC_PROTO_WS) wsc__unmask(b->data + hl, len, mask, 0);
+    return b;
+}
+
+static void wsc__mark_dirty(wsc_ctx *ctx, wsc__conn *c) {
+    if (!c->dirty) { c->dirty = 1; ctx->dirty[ctx->ndirty++] = c->idx; }
+}
+
+/* drop queued output; keep_partial keeps a frame already partly written, so that what
+   follows it (a close frame) does not land in the middle of a frame on the wire */
+static void wsc__q_clear(wsc_ctx *ctx, wsc__conn *c, int keep_partial) {
+    wsc__out keep = {NULL, 0};
+    int kept = keep_partial && c->qn > 0 && c->q[c->qh].off > 0;
+    if (kept) { keep = c->q[c->qh]; c->qh = (c->qh + 1) % c->qcap; c->qn--; }
+    while (c->qn) {
+        wsc__buf_unref(ctx, c->q[c->qh].b);
+        c->qh = (c->qh + 1) % c->qcap;
+        c->qn--;
+    }
+    c->qh = 0;
+    c->pending = 0;
+    if (kept) {
+        c->q[0] = keep;
+        c->qn = 1;
+        c->pending = keep.b->len - keep.off;
+    }
+}
+
+/* raw enqueue: takes a reference */
+static int wsc__q_push(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
+    if (c->qn == c->qcap) {
+        uint32_t ncap = c->qcap ? c->qcap * 2 : 4, i;
+        wsc__out *nq = (wsc__out *)wsc__alloc(ctx, ncap * sizeof *nq);
+        if (!nq) return WSC_ERR_NOMEM;
+        for (i = 0; i < c->qn; i++) nq[i] = c->q[(c->qh + i) % c->qcap];
+        wsc__free(ctx, c->q);
+        c->q = nq;
+        c->qh = 0;
+        c->qcap = ncap;
+    }
+    c->q[(c->qh + c->qn) % c->qcap].b = b;
+    c->q[(c->qh + c->qn) % c->qcap].off = 0;
+    c->qn++;
+    b->refs++;
+    c->pending += b->len;
+    ctx->st.bytes_out += b->len;
+    wsc__mark_dirty(ctx, c);
+    return 0;
+}
+
+static void wsc__kill(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->state != WSC__DEAD) { c->state = WSC__DEAD; ctx->need_reap = 1; }
+}
+
+/* queue a close frame and drain: the way every failure and every reply to a close ends */
+static void wsc__send_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason,
+                            size_t rlen, int next_state) {
+    unsigned char pl[125];
+    size_t n = 0;
+    wsc__buf *b;
+    if (code != 1005 && code != 0) {
+        wsc__put16(pl, (unsigned)code);
+        if (rlen > 123) rlen = 123;
+        if (rlen) memcpy(pl + 2, reason, rlen);
+        n = 2 + rlen;
+    }
+    b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_CLOSE, pl, n);
+    if (!b || wsc__q_push(ctx, c, b) < 0) {
+        wsc__buf_unref(ctx, b);
+        wsc__kill(ctx, c);
+        return;
+    }
+    wsc__buf_unref(ctx, b);
+    c->state = (unsigned char)next_state;
+    c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
+}
+
+static void wsc__set_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason, size_t n) {
+    c->close_code = code;
+    wsc__free(ctx, c->close_reason);
+    c->close_reason = reason ? wsc__strndup(ctx, reason, n) : NULL;
+}
+
+/* a violation or a limit: log it, tell the peer, close this connection alone */
+static void wsc__fail(wsc_ctx *ctx, wsc__conn *c, int code, int err, const char *why) {
+    if (c->state == WSC__DEAD || c->state == WSC__DRAIN || c->state == WSC__LINGER) return;
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: %s: closing with %d", c->peer, why, code);
+    if (code == 1002 || code == 1007) ctx->st.proto_errors++;
+    wsc__set_close(ctx, c, code, why, strlen(why));
+    if (c->opened) wsc__emit_error(ctx, c, err, why);
+    if (c->state == WSC__DEAD) return; /* the handler closed it */
+    wsc__q_clear(ctx, c, 1);
+    wsc__send_close(ctx, c, code, why, strlen(why), WSC__DRAIN);
+}
+
+static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
+    if (c->pending > 0 && c->pending + b->len > ctx->cfg.max_pending) {
+        ctx->st.closed_slow++;
+        ctx->st.dropped++;
+        wsc_log(ctx, WSC_LOG_WARN,
+                "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
+                c->peer, c->pending, ctx->cfg.max_pending);
+        wsc__set_close(ctx, c, 1008, "slow consumer", 13);
+        wsc__q_clear(ctx, c, 1);
+        wsc__send_close(ctx, c, 1008, "slow consumer", 13, WSC__DRAIN);
+        return WSC_ERR_SLOW;
+    }
+    if (wsc__q_push(ctx, c, b) < 0) { ctx->st.dropped++; return WSC_ERR_NOMEM; }
+    return 0;
+}
+
+/* -- metadata -- */
+static int wsc__meta_find(const wsc__conn *c, const char *key) {
+    unsigned i;
+    for (i = 0; i < c->nmeta; i++)
+        if (strcmp(c->meta[i], key) == 0) return (int)i;
+    return -1;
+}
+static const char *wsc__meta_val(const wsc__conn *c, const char *key) {
+    int i;
+    if (strcmp(key, "path") == 0) return c->path ? c->path : "";
+    i = wsc__meta_find(c, key);
+    return i < 0 ? NULL : c->meta[i] + strlen(c->meta[i]) + 1;
+}
+static int wsc__matches(const wsc__conn *c, const wsc_kv *m, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const char *v = wsc__meta_val(c, m[i].key);
+        if (!v) return 0;
+        if (m[i].value && strcmp(m[i].value, "*") != 0 && strcmp(v, m[i].value) != 0) return 0;
+    }
+    return 1;
+}
+
+/* -- the table -- */
+static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
+    wsc__conn *c;
+    if (ctx->nfree == 0) return NULL;
+    c = (wsc__conn *)wsc__alloc(ctx, sizeof *c);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->idx = ctx->freelist[--ctx->nfree];
+    ctx->slots[c->idx] = c;
+    ctx->nconns++;
+    c->fd = fd;
+    c->proto = (unsigned char)proto;
+    c->server = (unsigned char)server;
+    c->cls = server ? WSC_CLIENT : WSC_SUBSCRIBER;
+    c->last_rx = c->last_ping = ctx->now;
+    c->deadline = ctx->now + ctx->cfg.handshake_timeout_ms;
+    if (proto == WSC_PROTO_WS) {
+        c->dec.ws.max_message = ctx->cfg.max_message;
+        c->dec.ws.expect_mask = (unsigned char)server;
+    } else {
+        c->dec.tcp.max_message = ctx->cfg.max_message;
+    }
+    return c;
+}
+
+static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
+    unsigned i;
+    if (c->opened) {
+        wsc_close_info ci;
+        ci.code = c->close_code ? c->close_code : 1006;
+        ci.reason.ptr = c->close_reason ? c->close_reason : "";
+        ci.reason.len = strlen(ci.reason.ptr);
+        ci.by_peer = c->by_peer;
+        c->opened = 0;
+        if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
+        wsc__emit(ctx, c, WSC_EV_CLOSE, &ci);
+    }
+    if (c->fd >= 0) close(c->fd);
+    wsc__q_clear(ctx, c, 0);
+    wsc__free(ctx, c->q);
+    wsc__free(ctx, c->in);
+    wsc__free(ctx, c->path);
+    wsc__free(ctx, c->subproto);
+    wsc__free(ctx, c->close_reason);
+    for (i = 0; i < c->nmeta; i++) wsc__free(ctx, c->meta[i]);
+    ctx->slots[c->idx] = NULL;
+    ctx->gens[c->idx]++;
+    if (ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
+    ctx->freelist[ctx->nfree++] = c->idx;
+    ctx->nconns--;
+    wsc__free(ctx, c);
+}
+
+static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need) {
+    if (need > c->in_cap) {
+        size_t ncap = c->in_cap ? c->in_cap : 1024;
+        unsigned char *n;
+        while (ncap < need) ncap *= 2;
+        n = (unsigned char *)wsc__realloc(ctx, c->in, ncap);
+        if (!n) return WSC_ERR_NOMEM;
+        c->in = n;
+        c->in_cap = ncap;
+    }
+    return 0;
+}
+
+static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__free(ctx, c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+}
+
+/* >>loop ======================================== sockets, poll, handshakes ========== */
+static int wsc__nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void wsc__addr_str(const struct sockaddr *sa, char *out, size_t cap) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        port = ntohs(s4->sin_port);
+        snprintf(out, cap, "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        port = ntohs(s6->sin6_port);
+        snprintf(out, cap, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+/* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames */
+static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
+    while (c->qn > 0) {
+        struct iovec iov[WSC_MAX_IOV];
+        struct msghdr mh;
+        size_t total = 0, sent;
+        uint32_t i, cnt = c->qn < WSC_MAX_IOV ? c->qn : WSC_MAX_IOV;
+        ssize_t n;
+        for (i = 0; i < cnt; i++) {
+            wsc__out *o = &c->q[(c->qh + i) % c->qcap];
+            iov[i].iov_base = o->b->data + o->off;
+            iov[i].iov_len = o->b->len - o->off;
+            total += iov[i].iov_len;
+        }
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = cnt;
+        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: send: %s", c->peer, strerror(errno));
+            wsc__kill(ctx, c);
+            return;
+        }
+        sent = (size_t)n;
+        c->pending -= sent;
+        while (sent > 0) {
+            wsc__out *o = &c->q[c->qh];
+            size_t left = o->b->len - o->off;
+            if (sent < left) { o->off += sent; break; }
+            sent -= left;
+            wsc__buf_unref(ctx, o->b);
+            c->qh = (c->qh + 1) % c->qcap;
+            c->qn--;
+        }
+        if ((size_t)n < total) return; /* socket buffer full: POLLOUT will resume */
+    }
+    if (c->state == WSC__DRAIN) {
+        shutdown(c->fd, SHUT_WR);
+        c->state = WSC__LINGER;
+        c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
+    }
+}
+
+static void wsc__flush_dirty(wsc_ctx *ctx) {
+    uint32_t i;
+    for (i = 0; i < ctx->ndirty; i++) {
+        wsc__conn *c = ctx->slots[ctx->dirty[i]];
+        if (!c || !c->dirty) continue;
+        c->dirty = 0;
+        wsc__flush(ctx, c);
+    }
+    ctx->ndirty = 0;
+}
+
+static void wsc__opened(wsc_ctx *ctx, wsc__conn *c) {
+    c->state = WSC__OPEN;
+    c->opened = 1;
+    c->last_rx = c->last_ping = ctx->now;
+    ctx->st.conns[c->cls]++;
+    wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
+}
+
+/* -- frames arriving on an open connection -- */
+typedef struct wsc__fctx { wsc_ctx *ctx; wsc__conn *c; } wsc__fctx;
+
+static int wsc__deliver(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
+    wsc_msg m;
+    m.opcode = opcode;
+    m.data = p;
+    m.len = n;
+    ctx->st.msgs_in++;
+    ctx->st.bytes_in += n;
+    wsc__emit(ctx, c, WSC_EV_MESSAGE, &m);
+    return c->state != WSC__OPEN && c->state != WSC__CLOSING;
+}
+
+static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
+    wsc_ctx *ctx = ((wsc__fctx *)arg)->ctx;
+    wsc__conn *c = ((wsc__fctx *)arg)->c;
+    if (c->state != WSC__OPEN && c->state != WSC__CLOSING) return 1;
+    if (ev->kind == WSC_FR_DATA) {
+        if (ev->first && ev->last) return wsc__deliver(ctx, c, ev->opcode, ev->data, ev->len);
+        if (ev->first) c->in_len = 0;
+        if (wsc__in_reserve(ctx, c, c->in_len + ev->len) < 0) {
+            wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory assembling a message");
+            return 1;
+        }
+        memcpy(c->in + c->in_len, ev->data, ev->len);
+        c->in_len += ev->len;
+        if (ev->last) {
+            int stop = wsc__deliver(ctx, c, ev->opcode, c->in, c->in_len);
+            wsc__in_release(ctx, c); /* no buffer kept while idle */
+            return stop;
+        }
+        return 0;
+    }
+    if (ev->kind == WSC_FR_PING) {
+        wsc__buf *b;
+        if (c->state != WSC__OPEN) return 0;
+        b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PONG, ev->data, ev->len);
+        if (b) { wsc__q_push(ctx, c, b); wsc__buf_unref(ctx, b); }
+        return 0;
+    }
+    if (ev->kind == WSC_FR_PONG) {
+        wsc_msg m;
+        m.opcode = WSC_OP_PONG;
+        m.data = ev->data;
+        m.len = ev->len;
+        wsc__emit(ctx, c, WSC_EV_PONG, &m);
+        return c->state != WSC__OPEN && c->state != WSC__CLOSING;
+    }
+    /* close */
+    wsc__set_close(ctx, c, ev->code, (const char *)ev->data, ev->len);
+    if (c->state == WSC__OPEN) {
+        c->by_peer = 1;
+        wsc__send_close(ctx, c, ev->code, NULL, 0, WSC__DRAIN); /* echo the code */
+    } else {
+        c->state = WSC__DRAIN;
+        wsc__mark_dirty(ctx, c);
+    }
+    return 1;
+}
+
+static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
+    wsc__fctx f;
+    int64_t r;
+    f.ctx = ctx;
+    f.c = c;
+    if (c->proto == WSC_PROTO_WS) {
+        r = wsc_ws_decode(&c->dec.ws, p, n, wsc__on_frame, &f);
+        if (r < 0) wsc__fail(ctx, c, c->dec.ws.close_code, (int)r, c->dec.ws.error);
+    } else {
+        r = wsc_tcp_decode(&c->dec.tcp, p, n, wsc__on_frame, &f);
+        if (r < 0) wsc__fail(ctx, c, c->dec.tcp.close_code, (int)r, c->dec.tcp.error);
+    }
+}
+
+/* -- server side HTTP -- */
+static const char *wsc__status_text(int s) {
+    switch (s) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+/* queue a complete HTTP response and drain: every plain response ends the connection */
+static int wsc__respond(wsc_ctx *ctx, wsc__conn *c, int status, const char *ctype,
+                        const char *extra, const void *body, size_t len) {
+    char head[1024];
+    int hl;
+    wsc__buf *b;
+    hl = snprintf(head, sizeof head,
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                  "Connection: close\r\n%s\r\n",
+                  status, wsc__status_text(status), ctype ? ctype : "text/plain", len,
+                  extra ? extra : "");
+    if (hl < 0 || (size_t)hl >= sizeof head) return WSC_ERR_INVAL;
+    b = wsc__buf_new(ctx, (size_t)hl + len);
+    if (!b) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+    memcpy(b->data, head, (size_t)hl);
+    if (len) memcpy(b->data + hl, body, len);
+    wsc__q_push(ctx, c, b);
+    wsc__buf_unref(ctx, b);
+    c->replied = 1;
+    c->state = WSC__DRAIN;
+    c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
+    wsc__in_release(ctx, c);
+    return 0;
+}
+
+static void wsc__http_error(wsc_ctx *ctx, wsc__conn *c, int status, const char *why,
+                            const char *extra) {
+    char body[160];
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", status, wsc__status_text(status), why);
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: HTTP %d: %s", c->peer, status, why);
+    ctx->st.refused++;
+    wsc__respond(ctx, c, status, "text/plain", extra, body,
+                 n > 0 ? ((size_t)n < sizeof body ? (size_t)n : sizeof body - 1) : 0);
+}
+
+/* is p (a comma list of tokens) offering tok? */
+static int wsc__offers(const wsc_http_req *req, const char *tok) {
+    size_t i;
+    for (i = 0; i < req->nheaders; i++)
+        if (wsc__ieq(req->headers[i].name, "Sec-WebSocket-Protocol") &&
+            wsc_http_has_token(req->headers[i].value, tok))
+            return 1;
+    return 0;
+}
+
+/* config subprotocols: the first one (in the client's order of preference) we support */
+static char *wsc__pick_subprotocol(wsc_ctx *ctx, const wsc_http_req *req) {
+    size_t h;
+    const char *list = ctx->cfg.subprotocols;
+    if (!list) return NULL;
+    for (h = 0; h < req->nheaders; h++) {
+        wsc_str v = req->headers[h].value;
+        size_t i = 0;
+        if (!wsc__ieq(req->headers[h].name, "Sec-WebSocket-Protocol")) continue;
+        while (i < v.len) {
+            size_t s, e;
+            const char *p = list;
+            while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == ',')) i++;
+            s = i;
+            while (i < v.len && v.ptr[i] != ',' && v.ptr[i] != ' ') i++;
+            e = i;
+            while (e > s && *p) { /* walk our list */
+                const char *q = p;
+                while (*q && *q != ',') q++;
+                {
+                    const char *ts = p, *te = q;
+                    while (ts < te && *ts == ' ') ts++;
+                    while (te > ts && te[-1] == ' ') te--;
+                    if ((size_t)(te - ts) == e - s && memcmp(ts, v.ptr + s, e - s) == 0)
+                        return wsc__strndup(ctx, ts, e - s);
+                }
+                p = *q ? q + 1 : q;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t headlen) {
+    const wsc_str *up = wsc_http_header(req->headers, req->nheaders, "Upgrade");
+    const wsc_str *conn = wsc_http_header(req->headers, req->nheaders, "Connection");
+    const wsc_str *ver = wsc_http_header(req->headers, req->nheaders, "Sec-WebSocket-Version");
+    const wsc_str *key = wsc_http_header(req->headers, req->nheaders, "Sec-WebSocket-Key");
+    unsigned char raw[20];
+    char accept[29], resp[512];
+    int n;
+    size_t left;
+    wsc__buf *b;
+    (void)up;
+    if (!wsc__seq(req->method, "GET"))
+        { wsc__http_error(ctx, c, 400, "WebSocket upgrade must use GET", NULL); return; }
+    if (req->minor_version < 1)
+        { wsc__http_error(ctx, c, 400, "WebSocket upgrade needs HTTP/1.1", NULL); return; }
+    if (!wsc_http_header(req->headers, req->nheaders, "Host"))
+        { wsc__http_error(ctx, c, 400, "missing Host header", NULL); return; }
+    if (!conn || !wsc_http_has_token(*conn, "upgrade"))
+        { wsc__http_error(ctx, c, 400, "Connection header lacks 'upgrade'", NULL); return; }
+    if (!ver || !wsc__seq(*ver, "13"))
+        { wsc__http_error(ctx, c, 426, "unsupported Sec-WebSocket-Version",
+                               "Sec-WebSocket-Version: 13\r\n"); return; }
+    if (!key || wsc_base64_decode(key->ptr, key->len, raw, sizeof raw) != 16)
+        { wsc__http_error(ctx, c, 400, "Sec-WebSocket-Key is not 16 bytes in base64",
+                               NULL); return; }
+    wsc_ws_accept(key->ptr, key->len, accept);
+    c->path = wsc__strndup(ctx, req->path.ptr, req->path.len);
+    if (!c->path) { wsc__kill(ctx, c); return; }
+    req->subprotocol = NULL;
+    wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
+    if (c->state != WSC__HTTP) return; /* rejected or closed by the handler */
+    if (req->subprotocol) {
+        if (!wsc__offers(req, req->subprotocol))
+            { wsc__http_error(ctx, c, 500, "handler chose a subprotocol not offered", NULL); return; }
+        c->subproto = wsc__strndup(ctx, req->subprotocol, strlen(req->subprotocol));
+    } else {
+        c->subproto = wsc__pick_subprotocol(ctx, req);
+    }
+    n = snprintf(resp, sizeof resp,
+                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+                 accept, c->subproto ? "Sec-WebSocket-Protocol: " : "",
+                 c->subproto ? c->subproto : "", c->subproto ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof resp)
+        { wsc__http_error(ctx, c, 400, "subprotocol too long", NULL); return; }
+    b = wsc__buf_new(ctx, (size_t)n);
+    if (!b) { wsc__kill(ctx, c); return; }
+    memcpy(b->data, resp, (size_t)n);
+    wsc__q_push(ctx, c, b);
+    wsc__buf_unref(ctx, b);
+    ctx->st.accepted++;
+    /* frames that arrived with the head: move them out of c->in, which becomes the
+       message-assembly buffer */
+    left = c->in_len - headlen;
+    if (left) memmove(ctx->rbuf, c->in + headlen, left);
+    wsc__in_release(ctx, c);
+    wsc__opened(ctx, c);
+    if (left && c->state == WSC__OPEN) wsc__frames_in(ctx, c, ctx->rbuf, left);
+}
+
+static void wsc__http_dispatch(wsc_ctx *ctx, wsc__conn *c, size_t headlen) {
+    wsc_http_req req;
+    wsc_http_parse_request((const char *)c->in, headlen, &req); /* c->in may have moved */
+    req.body.ptr = (const char *)c->in + headlen;
+    req.body.len = c->body_need;
+    c->state = WSC__BODY;
+    c->replied = 0;
+    wsc__emit(ctx, c, WSC_EV_HTTP, &req);
+    if (c->state == WSC__BODY && !c->replied)
+        wsc__respond(ctx, c, 404, "text/plain", NULL, "404 Not Found\n", 14);
+}
+
+/* find the blank line ending a head; c->scan remembers how far we looked */
+static size_t wsc__head_end(wsc__conn *c) {
+    size_t i = c->scan > 3 ? c->scan - 3 : 0;
+    for (; i < c->in_len; i++) {
+        if (c->in[i] != '\n') continue;
+        if (i >= 1 && c->in[i - 1] == '\n') return i + 1;
+        if (i >= 2 && c->in[i - 1] == '\r' && c->in[i - 2] == '\n') return i + 1;
+    }
+    c->scan = c->in_len;
+    return 0;
+}
+
+static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+    wsc_http_req req;
+    size_t end;
+    int r;
+    if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) { wsc__kill(ctx, c); return; }
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len += n;
+    if (c->state == WSC__BODY) goto body;
+    end = wsc__head_end(c);
+    if (end == 0 || end > ctx->cfg.max_head) {
+        /* garbage is refused at once, without waiting for a head that never ends */
+        r = wsc_http_parse_request((const char *)c->in, c->in_len, &req);
+        if (r == WSC_ERR_PROTO) { wsc__http_error(ctx, c, 400, "malformed request", NULL); return; }
+        if (c->in_len > ctx->cfg.max_head || end > ctx->cfg.max_head)
+            { wsc__http_error(ctx, c, 431, "request head over max_head", NULL); return; }
+        return;
+    }
+    r = wsc_http_parse_request((const char *)c->in, end, &req);
+    if (r == WSC_ERR_LIMIT)
+        { wsc__http_error(ctx, c, 431, "too many headers (WSC_MAX_HEADERS)", NULL); return; }
+    if (r < 0) { wsc__http_error(ctx, c, 400, "malformed request", NULL); return; }
+    {
+        const wsc_str *up = wsc_http_header(req.headers, req.nheaders, "Upgrade");
+        if (up && wsc_http_has_token(*up, "websocket")) { wsc__upgrade(ctx, c, &req, end); return; }
+    }
+    if (wsc_http_header(req.headers, req.nheaders, "Transfer-Encoding"))
+        { wsc__http_error(ctx, c, 501, "chunked request bodies are not supported", NULL); return; }
+    {
+        const wsc_str *cl = wsc_http_header(req.headers, req.nheaders, "Content-Length");
+        uint64_t v = 0;
+        size_t i;
+        if (cl) {
+            if (cl->len == 0 || cl->len > 19)
+                { wsc__http_error(ctx, c, 400, "bad Content-Length", NULL); return; }
+            for (i = 0; i < cl->len; i++) {
+                if (cl->ptr[i] < '0' || cl->ptr[i] > '9')
+                    { wsc__http_error(ctx, c, 400, "bad Content-Length", NULL); return; }
+                v = v * 10 + (uint64_t)(cl->ptr[i] - '0');
+            }
+            if (v > ctx->cfg.max_body)
+                { wsc__http_error(ctx, c, 413, "request body over max_body", NULL); return; }
+        }
+        c->body_need = (size_t)v;
+        c->scan = end; /* remembers the head length while the body arrives */
+        c->state = WSC__BODY;
+    }
+body:
+    if (c->in_len - c->scan < c->body_need) return;
+    wsc__http_dispatch(ctx, c, c->scan);
+}
+
+/* -- client side handshake -- */
+static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+    wsc_http_resp resp;
+    const wsc_str *h;
+    size_t end, left;
+    int r;
+    char msg[160];
+    if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) { wsc__kill(ctx, c); return; }
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len += n;
+    end = wsc__head_end(c);
+    if (end == 0) {
+        if (c->in_len > ctx->cfg.max_head) {
+            snprintf(msg, sizeof msg, "handshake response from %s over max_head", c->peer);
+            goto fail;
+        }
+        if (wsc_http_parse_response((const char *)c->in, c->in_len, &resp) == WSC_ERR_PROTO) {
+            snprintf(msg, sizeof msg, "malformed handshake response from %s", c->peer);
+            goto fail;
+        }
+        return;
+    }
+    r = wsc_http_parse_response((const char *)c->in, end, &resp);
+    if (r < 0) {
+        snprintf(msg, sizeof msg, "malformed handshake response from %s", c->peer);
+        goto fail;
+    }
+    if (resp.status != 101) {
+        snprintf(msg, sizeof msg, "handshake refused by %s: HTTP %d", c->peer, resp.status);
+        goto fail;
+    }
+    h = wsc_http_header(resp.headers, resp.nheaders, "Upgrade");
+    if (!h || !wsc_http_has_token(*h, "websocket")) {
+        snprintf(msg, sizeof msg, "handshake from %s lacks Upgrade: websocket", c->peer);
+        goto fail;
+    }
+    h = wsc_http_header(resp.headers, resp.nheaders, "Connection");
+    if (!h || !wsc_http_has_token(*h, "upgrade")) {
+        snprintf(msg, sizeof msg, "handshake from %s lacks Connection: upgrade", c->peer);
+        goto fail;
+    }
+    h = wsc_http_header(resp.headers, resp.nheaders, "Sec-WebSocket-Accept");
+    if (!h || !wsc__seq(*h, c->accept)) {
+        snprintf(msg, sizeof msg, "wrong Sec-WebSocket-Accept from %s", c->peer);
+        goto fail;
+    }
+    h = wsc_http_header(resp.headers, resp.nheaders, "Sec-WebSocket-Protocol");
+    if (h && (!c->subproto || !wsc__seq(*h, c->subproto))) {
+        snprintf(msg, sizeof msg, "%s selected a subprotocol we did not offer", c->peer);
+        goto fail;
+    }
+    if (!h && c->subproto) { wsc__free(ctx, c->subproto); c->subproto = NULL; }
+    left = c->in_len - end;
+    if (left) memmove(ctx->rbuf, c->in + end, left);
+    wsc__in_release(ctx, c);
+    c->scan = 0;
+    wsc__opened(ctx, c);
+    if (left && c->state == WSC__OPEN) wsc__frames_in(ctx, c, ctx->rbuf, left);
+    return;
+fail:
+    wsc_log(ctx, WSC_LOG_WARN, "%s", msg);
+    wsc__emit_error(ctx, c, WSC_ERR_HANDSHAKE, msg);
+    wsc__kill(ctx, c);
+}
+
+static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "connect to %s failed: %s", c->peer, strerror(err));
+        wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
+        wsc__emit_error(ctx, c, WSC_ERR_SYS, msg);
+        wsc__kill(ctx, c);
+        return;
+    }
+    if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
+    else c->state = WSC__HS;
+    wsc__mark_dirty(ctx, c);
+}
+
+static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
+    int rounds;
+    for (rounds = 0; rounds < 4; rounds++) {
+        ssize_t n = recv(c->fd, ctx->rbuf, WSC_RECV_BUF, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: recv: %s", c->peer, strerror(errno));
+            wsc__kill(ctx, c);
+            return;
+        }
+        if (n == 0) { /* EOF: clean after a close handshake, abnormal (1006) otherwise */
+            if (c->state == WSC__HS) {
+                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "connection closed during handshake");
+            }
+            wsc__kill(ctx, c);
+            return;
+        }
+        c->last_rx = ctx->now;
+        switch (c->state) {
+        case WSC__HTTP:
+        case WSC__BODY: wsc__http_in(ctx, c, ctx->rbuf, (size_t)n); break;
+        case WSC__HS: wsc__client_hs_in(ctx, c, ctx->rbuf, (size_t)n); break;
+        case WSC__OPEN:
+        case WSC__CLOSING: wsc__frames_in(ctx, c, ctx->rbuf, (size_t)n); break;
+        default: break; /* DRAIN, LINGER: discard until the peer closes */
+        }
+        if (c->state == WSC__DEAD || (size_t)n < WSC_RECV_BUF) return;
+    }
+}
+
+static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
+    int i;
+    for (i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int one = 1, fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
+        wsc__conn *c;
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
+                wsc_log(ctx, WSC_LOG_ERROR, "accept: %s (raise the open-files limit?)",
+                        strerror(errno));
+                wsc__emit_error(ctx, NULL, WSC_ERR_SYS, "accept failed");
+            }
+            return;
+        }
+        if (wsc__nonblock(fd) < 0) { close(fd); continue; }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c = (ctx->cfg.max_conns > 0 && ctx->nconns >= (uint32_t)ctx->cfg.max_conns)
+                ? NULL : wsc__conn_new(ctx, fd, l->proto, 1);
+        if (!c) {
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                       "Content-Length: 0\r\nConnection: close\r\n\r\n";
+            if (l->proto == WSC_PROTO_WS) {
+                ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+                (void)w;
+            }
+            close(fd);
+            ctx->st.refused++;
+            wsc_log(ctx, WSC_LOG_WARN, "refused a connection: max_conns=%d reached",
+                    ctx->cfg.max_conns);
+            continue;
+        }
+        wsc__addr_str((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+        if (l->proto == WSC_PROTO_TCP) {
+            c->path = wsc__strndup(ctx, "", 0);
+            ctx->st.accepted++;
+            wsc__opened(ctx, c);
+        } else {
+            c->state = WSC__HTTP;
+        }
+    }
+}
+
+static void wsc__sweep(wsc_ctx *ctx) {
+    uint32_t i;
+    int64_t now = ctx->now;
+    for (i = 0; i < ctx->nslots; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (!c) continue;
+        switch (c->state) {
+        case WSC__CONNECTING:
+        case WSC__HS:
+            if (now >= c->deadline) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s to %s timed out (handshake_timeout_ms=%d)",
+                         c->state == WSC__HS ? "handshake" : "connect", c->peer,
+                         ctx->cfg.handshake_timeout_ms);
+                wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
+                wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, msg);
+                wsc__kill(ctx, c);
+            }
+            break;
+        case WSC__HTTP:
+        case WSC__BODY:
+            if (now >= c->deadline) {
+                wsc_log(ctx, WSC_LOG_INFO,
+                        "conn %s: request incomplete after handshake_timeout_ms=%d: dropped",
+                        c->peer, ctx->cfg.handshake_timeout_ms);
+                wsc__kill(ctx, c);
+            }
+            break;
+        case WSC__OPEN:
+            if (ctx->cfg.idle_timeout_ms > 0 && now - c->last_rx >= ctx->cfg.idle_timeout_ms) {
+                wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for idle_timeout_ms=%d: dropped",
+                        c->peer, ctx->cfg.idle_timeout_ms);
+                wsc__set_close(ctx, c, 1006, "heartbeat timeout", 17);
+                wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, "heartbeat timeout");
+                wsc__kill(ctx, c);
+            } else if (ctx->cfg.ping_interval_ms > 0 &&
+                       now - c->last_ping >= ctx->cfg.ping_interval_ms) {
+                wsc__buf *b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PING, NULL, 0);
+                c->last_ping = now;
+                if (b) { wsc__q_push(ctx, c, b); wsc__buf_unref(ctx, b); }
+            }
+            break;
+        case WSC__CLOSING:
+        case WSC__DRAIN:
+        case WSC__LINGER:
+            if (now >= c->deadline) wsc__kill(ctx, c);
+            break;
+        default: break;
+        }
+    }
+}
+
+static void wsc__reap(wsc_ctx *ctx) {
+    while (ctx->need_reap) {
+        uint32_t i;
+        ctx->need_reap = 0;
+        for (i = 0; i < ctx->nslots; i++)
+            if (ctx->slots[i] && ctx->slots[i]->state == WSC__DEAD)
+                wsc__conn_free(ctx, ctx->slots[i]);
+    }
+}
+
+static void wsc__run_timers(wsc_ctx *ctx) {
+    int i;
+    for (i = 0; i < ctx->ntimers; i++) {
+        wsc__timer *t = &ctx->timers[i];
+        if (t->id > 0 && ctx->now >= t->due) {
+            int id = t->id;
+            if (t->repeat) t->due = ctx->now + t->interval;
+            else t->id = 0;
+            t->cb(ctx, t->arg);
+            (void)id;
+        }
+    }
+    while (ctx->ntimers > 0 && ctx->timers[ctx->ntimers - 1].id == 0) ctx->ntimers--;
+}
+
+/* >>public ============================================== the public functions ======== */
+WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
+    wsc_config c;
+    wsc_ctx *ctx;
+    uint32_t i, n;
+    if (cfg) c = *cfg;
+    else memset(&c, 0, sizeof c);
+    if (c.max_conns <= 0) c.max_conns = WSC__DEFAULT_MAX_CONNS;
+    if (c.max_message == 0) c.max_message = WSC__DEFAULT_MAX_MESSAGE;
+    if (c.max_message > 0xffffffffu) c.max_message = 0xffffffffu; /* TCP framer: 32-bit */
+    if (c.max_head == 0) c.max_head = WSC__DEFAULT_MAX_HEAD;
+    if (c.max_body == 0) c.max_body = (size_t)c.max_message;
+    if (c.max_pending == 0) c.max_pending = WSC__DEFAULT_MAX_PENDING;
+    if (c.handshake_timeout_ms <= 0) c.handshake_timeout_ms = WSC__DEFAULT_HANDSHAKE_MS;
+    if (c.ping_interval_ms == 0) c.ping_interval_ms = WSC__DEFAULT_PING_MS;
+    if (c.ping_interval_ms < 0) c.ping_interval_ms = 0;
+    if (c.idle_timeout_ms == 0) c.idle_timeout_ms = 2 * c.ping_interval_ms;
+    if (c.idle_timeout_ms < 0) c.idle_timeout_ms = 0;
+    if (c.close_timeout_ms <= 0) c.close_timeout_ms = WSC__DEFAULT_CLOSE_MS;
+    if (c.log_level == 0) c.log_level = WSC_LOG_INFO;
+    ctx = (wsc_ctx *)WSC_MALLOC(sizeof *ctx, c.alloc_user);
+    if (!ctx) return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->cfg = c;
+    n = (uint32_t)c.max_conns;
+    ctx->nslots = n;
+    ctx->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *ctx->slots);
+    ctx->gens = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->gens);
+    ctx->freelist = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->freelist);
+    ctx->dirty = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->dirty);
+    ctx->rbuf = (unsigned char *)wsc__alloc(ctx, WSC_RECV_BUF);
+    if (!ctx->slots || !ctx->gens || !ctx->freelist || !ctx->dirty || !ctx->rbuf) {
+        wsc_log(ctx, WSC_LOG_ERROR, "out of memory for max_conns=%d", c.max_conns);
+        wsc_destroy(ctx);
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        ctx->slots[i] = NULL;
+        ctx->gens[i] = 1;
+        ctx->freelist[i] = n - 1 - i; /* lowest index first */
+    }
+    ctx->nfree = n;
+    if (wsc__urandom(&ctx->rng, sizeof ctx->rng) < 0 || ctx->rng == 0)
+        ctx->rng = (uint64_t)wsc_now_ms() ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)ctx;
+    ctx->now = wsc_now_ms();
+    ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
+    return ctx;
+}
+
+WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
+    uint32_t i;
+    int l;
+    if (!ctx) return;
+    for (i = 0; ctx->slots && i < ctx->nslots; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (c) { c->opened = 0; wsc__conn_free(ctx, c); }
+    }
+    for (l = 0; l < ctx->nlst; l++) close(ctx->lst[l].fd);
+    wsc__free(ctx, ctx->slots);
+    wsc__free(ctx, ctx->gens);
+    wsc__free(ctx, ctx->freelist);
+    wsc__free(ctx, ctx->dirty);
+    wsc__free(ctx, ctx->rbuf);
+    wsc__free(ctx, ctx->pfds);
+    wsc__free(ctx, ctx->pidx);
+    WSC_FREE(ctx, ctx->cfg.alloc_user);
+}
+
+static int wsc__resolve(const char *host, int port, struct addrinfo **out, int passive) {
+    struct addrinfo hints;
+    char ps[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    snprintf(ps, sizeof ps, "%d", port);
+    return getaddrinfo(host, ps, &hints, out) == 0 ? 0 : WSC_ERR_ADDR;
+}
+
+WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
+    char host[256];
+    const char *path;
+    int proto, port, fd = -1, one = 1;
+    struct addrinfo *ai, *a;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (!ctx || !url) return WSC_ERR_INVAL;
+    if (ctx->nlst >= WSC_MAX_LISTENERS) return WSC_ERR_LIMIT;
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 ||
+        wsc__resolve(host, port, &ai, 1) < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "listen: bad address '%s'", url);
+        return WSC_ERR_ADDR;
+    }
+    for (a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (wsc__nonblock(fd) == 0 && bind(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+            listen(fd, 1024) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "listen on %s: %s", url, strerror(errno));
+        return WSC_ERR_SYS;
+    }
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    ctx->lst[ctx->nlst].fd = fd;
+    ctx->lst[ctx->nlst].proto = proto;
+    ctx->lst[ctx->nlst].port = ss.ss_family == AF_INET6
+        ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
+        : ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+    return ctx->nlst++;
+}
+
+WSC_DEF int wsc_listener_port(wsc_ctx *ctx, int l) {
+    if (!ctx || l < 0 || l >= ctx->nlst) return WSC_ERR_INVAL;
+    return ctx->lst[l].port;
+}
+
+WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
+    size_t np = 0, need, k;
+    uint32_t i;
+    int n, l, wait = timeout_ms;
+    ctx->now = wsc_now_ms();
+    ctx->events = 0;
+    wsc__flush_dirty(ctx);
+    wsc__reap(ctx);
+    need = (size_t)ctx->nlst + ctx->nconns;
+    if (need > ctx->pcap) {
+        size_t cap = need + 64;
+        struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, ctx->pfds, cap * sizeof *p);
+        uint32_t *x;
+        if (!p) return WSC_ERR_NOMEM;
+        ctx->pfds = p;
+        x = (uint32_t *)wsc__realloc(ctx, ctx->pidx, cap * sizeof *x);
+        if (!x) return WSC_ERR_NOMEM;
+        ctx->pidx = x;
+        ctx->pcap = cap;
+    }
+    for (l = 0; l < ctx->nlst; l++) {
+        ctx->pfds[np].fd = ctx->lst[l].fd;
+        ctx->pfds[np].events = POLLIN;
+        ctx->pfds[np].revents = 0;
+        ctx->pidx[np++] = (uint32_t)l;
+    }
+    for (i = 0; i < ctx->nslots && np < need; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (!c) continue;
+        ctx->pfds[np].fd = c->fd;
+        ctx->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
+                                       : (POLLIN | (c->qn ? POLLOUT : 0)));
+        ctx->pfds[np].revents = 0;
+        ctx->pidx[np++] = i;
+    }
+    if (ctx->nconns > 0) {
+        int64_t d = ctx->next_sweep - ctx->now;
+        if (d < 0) d = 0;
+        if (wait < 0 || d < wait) wait = (int)d;
+    }
+    for (l = 0; l < ctx->ntimers; l++) {
+        if (ctx->timers[l].id > 0) {
+            int64_t d = ctx->timers[l].due - ctx->now;
+            if (d < 0) d = 0;
+            if (wait < 0 || d < wait) wait = (int)d;
+        }
+    }
+    n = poll(ctx->pfds, (nfds_t)np, wait);
+    if (n < 0 && errno != EINTR) {
+        wsc_log(ctx, WSC_LOG_ERROR, "poll: %s", strerror(errno));
+        return WSC_ERR_SYS;
+    }
+    ctx->now = wsc_now_ms();
+    for (k = 0; n > 0 && k < np; k++) {
+        short re = ctx->pfds[k].revents;
+        wsc__conn *c;
+        if (!re) continue;
+        if (k < (size_t)ctx->nlst) { wsc__accept(ctx, &ctx->lst[ctx->pidx[k]]); continue; }
+        c = ctx->slots[ctx->pidx[k]];
+        if (!c || c->fd != ctx->pfds[k].fd || c->state == WSC__DEAD) continue;
+        if (c->state == WSC__CONNECTING) {
+            wsc__connected(ctx, c);
+            continue;
+        }
+        if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
+        if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
+    }
+    wsc__run_timers(ctx);
+    if (ctx->now >= ctx->next_sweep) {
+        wsc__sweep(ctx);
+        ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
+    }
+    wsc__flush_dirty(ctx);
+    wsc__reap(ctx);
+    wsc__flush_dirty(ctx);
+    return ctx->events;
+}
+
+WSC_DEF int wsc_run(wsc_ctx *ctx) {
+    ctx->stop = 0;
+    while (!ctx->stop) {
+        int r = wsc_poll(ctx, 1000);
+        if (r < 0) return r;
+    }
+    return 0;
+}
+
+WSC_DEF void wsc_stop(wsc_ctx *ctx) { ctx->stop = 1; }
+
+WSC_DEF int wsc_timer(wsc_ctx *ctx, int ms, int repeat, void (*cb)(wsc_ctx *, void *),
+                      void *arg) {
+    int i;
+    if (!ctx || !cb || ms < 0) return WSC_ERR_INVAL;
+    for (i = 0; i < WSC_MAX_TIMERS; i++) {
+        wsc__timer *t = &ctx->timers[i];
+        if (t->id) continue;
+        if (++ctx->next_timer_id <= 0) ctx->next_timer_id = 1;
+        t->id = ctx->next_timer_id;
+        t->interval = ms > 0 ? ms : 1;
+        t->repeat = repeat;
+        t->due = wsc_now_ms() + ms;
+        t->cb = cb;
+        t->arg = arg;
+        if (i >= ctx->ntimers) ctx->ntimers = i + 1;
+        return t->id;
+    }
+    return WSC_ERR_LIMIT;
+}
+
+WSC_DEF int wsc_timer_cancel(wsc_ctx *ctx, int id) {
+    int i;
+    for (i = 0; ctx && id > 0 && i < ctx->ntimers; i++)
+        if (ctx->timers[i].id == id) { ctx->timers[i].id = 0; return 0; }
+    return WSC_ERR_STALE;
+}
+
+WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *opts,
+                        wsc_id *out) {
+    char host[256];
+    const char *path;
+    int proto, port, fd = -1, one = 1;
+    struct addrinfo *ai, *a;
+    wsc__conn *c;
+    wsc_connect_opts o;
+    if (!ctx || !url) return WSC_ERR_INVAL;
+    if (opts) o = *opts;
+    else memset(&o, 0, sizeof o);
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 || port == 0 ||
+        wsc__resolve(host, port, &ai, 0) < 0)
+        return WSC_ERR_ADDR;
+    if (ctx->nconns >= (uint32_t)ctx->cfg.max_conns) { freeaddrinfo(ai); return WSC_ERR_LIMIT; }
+    for (a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        if (wsc__nonblock(fd) == 0 &&
+            (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS))
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) return WSC_ERR_SYS;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c = wsc__conn_new(ctx, fd, proto, 0);
+    if (!c) { close(fd); return WSC_ERR_NOMEM; }
+    c->state = WSC__CONNECTING;
+    if (o.cls >= WSC_CLIENT && o.cls <= WSC_OBSERVABLE) c->cls = (unsigned char)o.cls;
+    c->userdata = o.userdata;
+    snprintf(c->peer, sizeof c->peer, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    c->path = wsc__strndup(ctx, proto == WSC_PROTO_WS ? path : "",
+                           proto == WSC_PROTO_WS ? strlen(path) : 0);
+    if (!c->path) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+    if (proto == WSC_PROTO_WS) {
+        unsigned char nonce[16];
+        char key[25], req[2048];
+        int n;
+        wsc__buf *b;
+        if (wsc__urandom(nonce, sizeof nonce) < 0) {
+            uint64_t r1 = wsc__rand(ctx), r2 = wsc__rand(ctx);
+            memcpy(nonce, &r1, 8);
+            memcpy(nonce + 8, &r2, 8);
+        }
+        wsc_base64_encode(nonce, 16, key);
+        wsc_ws_accept(key, 24, c->accept);
+        if (o.subprotocol) c->subproto = wsc__strndup(ctx, o.subprotocol, strlen(o.subprotocol));
+        n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
+                     path, c->peer, key, o.subprotocol ? "Sec-WebSocket-Protocol: " : "",
+                     o.subprotocol ? o.subprotocol : "", o.subprotocol ? "\r\n" : "",
+                     o.headers ? o.headers : "");
+        if (n < 0 || (size_t)n >= sizeof req) { wsc__kill(ctx, c); return WSC_ERR_INVAL; }
+        b = wsc__buf_new(ctx, (size_t)n);
+        if (!b) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+        memcpy(b->data, req, (size_t)n);
+        wsc__q_push(ctx, c, b);
+        wsc__buf_unref(ctx, b);
+    }
+    if (out) *out = wsc__id(ctx, c);
+    return 0;
+}
+
+static int wsc__check_msg(wsc_ctx *ctx, int opcode, size_t len) {
+    if (opcode != WSC_TEXT && opcode != WSC_BINARY) return WSC_ERR_INVAL;
+    if ((uint64_t)len > ctx->cfg.max_message) return WSC_ERR_TOOBIG;
+    return 0;
+}
+
+WSC_DEF int wsc_send(wsc_ctx *ctx, wsc_id id, int opcode, const void *data, size_t len) {
+    wsc__conn *c = wsc__get(ctx, id);
+    wsc__buf *b;
+    int r;
+    if (!c) return WSC_ERR_STALE;
+    if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
+    if (c->state != WSC__OPEN) { ctx->st.dropped++; return WSC_ERR_STATE; }
+    b = wsc__frame(ctx, c->proto, !c->server, opcode, data, len);
+    if (!b) { ctx->st.dropped++; return WSC_ERR_NOMEM; }
+    r = wsc__enqueue(ctx, c, b);
+    wsc__buf_unref(ctx, b);
+    if (r == 0) ctx->st.msgs_out++;
+    return r;
+}
+
+/* one message to many connections: encoded at most once per connection kind */
+typedef struct wsc__multi {
+    int opcode;
+    const void *data;
+    size_t len;
+    wsc__buf *ws, *tcp;
+} wsc__multi;
+
+static int wsc__multi_one(wsc_ctx *ctx, wsc__multi *m, wsc__conn *c) {
+    wsc__buf *b, **slot = NULL;
+    int r;
+    if (c->state != WSC__OPEN) { ctx->st.dropped++; return 0; }
+    if (c->proto == WSC_PROTO_TCP) slot = &m->tcp;
+    else if (c->server) slot = &m->ws;
+    if (slot && *slot) b = *slot;
+    else {
+        b = wsc__frame(ctx, c->proto, !c->server, m->opcode, m->data, m->len);
+        if (!b) { ctx->st.dropped++; return 0; }
+        if (slot) *slot = b;
+    }
+    r = wsc__enqueue(ctx, c, b);
+    if (!slot) wsc__buf_unref(ctx, b);
+    if (r < 0) return 0;
+    ctx->st.msgs_out++;
+    return 1;
+}
+
+static void wsc__multi_done(wsc_ctx *ctx, wsc__multi *m) {
+    wsc__buf_unref(ctx, m->ws);
+    wsc__buf_unref(ctx, m->tcp);
+}
+
+WSC_DEF int wsc_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
+                          const void *data, size_t len) {
+    wsc__multi m;
+    uint32_t i;
+    int r, count = 0;
+    if (!ctx || (nmatch && !match)) return WSC_ERR_INVAL;
+    if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
+    memset(&m, 0, sizeof m);
+    m.opcode = opcode;
+    m.data = data;
+    m.len = len;
+    for (i = 0; i < ctx->nslots; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN && wsc__matches(c, match, nmatch))
+            count += wsc__multi_one(ctx, &m, c);
+    }
+    wsc__multi_done(ctx, &m);
+    return count;
+}
+
+WSC_DEF int wsc_send_ids(wsc_ctx *ctx, const wsc_id *ids, size_t n, int opcode,
+                         const void *data, size_t len) {
+    wsc__multi m;
+    size_t i;
+    int r, count = 0;
+    if (!ctx || (n && !ids)) return WSC_ERR_INVAL;
+    if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
+    memset(&m, 0, sizeof m);
+    m.opcode = opcode;
+    m.data = data;
+    m.len = len;
+    for (i = 0; i < n; i++) {
+        wsc__conn *c = wsc__get(ctx, ids[i]);
+        if (c) count += wsc__multi_one(ctx, &m, c);
+    }
+    wsc__multi_done(ctx, &m);
+    return count;
+}
+
+WSC_DEF int wsc_ping(wsc_ctx *ctx, wsc_id id, const void *data, size_t len) {
+    wsc__conn *c = wsc__get(ctx, id);
+    wsc__buf *b;
+    int r;
+    if (!c) return WSC_ERR_STALE;
+    if (len > 125) return WSC_ERR_INVAL;
+    if (c->state != WSC__OPEN) return WSC_ERR_STATE;
+    b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PING, data, len);
+    if (!b) return WSC_ERR_NOMEM;
+    r = wsc__q_push(ctx, c, b);
+    wsc__buf_unref(ctx, b);
+    return r;
+}
+
+WSC_DEF int wsc_close(wsc_ctx *ctx, wsc_id id, int code, const char *reason) {
+    wsc__conn *c = wsc__get(ctx, id);
+    size_t rl = reason ? strlen(reason) : 0;
+    if (!c) return WSC_ERR_STALE;
+    if (code == 0) code = 1000;
+    if (!wsc__close_code_ok(code) || rl > 123) return WSC_ERR_INVAL;
+    if (c->state == WSC__OPEN) {
+        wsc__set_close(ctx, c, code, reason, rl);
+        wsc__send_close(ctx, c, code, reason, rl, WSC__CLOSING);
+    } else if (c->state < WSC__OPEN) {
+        wsc__kill(ctx, c);
+    }
+    return 0;
+}
+
+WSC_DEF int wsc_close_all(wsc_ctx *ctx, int code, const char *reason) {
+    uint32_t i;
+    int n = 0;
+    for (i = 0; ctx && i < ctx->nslots; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (!c) continue;
+        if (c->state == WSC__OPEN) n++;
+        wsc_close(ctx, wsc__id(ctx, c), code, reason);
+    }
+    return n;
+}
+
+WSC_DEF int wsc_count(wsc_ctx *ctx, int cls) {
+    if (!ctx) return 0;
+    if (cls == 0) return (int)ctx->nconns;
+    return cls >= WSC_CLIENT && cls <= WSC_OBSERVABLE ? (int)ctx->st.conns[cls] : 0;
+}
+
+WSC_DEF size_t wsc_conns(wsc_ctx *ctx, int cls, wsc_id *out, size_t max) {
+    uint32_t i;
+    size_t n = 0;
+    for (i = 0; ctx && i < ctx->nslots; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (!c || c->state != WSC__OPEN || (cls && c->cls != cls)) continue;
+        if (n < max && out) out[n] = wsc__id(ctx, c);
+        n++;
+    }
+    return n;
+}
+
+WSC_DEF int wsc_get_conn_info(wsc_ctx *ctx, wsc_id id, wsc_conn_info *info) {
+    wsc__conn *c = wsc__get(ctx, id);
+    if (!c) return WSC_ERR_STALE;
+    memset(info, 0, sizeof *info);
+    info->cls = c->cls;
+    info->proto = c->proto;
+    info->is_server = c->server;
+    info->open = c->state == WSC__OPEN;
+    info->peer = c->peer;
+    info->path = c->path ? c->path : "";
+    info->subprotocol = c->subproto ? c->subproto : "";
+    info->pending = c->pending;
+    return 0;
+}
+
+WSC_DEF int wsc_set_meta(wsc_ctx *ctx, wsc_id id, const char *key, const char *value) {
+    wsc__conn *c = wsc__get(ctx, id);
+    int i;
+    char *kv;
+    size_t kl, vl;
+    if (!c) return WSC_ERR_STALE;
+    if (!key || !*key) return WSC_ERR_INVAL;
+    i = wsc__meta_find(c, key);
+    if (!value) {
+        if (i >= 0) {
+            wsc__free(ctx, c->meta[i]);
+            c->meta[i] = c->meta[--c->nmeta];
+        }
+        return 0;
+    }
+    if (i < 0 && c->nmeta >= WSC_MAX_META) return WSC_ERR_LIMIT;
+    kl = strlen(key);
+    vl = strlen(value);
+    kv = (char *)wsc__alloc(ctx, kl + vl + 2);
+    if (!kv) return WSC_ERR_NOMEM;
+    memcpy(kv, key, kl + 1);
+    memcpy(kv + kl + 1, value, vl + 1);
+    if (i >= 0) { wsc__free(ctx, c->meta[i]); c->meta[i] = kv; }
+    else c->meta[c->nmeta++] = kv;
+    return 0;
+}
+
+WSC_DEF const char *wsc_get_meta(wsc_ctx *ctx, wsc_id id, const char *key) {
+    wsc__conn *c = wsc__get(ctx, id);
+    return c && key ? wsc__meta_val(c, key) : NULL;
+}
+
+WSC_DEF int wsc_set_userdata(wsc_ctx *ctx, wsc_id id, void *ud) {
+    wsc__conn *c = wsc__get(ctx, id);
+    if (!c) return WSC_ERR_STALE;
+    c->userdata = ud;
+    return 0;
+}
+
+WSC_DEF void *wsc_get_userdata(wsc_ctx *ctx, wsc_id id) {
+    wsc__conn *c = wsc__get(ctx, id);
+    return c ? c->userdata : NULL;
+}
+
+WSC_DEF int wsc_set_class(wsc_ctx *ctx, wsc_id id, int cls) {
+    wsc__conn *c = wsc__get(ctx, id);
+    if (!c) return WSC_ERR_STALE;
+    if (cls < WSC_CLIENT || cls > WSC_OBSERVABLE) return WSC_ERR_INVAL;
+    if (c->opened) { ctx->st.conns[c->cls]--; ctx->st.conns[cls]++; }
+    c->cls = (unsigned char)cls;
+    return 0;
+}
+
+WSC_DEF int wsc_reject(wsc_ctx *ctx, wsc_id id, int status, const char *body) {
+    wsc__conn *c = wsc__get(ctx, id);
+    char text[128];
+    if (!c) return WSC_ERR_STALE;
+    if (c->state != WSC__HTTP || c->opened) return WSC_ERR_STATE;
+    if (status < 300 || status > 599) return WSC_ERR_INVAL;
+    if (!body) {
+        snprintf(text, sizeof text, "%d %s\n", status, wsc__status_text(status));
+        body = text;
+    }
+    ctx->st.refused++;
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: upgrade of %s refused with %d", c->peer,
+            c->path ? c->path : "?", status);
+    return wsc__respond(ctx, c, status, "text/plain", NULL, body, strlen(body));
+}
+
+WSC_DEF int wsc_http_reply(wsc_ctx *ctx, wsc_id id, int status, const char *ctype,
+                           const char *extra, const void *body, size_t len) {
+    wsc__conn *c = wsc__get(ctx, id);
+    if (!c) return WSC_ERR_STALE;
+    if (c->state != WSC__BODY || c->replied) return WSC_ERR_STATE;
+    if (status < 100 || status > 599 || (len && !body)) return WSC_ERR_INVAL;
+    return wsc__respond(ctx, c, status, ctype, extra, body, len);
+}
+
+WSC_DEF void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out) {
+    if (!out) return;
+    if (ctx) *out = ctx->st;
+    else memset(out, 0, sizeof *out);
+}
+
+WSC_DEF const char *wsc_strerror(int err) {
+    switch (err) {
+    case WSC_OK: return "ok";
+    case WSC_ERR_INVAL: return "invalid argument";
+    case WSC_ERR_NOMEM: return "out of memory";
+    case WSC_ERR_STALE: return "unknown or closed connection";
+    case WSC_ERR_STATE: return "not allowed in this connection state";
+    case WSC_ERR_TOOBIG: return "message too big (max_message)";
+    case WSC_ERR_SLOW: return "slow consumer: output queue over max_pending";
+    case WSC_ERR_SYS: return "system call failed";
+    case WSC_ERR_ADDR: return "bad address or URL";
+    case WSC_ERR_LIMIT: return "limit reached";
+    case WSC_ERR_PROTO: return "protocol error";
+    case WSC_ERR_HANDSHAKE: return "WebSocket handshake failed";
+    case WSC_ERR_TIMEOUT: return "timed out";
+    case WSC_ERR_UTF8: return "invalid UTF-8";
+    case WSC_ERR_CLOSED: return "connection closed";
+    case WSC_ERR_AGAIN: return "need more input";
+    default: return "unknown error";
+    }
+}
+
+#endif /* WSCLUSTER_IMPLEMENTATION_DONE */
+#endif /* WSCLUSTER_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+------------------------------------------------------------------------------
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the wscluster.h authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+to whom the Software is furnished to do so, subject to the following conditions:
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain. Anyone is free
+to copy, modify, publish, use, compile, sell, or distribute this software, either in
+source code form or as a compiled binary, for any purpose, commercial or non-commercial,
+and by any means.
+------------------------------------------------------------------------------
+*/
