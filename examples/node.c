@@ -196,7 +196,9 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
         else if (chan) wsc_broadcast(ctx, &chat, 1, m->opcode, m->data, m->len);
     } else if (ev == WSC_EV_HTTP) {
         wsc_http_req *req = (wsc_http_req *)data;
-        if (wsc__seq(req->path, "/"))
+        if (wsc__seq(req->path, "/") && !wsc__seq(req->method, "GET"))
+            wsc_http_reply(ctx, id, 405, "text/plain", "Allow: GET\r\n", "405 Method Not Allowed\n", 23);
+        else if (wsc__seq(req->path, "/"))
             wsc_http_reply(ctx, id, 200, "text/html; charset=utf-8", NULL, chat_html,
                            chat_html_len);
         else if (wsc__seq(req->path, "/send"))
@@ -215,7 +217,7 @@ int main(int argc, char **argv) {
     struct sigaction sa;
     const char *lv;
     char url[300];
-    int l, port;
+    int l, port, hostlen;
     int64_t until;
     if (parse_args(argc, argv) < 0) return 2;
     memset(&cfg, 0, sizeof cfg);
@@ -247,8 +249,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     port = wsc_listener_port(ctx, l);
-    printf("listening ws://%.*s:%d\n", (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val),
-           opts[O_LISTEN].val, port);
+    hostlen = (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val);
+    printf("listening ws://%.*s:%d\n", hostlen, opts[O_LISTEN].val, port);
     if (opts[O_TCP].val[0]) {
         snprintf(url, sizeof url, "tcp://%s", opts[O_TCP].val);
         if ((l = wsc_listen(ctx, url)) < 0) {
@@ -261,7 +263,8 @@ int main(int argc, char **argv) {
                wsc_listener_port(ctx, l));
     }
     fflush(stdout);
-    wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at http://%s/", n.id, opts[O_LISTEN].val);
+    wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at http://%.*s:%d/", n.id, hostlen,
+            opts[O_LISTEN].val, port);
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

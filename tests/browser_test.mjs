@@ -15,7 +15,14 @@ import fs from 'node:fs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(ROOT, 'tests/.npm/node_modules/'));
-const { chromium } = require('playwright-core');
+function load(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    throw new Error(`cannot load ${name} (${e.message}): run  npm install --prefix tests/.npm ws playwright-core`);
+  }
+}
+const { chromium } = load('playwright-core');
 
 const NODE_BIN = path.resolve(ROOT, process.env.WSC_NODE_BIN || 'build/wscluster-node');
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';

@@ -16,7 +16,14 @@ import fs from 'node:fs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(ROOT, 'tests/.npm/node_modules/'));
-const { WebSocket, WebSocketServer } = require('ws');
+function load(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    throw new Error(`cannot load ${name} (${e.message}): run  npm install --prefix tests/.npm ws playwright-core`);
+  }
+}
+const { WebSocket, WebSocketServer } = load('ws');
 
 const NODE_BIN = path.resolve(ROOT, process.env.WSC_NODE_BIN || 'build/wscluster-node');
 const CLIENT_BIN = path.resolve(ROOT, process.env.WSC_CLIENT_BIN || 'build/wsc-client');

@@ -102,7 +102,8 @@ class Node:
                 lines.put(line)
             lines.put(None)
 
-        threading.Thread(target=drain, daemon=True).start()
+        self.drainer = threading.Thread(target=drain, daemon=True)
+        self.drainer.start()
         deadline = time.monotonic() + 20
         while self.ws_port is None or (self.tcp and self.tcp_port is None):
             try:
@@ -110,9 +111,10 @@ class Node:
             except queue.Empty:
                 line = None
             if line is None:
+                msg = ("node did not report its listeners: %r\nstderr:\n%s"
+                       % (self.stdout_lines, self.log_tail()))
                 self.kill()
-                raise AssertionError("node did not report its listeners: %r\nstderr:\n%s"
-                                     % (self.stdout_lines, self.log_tail()))
+                raise AssertionError(msg)
             m = re.match(r"^listening (ws|tcp)://127\.0\.0\.1:(\d+)\s*$", line)
             if m and m.group(1) == "ws":
                 self.ws_port = int(m.group(2))
@@ -142,9 +144,9 @@ class Node:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            msg = "node did not exit within %ss\nstderr:\n%s" % (timeout, self.log_tail())
             self.kill()
-            raise AssertionError("node did not exit within %ss\nstderr:\n%s"
-                                 % (timeout, self.log_tail()))
+            raise AssertionError(msg)
 
     def stop(self, sig=signal.SIGTERM):
         """Signal the node, wait, and assert exit status 0."""
@@ -158,9 +160,15 @@ class Node:
                                  % (rc, signal.Signals(sig).name, self.log_tail()))
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
+        """Make sure the process is gone and release its pipes (idempotent)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.drainer.join(5)
+        self.proc.stdout.close()
+        self.stderr.close()
 
     def url(self, path="/echo"):
         return "ws://%s:%d%s" % (HOST, self.ws_port, path)

@@ -18,8 +18,7 @@ typedef struct state {
 static void fill(state *s, long seq) {
     long i;
     for (i = 0; i < s->size; i++)
-        s->buf[i] = s->binary ? (unsigned char)((i * 7 + seq) & 0xff)
-                              : (unsigned char)('a' + (i + seq) % 26);
+        s->buf[i] = (unsigned char)(s->binary ? (i * 7 + seq) & 0xff : 97 + (i + seq) % 26);
 }
 
 static void send_next(wsc_ctx *ctx, wsc_id id, state *s) {

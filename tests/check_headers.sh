@@ -1,0 +1,62 @@
+#!/bin/sh
+# The single header must be healthy: warning-free as C99 (gcc, clang) and as C++ (g++,
+# clang++), static and extern, linked from two translation units; every external symbol
+# starts with wsc_; a misspelled implementation macro fails the build.
+set -u
+cd "$(dirname "$0")/.."
+T=build/hdr
+mkdir -p "$T"
+W="-Wall -Wextra -Wpedantic -Wshadow -Werror"
+fail=0
+run() { if "$@" >"$T/log" 2>&1; then :; else echo "check_headers: FAILED: $*"; cat "$T/log"; fail=1; fi; }
+
+cat > "$T/impl.c" <<'X'
+#define WSCLUSTER_IMPLEMENTATION
+#include "../../wscluster.h"
+X
+cat > "$T/user.c" <<'X'
+#include "../../wscluster.h"
+int main(void) {
+    wsc_ctx *ctx = wsc_create(NULL);
+    unsigned char d[20];
+    wsc_sha1("abc", 3, d);
+    if (!ctx || wsc_listen(ctx, "ws://127.0.0.1:0") < 0) return 1;
+    wsc_poll(ctx, 0);
+    wsc_destroy(ctx);
+    return d[0] == 0xa9 ? 0 : 1;
+}
+X
+cat > "$T/static.c" <<'X'
+#define WSCLUSTER_STATIC
+#define WSCLUSTER_IMPLEMENTATION
+#include "../../wscluster.h"
+int main(void) { wsc_ctx *c = wsc_create(NULL); wsc_destroy(c); return 0; }
+X
+cat > "$T/typo.c" <<'X'
+#define WSCLUSTER_IMPLEMENTATON
+#include "../../wscluster.h"
+X
+for cc in gcc clang; do
+    run $cc -std=c99 $W -Wconversion -c "$T/impl.c" -o "$T/impl_$cc.o"
+    run $cc -std=c99 $W -Wconversion "$T/user.c" "$T/impl_$cc.o" -o "$T/user_$cc"
+    run "$T/user_$cc"
+    run $cc -std=c99 $W -Wconversion "$T/static.c" -o "$T/static_$cc"
+    bad=$(nm -g --defined-only "$T/impl_$cc.o" | awk '{print $3}' | grep -v '^wsc_' || true)
+    if [ -n "$bad" ]; then echo "check_headers: external symbols without wsc_: $bad"; fail=1; fi
+    if $cc -std=c99 "$T/user.c" "$T/typo.c" -o "$T/typo_$cc" >/dev/null 2>&1; then
+        echo "check_headers: a misspelled WSCLUSTER_IMPLEMENTATION linked ($cc)"; fail=1
+    fi
+done
+for cxx in g++ clang++; do
+    run $cxx -std=c++11 $W -x c++ -c "$T/impl.c" -o "$T/impl_$cxx.o"
+    run $cxx -std=c++11 $W -x c++ "$T/user.c" -x none "$T/impl_$cxx.o" -o "$T/user_$cxx"
+    run "$T/user_$cxx"
+done
+# the examples too, with both compilers
+for cc in gcc clang; do
+    for f in examples/node.c examples/minimal.c tests/wsc_client.c tests/unit.c; do
+        run $cc -std=c99 $W -Wconversion -O2 -Ibuild -c "$f" -o "$T/ex_$cc.o"
+    done
+done
+[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, nm, typo)"
+exit $fail

@@ -1,0 +1,56 @@
+#!/bin/sh
+# The whole suite: builds (gcc + clang, strict warnings), header health, unit tests, interop
+# with real peers (Python websockets, Node ws, Chromium) against the plain and the
+# ASan+UBSan builds, and each libFuzzer target for FUZZ_SECONDS. Ends with one line
+# "test: N passed, N failed" counting the steps.
+set -u
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+pass=0
+fail=0
+failed=""
+step() {
+    name=$1
+    shift
+    echo "=== $name"
+    if "$@"; then
+        pass=$((pass + 1))
+        echo "--- ok: $name"
+    else
+        fail=$((fail + 1))
+        failed="$failed $name"
+        echo "--- FAILED: $name"
+    fi
+}
+# LeakSanitizer on: a leak makes the node exit non-zero, which every test checks
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+step build-gcc make -s CC=gcc all asan
+step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build/clang/wsc-client build/clang/unit build/clang/minimal
+step headers sh tests/check_headers.sh
+step unit ./build/unit
+step unit-asan ./build/asan/unit
+
+for v in plain asan; do
+    if [ $v = plain ]; then d=build; else d=build/asan; fi
+    export WSC_NODE_BIN=$d/wscluster-node WSC_CLIENT_BIN=$d/wsc-client
+    step "python-node-$v" $PY tests/test_node.py
+    step "python-badinput-$v" $PY tests/test_badinput.py
+    step "python-client-$v" $PY tests/test_client_role.py
+    step "node-ws-$v" node --test tests/node_interop.mjs
+    step "browser-$v" node --test tests/browser_test.mjs
+done
+unset WSC_NODE_BIN WSC_CLIENT_BIN
+
+step fuzzers-build make -s fuzz
+for f in http ws tcp; do
+    mkdir -p build/fuzz/corpus_$f
+    step "fuzz-$f" ./build/fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 \
+        build/fuzz/corpus_$f tests/fuzz/seeds/$f
+done
+
+[ -n "$failed" ] && echo "failed steps:$failed"
+echo "test: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,530 @@
+/* unit.c: the pure parts of wscluster.h, no sockets. Every parser is also fed one byte at a
+   time and from the end of a guard page. */
+#define WSCLUSTER_IMPLEMENTATION
+#include "../wscluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static int g_pass, g_fail;
+#define CHECK(cond)                                                                       \
+    do {                                                                                  \
+        if (cond) g_pass++;                                                               \
+        else { g_fail++; fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); } \
+    } while (0)
+
+/* ---- helpers: collect decoder events ---- */
+typedef struct rec {
+    int n, kinds[64], ops[64], codes[64], firsts[64], lasts[64];
+    unsigned char msg[1 << 16];
+    size_t msglen, lens[64];
+} rec;
+
+static int rec_cb(void *arg, const wsc_frame_ev *ev) {
+    rec *r = (rec *)arg;
+    if (r->n < 64) {
+        r->kinds[r->n] = ev->kind;
+        r->ops[r->n] = ev->opcode;
+        r->codes[r->n] = ev->code;
+        r->firsts[r->n] = ev->first;
+        r->lasts[r->n] = ev->last;
+        r->lens[r->n] = ev->len;
+    }
+    if (ev->kind == WSC_FR_DATA && r->msglen + ev->len <= sizeof r->msg) {
+        memcpy(r->msg + r->msglen, ev->data, ev->len);
+        r->msglen += ev->len;
+    }
+    r->n++;
+    return 0;
+}
+
+/* build a frame: masked if mask != 0 */
+static size_t frame(unsigned char *out, int b0, const void *payload, size_t len, int mask) {
+    static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    size_t h = wsc_ws_header(out, b0 & 0x0f, 0, len, mask ? key : NULL), i;
+    out[0] = (unsigned char)b0;
+    memcpy(out + h, payload, len);
+    if (mask) for (i = 0; i < len; i++) out[h + i] ^= key[i & 3];
+    return h + len;
+}
+
+/* decode all at once, then again one byte at a time: both must agree */
+static int64_t ws_run(int server, uint64_t max, unsigned char *buf, size_t len, rec *r,
+                      int *code) {
+    wsc_ws_decoder d, d1;
+    rec r1;
+    unsigned char *copy = (unsigned char *)malloc(len + 1);
+    int64_t n, n1 = 0;
+    size_t i;
+    memcpy(copy, buf, len);
+    memset(&d, 0, sizeof d);
+    d.expect_mask = (unsigned char)server;
+    d.max_message = max;
+    memset(r, 0, sizeof *r);
+    n = wsc_ws_decode(&d, buf, len, rec_cb, r);
+    *code = d.close_code;
+    memset(&d1, 0, sizeof d1);
+    d1.expect_mask = (unsigned char)server;
+    d1.max_message = max;
+    memset(&r1, 0, sizeof r1);
+    for (i = 0; i < len; i++) {
+        int64_t k = wsc_ws_decode(&d1, copy + i, 1, rec_cb, &r1);
+        if (k < 0) { n1 = k; break; }
+        n1 += k;
+        if (d1.closed) break;
+    }
+    if (n >= 0 && n1 >= 0) CHECK(r1.msglen == r->msglen && memcmp(r1.msg, r->msg, r->msglen) == 0);
+    CHECK(d1.close_code == d.close_code);
+    free(copy);
+    return n;
+}
+
+static void test_sha1_base64(void) {
+    unsigned char d[20];
+    char hex[41], b[64];
+    unsigned char raw[32];
+    int i;
+    static const struct { const char *in, *hex; } v[] = {
+        {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+        {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+    };
+    for (i = 0; i < 3; i++) {
+        int j;
+        wsc_sha1(v[i].in, strlen(v[i].in), d);
+        for (j = 0; j < 20; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+        CHECK(strcmp(hex, v[i].hex) == 0);
+    }
+    { /* a million 'a' crosses many blocks */
+        char *m = (char *)malloc(1000000);
+        int j;
+        memset(m, 'a', 1000000);
+        wsc_sha1(m, 1000000, d);
+        for (j = 0; j < 20; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+        CHECK(strcmp(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f") == 0);
+        free(m);
+    }
+    /* RFC 4648 vectors */
+    CHECK(wsc_base64_encode("", 0, b) == 0 && strcmp(b, "") == 0);
+    CHECK(wsc_base64_encode("f", 1, b) == 4 && strcmp(b, "Zg==") == 0);
+    CHECK(wsc_base64_encode("fo", 2, b) == 4 && strcmp(b, "Zm8=") == 0);
+    CHECK(wsc_base64_encode("foo", 3, b) == 4 && strcmp(b, "Zm9v") == 0);
+    CHECK(wsc_base64_encode("foobar", 6, b) == 8 && strcmp(b, "Zm9vYmFy") == 0);
+    CHECK(wsc_base64_decode("Zm9vYmE=", 8, raw, sizeof raw) == 5 && memcmp(raw, "fooba", 5) == 0);
+    CHECK(wsc_base64_decode("Zm9vYg==", 8, raw, sizeof raw) == 4);
+    CHECK(wsc_base64_decode("Zm9vY", 5, raw, sizeof raw) == WSC_ERR_PROTO);
+    CHECK(wsc_base64_decode("Zm=vYg==", 8, raw, sizeof raw) == WSC_ERR_PROTO);
+    CHECK(wsc_base64_decode("Zm9v!g==", 8, raw, sizeof raw) == WSC_ERR_PROTO);
+    CHECK(wsc_base64_decode("Zm9vYmFy", 8, raw, 5) == WSC_ERR_TOOBIG);
+    /* RFC 6455 section 1.3 example */
+    wsc_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, b);
+    CHECK(strcmp(b, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0);
+}
+
+static int utf8_ok(const char *s, size_t n) {
+    uint32_t st = 0;
+    return wsc_utf8_check(&st, (const unsigned char *)s, n) == 0 && st == 0;
+}
+
+static void test_utf8(void) {
+    static const char good[] = "Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-"
+                               "UTF-8!! \xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5 "
+                               "\xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xef\xbf\xbf";
+    uint32_t st = 0;
+    size_t i;
+    CHECK(utf8_ok(good, sizeof good - 1));
+    CHECK(!utf8_ok("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", 20)); /* surrogate */
+    CHECK(!utf8_ok("\xc0\xaf", 2));          /* overlong */
+    CHECK(!utf8_ok("\xe0\x80\xaf", 3));      /* overlong */
+    CHECK(!utf8_ok("\xf0\x80\x80\xaf", 4));  /* overlong */
+    CHECK(!utf8_ok("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+    CHECK(!utf8_ok("\xf5\x80\x80\x80", 4));
+    CHECK(!utf8_ok("\xff", 1));
+    CHECK(!utf8_ok("\x80", 1));              /* lone continuation */
+    CHECK(!utf8_ok("\xe2\x82", 2));          /* truncated: state non-zero */
+    CHECK(utf8_ok("0123456789abcdef0123456789", 26)); /* fast path */
+    CHECK(!utf8_ok("0123456789abcdef\xff" "0123456789", 27));
+    /* incremental across arbitrary splits */
+    for (i = 0; i < sizeof good - 1; i++) {
+        st = 0;
+        CHECK(wsc_utf8_check(&st, (const unsigned char *)good, i) == 0);
+        CHECK(wsc_utf8_check(&st, (const unsigned char *)good + i, sizeof good - 1 - i) == 0);
+        CHECK(st == 0);
+    }
+    /* fail fast: the invalid byte is seen in the first chunk */
+    st = 0;
+    CHECK(wsc_utf8_check(&st, (const unsigned char *)"\xce\xba\xf4\x90", 4) < 0);
+}
+
+static void test_ws(void) {
+    unsigned char buf[1 << 17], big[70000];
+    rec r;
+    int code;
+    size_t n;
+    int64_t k;
+    /* single masked text frame, server side */
+    n = frame(buf, 0x81, "Hello", 5, 1);
+    k = ws_run(1, 0, buf, n, &r, &code);
+    CHECK(k == (int64_t)n && r.n == 1 && r.kinds[0] == WSC_FR_DATA && r.ops[0] == WSC_TEXT &&
+          r.firsts[0] && r.lasts[0] && r.msglen == 5 && memcmp(r.msg, "Hello", 5) == 0);
+    /* RFC 6455 5.7 examples: unmasked "Hello" to a client; fragmented; ping */
+    {
+        unsigned char a[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
+        unsigned char b[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+        unsigned char c[] = {0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f};
+        unsigned char p[] = {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
+        CHECK(ws_run(0, 0, a, sizeof a, &r, &code) == 7 && r.msglen == 5);
+        CHECK(ws_run(1, 0, b, sizeof b, &r, &code) == 11 && memcmp(r.msg, "Hello", 5) == 0);
+        CHECK(ws_run(0, 0, c, sizeof c, &r, &code) == 9 && r.n == 2 && r.firsts[0] &&
+              !r.lasts[0] && !r.firsts[1] && r.lasts[1] && memcmp(r.msg, "Hello", 5) == 0);
+        CHECK(ws_run(0, 0, p, sizeof p, &r, &code) == 7 && r.kinds[0] == WSC_FR_PING &&
+              r.lens[0] == 5);
+    }
+    /* masking rules per role */
+    n = frame(buf, 0x81, "Hi", 2, 0);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == WSC_ERR_PROTO && code == 1002);
+    n = frame(buf, 0x81, "Hi", 2, 1);
+    CHECK(ws_run(0, 0, buf, n, &r, &code) == WSC_ERR_PROTO && code == 1002);
+    /* RSV bits, unknown opcodes (data 3-7, control B-F) */
+    n = frame(buf, 0xC1, "Hi", 2, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    n = frame(buf, 0x83, "Hi", 2, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    n = frame(buf, 0x8B, "", 0, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    /* control frames: <= 125 bytes, never fragmented */
+    memset(big, 'x', sizeof big);
+    n = frame(buf, 0x89, big, 126, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    n = frame(buf, 0x89, big, 125, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.kinds[0] == WSC_FR_PING && r.lens[0] == 125);
+    n = frame(buf, 0x09, "", 0, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    /* fragmentation with an interleaved ping; continuation without a start; a new message
+       inside a fragmented one */
+    n = frame(buf, 0x01, "fra", 3, 1);
+    n += frame(buf + n, 0x89, "p", 1, 1);
+    n += frame(buf + n, 0x00, "gme", 3, 1);
+    n += frame(buf + n, 0x80, "nts", 3, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.msglen == 9 &&
+          memcmp(r.msg, "fragments", 9) == 0 && r.kinds[1] == WSC_FR_PING);
+    n = frame(buf, 0x80, "x", 1, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    n = frame(buf, 0x01, "x", 1, 1);
+    n += frame(buf + n, 0x81, "y", 1, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+    /* empty fragments and empty messages */
+    n = frame(buf, 0x01, "", 0, 1);
+    n += frame(buf + n, 0x00, "", 0, 1);
+    n += frame(buf + n, 0x80, "", 0, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.n == 1 && r.firsts[0] && r.lasts[0]);
+    /* 16- and 64-bit lengths; non-minimal lengths are accepted */
+    n = frame(buf, 0x82, big, 126, 1);
+    CHECK(buf[1] == (0x80 | 126) && ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.msglen == 126);
+    n = frame(buf, 0x82, big, 65536, 1);
+    CHECK(buf[1] == (0x80 | 127) && ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.msglen == 65536);
+    {
+        unsigned char nm[] = {0x82, 0xFF, 0, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 'a', 'b', 'c'};
+        unsigned char top[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 'a'};
+        CHECK(ws_run(1, 0, nm, sizeof nm, &r, &code) == (int64_t)sizeof nm && r.msglen == 3);
+        CHECK(ws_run(1, 0, top, sizeof top, &r, &code) < 0 && code == 1002);
+    }
+    /* max_message, across fragments => 1009 */
+    n = frame(buf, 0x82, big, 100, 1);
+    CHECK(ws_run(1, 99, buf, n, &r, &code) == WSC_ERR_TOOBIG && code == 1009);
+    CHECK(ws_run(1, 100, buf, n, &r, &code) == (int64_t)n);
+    n = frame(buf, 0x02, big, 60, 1);
+    n += frame(buf + n, 0x80, big, 60, 1);
+    CHECK(ws_run(1, 100, buf, n, &r, &code) == WSC_ERR_TOOBIG && code == 1009);
+    /* UTF-8 validated across fragments, failing fast */
+    n = frame(buf, 0x01, "\xce\xba\xe1", 3, 1);
+    n += frame(buf + n, 0x80, "\xbd\xb9", 2, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.msglen == 5);
+    n = frame(buf, 0x01, "\xce\xba\xf4\x90", 4, 1);
+    n += frame(buf + n, 0x80, "ok", 2, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == WSC_ERR_UTF8 && code == 1007 && r.n == 0);
+    n = frame(buf, 0x81, "\xe2\x82", 2, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == WSC_ERR_UTF8 && code == 1007);
+    n = frame(buf, 0x82, "\xff\xfe", 2, 1); /* binary is not checked */
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n);
+    /* close: empty => 1005; codes; 1-byte payload; reason UTF-8; stops the stream */
+    n = frame(buf, 0x88, "", 0, 1);
+    CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.kinds[0] == WSC_FR_CLOSE && r.codes[0] == 1005);
+    {
+        static const int ok[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999};
+        static const int bad[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};
+        unsigned char pl[8];
+        size_t i;
+        for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+            pl[0] = (unsigned char)(ok[i] >> 8); pl[1] = (unsigned char)ok[i];
+            n = frame(buf, 0x88, pl, 2, 1);
+            CHECK(ws_run(1, 0, buf, n, &r, &code) == (int64_t)n && r.codes[0] == ok[i]);
+        }
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            pl[0] = (unsigned char)(bad[i] >> 8); pl[1] = (unsigned char)bad[i];
+            n = frame(buf, 0x88, pl, 2, 1);
+            CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+        }
+        n = frame(buf, 0x88, "\x03", 1, 1);
+        CHECK(ws_run(1, 0, buf, n, &r, &code) < 0 && code == 1002);
+        n = frame(buf, 0x88, "\x03\xe8\xff", 3, 1);
+        CHECK(ws_run(1, 0, buf, n, &r, &code) == WSC_ERR_UTF8 && code == 1007);
+        n = frame(buf, 0x88, "\x03\xe8" "bye", 5, 1);
+        n += frame(buf + n, 0x81, "after", 5, 1);
+        k = ws_run(1, 0, buf, n, &r, &code);
+        CHECK(k > 0 && (size_t)k < n && r.n == 1 && r.codes[0] == 1000 && r.lens[0] == 3);
+    }
+    /* an error is sticky */
+    {
+        wsc_ws_decoder d;
+        unsigned char bad[] = {0x81, 0x02, 'h', 'i'};
+        unsigned char good[] = {0x81, 0x82, 0, 0, 0, 0, 'h', 'i'};
+        memset(&d, 0, sizeof d);
+        d.expect_mask = 1;
+        memset(&r, 0, sizeof r);
+        CHECK(wsc_ws_decode(&d, bad, sizeof bad, rec_cb, &r) < 0 && d.error != NULL);
+        CHECK(wsc_ws_decode(&d, good, sizeof good, rec_cb, &r) < 0 && r.n == 0);
+    }
+    /* the encoder uses minimal lengths */
+    {
+        unsigned char h[14];
+        CHECK(wsc_ws_header(h, WSC_TEXT, 1, 125, NULL) == 2 && h[0] == 0x81 && h[1] == 125);
+        CHECK(wsc_ws_header(h, WSC_TEXT, 1, 126, NULL) == 4 && h[1] == 126);
+        CHECK(wsc_ws_header(h, WSC_TEXT, 1, 65535, NULL) == 4);
+        CHECK(wsc_ws_header(h, WSC_BINARY, 1, 65536, NULL) == 10 && h[1] == 127);
+        CHECK(wsc_ws_header(h, WSC_BINARY, 0, 1, (const unsigned char *)"abcd") == 6 && h[1] == 0x81 && h[0] == 0x02);
+    }
+}
+
+static size_t tframe(unsigned char *out, int type, const void *p, uint32_t len) {
+    wsc_tcp_header(out, type, len);
+    memcpy(out + 5, p, len);
+    return 5 + len;
+}
+
+static int64_t tcp_run(uint64_t max, unsigned char *buf, size_t len, rec *r, int *code) {
+    wsc_tcp_decoder d, d1;
+    rec r1;
+    int64_t n;
+    size_t i;
+    memset(&d, 0, sizeof d);
+    d.max_message = max;
+    memset(r, 0, sizeof *r);
+    n = wsc_tcp_decode(&d, buf, len, rec_cb, r);
+    *code = d.close_code;
+    memset(&d1, 0, sizeof d1);
+    d1.max_message = max;
+    memset(&r1, 0, sizeof r1);
+    for (i = 0; i < len && !d1.closed; i++)
+        if (wsc_tcp_decode(&d1, buf + i, 1, rec_cb, &r1) < 0) break;
+    CHECK(d1.close_code == d.close_code);
+    if (n >= 0) CHECK(r1.msglen == r->msglen && memcmp(r1.msg, r->msg, r->msglen) == 0);
+    return n;
+}
+
+static void test_tcp(void) {
+    unsigned char buf[4096];
+    rec r;
+    int code;
+    size_t n;
+    n = tframe(buf, 1, "hello", 5);
+    n += tframe(buf + n, 9, "pp", 2);
+    n += tframe(buf + n, 2, "\0\1\2", 3);
+    n += tframe(buf + n, 1, "", 0);
+    CHECK(tcp_run(0, buf, n, &r, &code) == (int64_t)n && r.n == 4 && r.kinds[1] == WSC_FR_PING &&
+          r.ops[2] == WSC_BINARY && r.msglen == 8 && r.firsts[3] && r.lasts[3]);
+    n = tframe(buf, 3, "x", 1);
+    CHECK(tcp_run(0, buf, n, &r, &code) < 0 && code == 1002);
+    n = tframe(buf, 1, "\xff", 1);
+    CHECK(tcp_run(0, buf, n, &r, &code) == WSC_ERR_UTF8 && code == 1007);
+    n = tframe(buf, 2, "0123456789", 10);
+    CHECK(tcp_run(9, buf, n, &r, &code) == WSC_ERR_TOOBIG && code == 1009);
+    wsc_tcp_header(buf, 2, 0xffffffffu);
+    CHECK(tcp_run(1 << 20, buf, 5, &r, &code) == WSC_ERR_TOOBIG);
+    memset(buf + 1000, 0x41, 200);
+    n = tframe(buf, 9, buf + 1000, 126);
+    CHECK(tcp_run(0, buf, n, &r, &code) < 0 && code == 1002);
+    n = tframe(buf, 8, "\x03\xe9" "gone", 6);
+    n += tframe(buf + n, 1, "late", 4);
+    CHECK(tcp_run(0, buf, n, &r, &code) == 11 && r.n == 1 && r.codes[0] == 1001);
+    n = tframe(buf, 8, "\x03", 1);
+    CHECK(tcp_run(0, buf, n, &r, &code) < 0 && code == 1002);
+}
+
+static void test_http(void) {
+    wsc_http_req q;
+    wsc_http_resp s;
+    const wsc_str *h;
+    char out[64];
+    static const char req[] =
+        "GET /chat?user=al%20ice&x=1 HTTP/1.1\r\nHost: server.example.com\r\n"
+        "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n"
+        "Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\nEXTRA";
+    size_t i, hl = sizeof req - 1 - 5;
+    CHECK(wsc_http_parse_request(req, sizeof req - 1, &q) == (int)hl);
+    CHECK(wsc__seq(q.method, "GET") && wsc__seq(q.path, "/chat") &&
+          wsc__seq(q.query, "user=al%20ice&x=1") && q.minor_version == 1 && q.nheaders == 7);
+    h = wsc_http_header(q.headers, q.nheaders, "connection");
+    CHECK(h && wsc_http_has_token(*h, "upgrade") && wsc_http_has_token(*h, "KEEP-ALIVE") &&
+          !wsc_http_has_token(*h, "upgr"));
+    h = wsc_http_header(q.headers, q.nheaders, "ORIGIN");
+    CHECK(h && wsc__seq(*h, "http://example.com"));
+    CHECK(wsc_query_get(q.query, "user", out, sizeof out) == 6 && strcmp(out, "al ice") == 0);
+    CHECK(wsc_query_get(q.query, "x", out, sizeof out) == 1 && strcmp(out, "1") == 0);
+    CHECK(wsc_query_get(q.query, "nope", out, sizeof out) == -1);
+    CHECK(wsc_query_get(q.query, "user", out, 3) == 6 && strcmp(out, "al") == 0);
+    /* every proper prefix is incomplete, never an error */
+    for (i = 0; i < hl; i++) CHECK(wsc_http_parse_request(req, i, &q) == WSC_ERR_AGAIN);
+    /* bare LF line ends are accepted */
+    CHECK(wsc_http_parse_request("GET / HTTP/1.1\nHost: a\n\n", 24, &q) == 24);
+    /* malformed */
+    {
+        static const char *bad[] = {
+            "GET / HTTP/1.1 \r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET /\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+            "GET / HTTP/1.1\r\n : v\r\n\r\n", "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nA b: c\r\n\r\n", "GET /\x01 HTTP/1.1\r\n\r\n",
+            "G(T / HTTP/1.1\r\n\r\n", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n"};
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            CHECK(wsc_http_parse_request(bad[i], strlen(bad[i]), &q) == WSC_ERR_PROTO);
+    }
+    /* too many headers */
+    {
+        char many[4096];
+        int o = snprintf(many, sizeof many, "GET / HTTP/1.1\r\n");
+        for (i = 0; i < WSC_MAX_HEADERS + 1; i++)
+            o += snprintf(many + o, sizeof many - (size_t)o, "X-%zu: v\r\n", i);
+        o += snprintf(many + o, sizeof many - (size_t)o, "\r\n");
+        CHECK(wsc_http_parse_request(many, (size_t)o, &q) == WSC_ERR_LIMIT);
+    }
+    /* responses */
+    {
+        static const char rs[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+        CHECK(wsc_http_parse_response(rs, sizeof rs - 1, &s) == (int)sizeof rs - 1 &&
+              s.status == 101 && s.nheaders == 3 && wsc__seq(s.reason, "Switching Protocols"));
+        CHECK(wsc_http_parse_response("HTTP/1.1 404\r\n\r\n", 16, &s) == 16 && s.status == 404);
+        CHECK(wsc_http_parse_response("HTTP/1.1 20x OK\r\n\r\n", 19, &s) == WSC_ERR_PROTO);
+        CHECK(wsc_http_parse_response("SSH-2.0-x\r\n", 11, &s) == WSC_ERR_PROTO);
+        CHECK(wsc_http_parse_response("HTTP/1.1 101", 12, &s) == WSC_ERR_AGAIN);
+    }
+}
+
+static void test_url(void) {
+    char host[64];
+    int proto, port;
+    const char *path;
+    CHECK(wsc_url_parse("ws://127.0.0.1:8080/ws?x=1", &proto, host, sizeof host, &port, &path) == 0 &&
+          proto == WSC_PROTO_WS && strcmp(host, "127.0.0.1") == 0 && port == 8080 &&
+          strcmp(path, "/ws?x=1") == 0);
+    CHECK(wsc_url_parse("tcp://[::1]:9", &proto, host, sizeof host, &port, &path) == 0 &&
+          proto == WSC_PROTO_TCP && strcmp(host, "::1") == 0 && port == 9 && strcmp(path, "/") == 0);
+    CHECK(wsc_url_parse("localhost:0", &proto, host, sizeof host, &port, &path) == 0 && port == 0);
+    CHECK(wsc_url_parse("http://a:1", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://a", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://a:70000", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://:80", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://a:8x", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+}
+
+/* parsers must never read past the input: put it flush against an inaccessible page */
+static void test_guard_page(void) {
+    long pg = sysconf(_SC_PAGESIZE);
+    int zfd = open("/dev/zero", O_RDWR);
+    unsigned char *mem = (unsigned char *)mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+                                               MAP_PRIVATE, zfd, 0);
+    static const char head[] = "GET /x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n";
+    unsigned char fr[] = {0x81, 0xFE, 0x00};
+    size_t i;
+    CHECK(mem != MAP_FAILED);
+    if (mem == MAP_FAILED) return;
+    mprotect(mem + pg, (size_t)pg, PROT_NONE);
+    for (i = 0; i <= sizeof head - 1; i++) {
+        wsc_http_req q;
+        wsc_http_resp s;
+        unsigned char *p = mem + pg - i;
+        memcpy(p, head, i);
+        CHECK(wsc_http_parse_request((const char *)p, i, &q) == WSC_ERR_AGAIN);
+        wsc_http_parse_response((const char *)p, i, &s);
+    }
+    for (i = 0; i <= sizeof fr; i++) {
+        wsc_ws_decoder d;
+        wsc_tcp_decoder t;
+        rec r;
+        memset(&d, 0, sizeof d);
+        memset(&t, 0, sizeof t);
+        d.expect_mask = 1;
+        memcpy(mem + pg - i, fr, i);
+        CHECK(wsc_ws_decode(&d, mem + pg - i, i, rec_cb, &r) == (int64_t)i);
+        CHECK(wsc_tcp_decode(&t, mem + pg - i, i, rec_cb, &r) >= 0);
+    }
+    munmap(mem, (size_t)pg * 2);
+    close(zfd);
+}
+
+/* the context: ids, defaults, stale ids, and a loopback round trip through the loop */
+static int g_opened, g_msgs, g_closed, g_close_code;
+static void loop_cb(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
+    (void)user;
+    if (ev == WSC_EV_OPEN) {
+        wsc_conn_info ci;
+        g_opened++;
+        wsc_get_conn_info(ctx, id, &ci);
+        if (!ci.is_server) wsc_send(ctx, id, WSC_TEXT, "ping-me", 7);
+    } else if (ev == WSC_EV_MESSAGE) {
+        wsc_msg *m = (wsc_msg *)data;
+        wsc_conn_info ci;
+        g_msgs++;
+        wsc_get_conn_info(ctx, id, &ci);
+        if (ci.is_server) wsc_send(ctx, id, m->opcode, m->data, m->len);
+        else wsc_close(ctx, id, 4001, "done");
+    } else if (ev == WSC_EV_CLOSE) {
+        g_closed++;
+        g_close_code = ((wsc_close_info *)data)->code;
+    }
+}
+
+static void test_loop(void) {
+    wsc_config cfg;
+    wsc_ctx *ctx;
+    wsc_id id;
+    int l, i;
+    char url[64];
+    memset(&cfg, 0, sizeof cfg);
+    cfg.on_event = loop_cb;
+    cfg.log_level = WSC_LOG_WARN;
+    ctx = wsc_create(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    CHECK(wsc_send(ctx, 0, WSC_TEXT, "x", 1) == WSC_ERR_STALE);
+    CHECK(wsc_send(ctx, ((wsc_id)7 << 32) | 1, WSC_TEXT, "x", 1) == WSC_ERR_STALE);
+    CHECK(wsc_listen(ctx, "ws://127.0.0.1:99999") == WSC_ERR_ADDR);
+    l = wsc_listen(ctx, "ws://127.0.0.1:0");
+    CHECK(l >= 0 && wsc_listener_port(ctx, l) > 0);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/t", wsc_listener_port(ctx, l));
+    CHECK(wsc_connect(ctx, url, NULL, &id) == 0);
+    CHECK(wsc_send(ctx, id, WSC_TEXT, "x", 1) == WSC_ERR_STATE); /* not open yet */
+    for (i = 0; i < 200 && g_closed < 2; i++) wsc_poll(ctx, 50);
+    CHECK(g_opened == 2 && g_msgs == 2 && g_closed == 2 && g_close_code == 4001);
+    CHECK(wsc_send(ctx, id, WSC_TEXT, "x", 1) == WSC_ERR_STALE); /* id went stale */
+    CHECK(wsc_count(ctx, 0) == 0);
+    wsc_destroy(ctx);
+}
+
+int main(void) {
+    test_sha1_base64();
+    test_utf8();
+    test_ws();
+    test_tcp();
+    test_http();
+    test_url();
+    test_guard_page();
+    test_loop();
+    printf("unit: %d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
