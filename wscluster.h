@@ -1285,7 +1285,7 @@ struct wsc_ctx {
     unsigned char *rbuf;        /* one receive buffer shared by every connection */
     volatile int stop;
     int need_reap, events;
-    int64_t now, next_sweep;
+    int64_t now, next_sweep, accept_pause_until;
     uint64_t rng;
     wsc_stats st;
 };
@@ -1378,7 +1378,9 @@ static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
     return b;
 }
 static void wsc__buf_unref(wsc_ctx *ctx, wsc__buf *b) {
-    if (b && --b->refs == 0) wsc__free(ctx, b);
+    if (!b) return;
+    WSC_ASSERT(b->refs > 0);
+    if (--b->refs == 0) wsc__free(ctx, b);
 }
 
 /* encode one message or control frame for connection kind (proto, server) */
@@ -1657,6 +1659,7 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
             return;
         }
         sent = (size_t)n;
+        WSC_ASSERT(sent <= total && sent <= c->pending);
         c->pending -= sent;
         while (sent > 0) {
             wsc__out *o = &c->q[c->qh];
@@ -2134,8 +2137,11 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
         if (fd < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
+                /* out of descriptors: the listener stays readable, so stop polling it for a
+                   moment instead of spinning */
                 wsc_log(ctx, WSC_LOG_ERROR, "accept: %s (raise the open-files limit?)",
                         strerror(errno));
+                ctx->accept_pause_until = ctx->now + 100;
                 wsc__emit_error(ctx, NULL, WSC_ERR_SYS, "accept failed");
             }
             return;
@@ -2389,7 +2395,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     }
     for (l = 0; l < ctx->nlst; l++) {
         ctx->pfds[np].fd = ctx->lst[l].fd;
-        ctx->pfds[np].events = POLLIN;
+        ctx->pfds[np].events = ctx->now < ctx->accept_pause_until ? 0 : POLLIN;
         ctx->pfds[np].revents = 0;
         ctx->pidx[np++] = (uint32_t)l;
     }
@@ -2405,6 +2411,10 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     if (ctx->nconns > 0) {
         int64_t d = ctx->next_sweep - ctx->now;
         if (d < 0) d = 0;
+        if (wait < 0 || d < wait) wait = (int)d;
+    }
+    if (ctx->now < ctx->accept_pause_until) {
+        int64_t d = ctx->accept_pause_until - ctx->now;
         if (wait < 0 || d < wait) wait = (int)d;
     }
     for (l = 0; l < ctx->ntimers; l++) {
