@@ -4,9 +4,9 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror
 CFLAGS  ?= -O2 -g
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 B       := build
-PROGS   := $(B)/wscluster-node $(B)/minimal $(B)/wsc-client $(B)/unit
-ASAN    := $(B)/asan/wscluster-node $(B)/asan/wsc-client $(B)/asan/unit
-FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp
+PROGS   := $(B)/wscluster-node $(B)/minimal $(B)/wsc-client $(B)/unit $(B)/device $(B)/threads
+ASAN    := $(B)/asan/wscluster-node $(B)/asan/wsc-client $(B)/asan/unit $(B)/asan/device $(B)/asan/threads
+FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp $(B)/fuzz/fuzz_link $(B)/fuzz/fuzz_peers
 FUZZ_SECONDS ?= 20
 HDR     := wscluster.h
 
@@ -32,6 +32,10 @@ $(B)/wsc-client: tests/wsc_client.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@
 $(B)/unit: tests/unit.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@
+$(B)/device: examples/device.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@
+$(B)/threads: examples/threads.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -pthread $< -o $@
 
 asan: $(ASAN)
 $(B)/asan/wscluster-node: examples/node.c $(HDR) $(B)/chat_html.h | $(B)/asan
@@ -40,6 +44,10 @@ $(B)/asan/wsc-client: tests/wsc_client.c $(HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
 $(B)/asan/unit: tests/unit.c $(HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
+$(B)/asan/device: examples/device.c $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
+$(B)/asan/threads: examples/threads.c $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -pthread $< -o $@
 
 # libFuzzer targets (clang); one per parser
 fuzz: $(FUZZERS)

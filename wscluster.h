@@ -231,7 +231,7 @@ typedef enum wsc_proto { WSC_PROTO_WS = 1, WSC_PROTO_TCP = 2 } wsc_proto;
 
 typedef enum wsc_event {
     WSC_EV_UPGRADE = 1, WSC_EV_HTTP, WSC_EV_OPEN, WSC_EV_MESSAGE, WSC_EV_CLOSE,
-    WSC_EV_ERROR, WSC_EV_PONG
+    WSC_EV_ERROR, WSC_EV_PONG, WSC_EV_FORWARD, WSC_EV_DROP
 } wsc_event;
 
 /* opcodes (RFC 6455 numbering; the TCP framer uses the same numbers as its type byte) */
@@ -274,6 +274,17 @@ typedef struct wsc_close_info {
 } wsc_close_info;
 typedef struct wsc_error_info { int err; const char *msg; } wsc_error_info;
 
+typedef struct wsc_forward_info {
+    wsc_str origin;      /* node id of the instance that sent it */
+    uint64_t msg_id;
+    int delivered;       /* local clients it was queued for */
+} wsc_forward_info;
+typedef struct wsc_drop_info {
+    const char *reason;  /* e.g. "peer unreachable", "duplicate", "unknown selector" */
+    const char *peer;    /* the peer concerned (URL or node id), or "" */
+    uint64_t msg_id;     /* 0 when not known */
+} wsc_drop_info;
+
 typedef void (*wsc_handler)(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user);
 typedef void (*wsc_log_fn)(void *user, int level, const char *line);
 
@@ -293,6 +304,18 @@ typedef struct wsc_config {
     int log_level;
     wsc_log_fn log;
     void *alloc_user;
+    /* the cluster (see CLUSTER MODEL); all optional */
+    int cluster;                 /* 1: join a cluster even with no server list yet */
+    const char *node_id;         /* this instance's id, 1-64 printable chars [node-<random>] */
+    const char *advertise;       /* how peers reach us: URL or HOST:PORT [first listener] */
+    const char *peers_file;      /* server list file [NULL: peers, else $WSCLUSTER_PEERS] */
+    const char *peers;           /* server list text, entries split by commas/whitespace */
+    const char *secret;          /* shared cluster secret [NULL: links unauthenticated] */
+    const char *cluster_path;    /* WebSocket path of peer links ["/wscluster"] */
+    int heartbeat_ms;            /* ping on every peer link this often [5000] */
+    int heartbeat_timeout_ms;    /* a link silent this long is closed [15000] */
+    int refresh_ms;              /* re-read the server list this often [10000] */
+    int reconnect_max_ms;        /* cap of the reconnect backoff [10000] */
 } wsc_config;
 
 typedef struct wsc_connect_opts {
@@ -313,6 +336,27 @@ typedef struct wsc_conn_info {
     size_t pending;             /* bytes queued for output */
 } wsc_conn_info;
 
+/* where a cluster-wide message goes: exactly one of the three kinds (all zero: every client) */
+typedef struct wsc_target {
+    const wsc_kv *match;         /* metadata pairs, AND-combined ("path" matches the path) */
+    size_t nmatch;
+    const char *conn;            /* one connection anywhere: a wsc_global_id() string */
+    const char *selector;        /* a named selector registered on every instance ... */
+    const char *arg;             /* ... and its argument (may be NULL) */
+} wsc_target;
+/* a named selector: non-zero when connection id is a target of this message */
+typedef int (*wsc_selector_fn)(wsc_ctx *ctx, wsc_id id, const char *arg, void *ud);
+
+typedef struct wsc_peer_info {
+    const char *url;             /* normalised entry, e.g. ws://10.0.0.2:8080/wscluster */
+    const char *node;            /* peer's node id, "" until known */
+    int self;                    /* this entry is us (skipped) */
+    int introduced;              /* learned from an introduction, not from the list */
+    int sub_up, obs_up;          /* our link to it is open; its link to us is open */
+    int64_t last_heartbeat_ms;   /* ms since anything arrived on our link, -1: never */
+    uint64_t reconnects;         /* connection attempts after the first */
+} wsc_peer_info;
+
 typedef struct wsc_stats {
     uint64_t conns[4];           /* open connections per class, index wsc_class */
     uint64_t accepted, refused;  /* connections accepted; refused (limit, handshake) */
@@ -321,6 +365,11 @@ typedef struct wsc_stats {
     uint64_t dropped;            /* messages not queued (target closing, slow, too big) */
     uint64_t closed_slow;        /* connections closed as slow consumers (1008) */
     uint64_t proto_errors;       /* connections failed for protocol violations */
+    uint64_t fwd_out;            /* forwarded copies pushed down Observable links */
+    uint64_t fwd_in;             /* forwarded messages received on Subscriber links */
+    uint64_t fwd_dropped;        /* forwards not made or refused (see WSC_EV_DROP) */
+    uint64_t fwd_duplicates;     /* forwarded messages dropped as already seen */
+    uint64_t posted;             /* messages queued through wsc_post() */
 } wsc_stats;
 
 /* ---- context and loop ---------------------------------------------------------------- */
@@ -417,6 +466,42 @@ WSC_API void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...)
 #endif
     ;
 
+/* ---- the cluster ------------------------------------------------------------------------ */
+
+/* wsc_cluster_send: deliver to the matching clients of this instance and push one copy down
+   every Observable link, so that every instance delivers to its own (and never forwards
+   again). t NULL: every client of the cluster. Returns the number of local clients it was
+   queued for, or a negative wsc_err (WSC_ERR_TOOBIG, WSC_ERR_INVAL). */
+WSC_API int wsc_cluster_send(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
+                             size_t len);
+/* one call each: every client / a metadata selector / one connection / a named selector */
+WSC_API int wsc_send_all(wsc_ctx *ctx, int opcode, const void *data, size_t len);
+WSC_API int wsc_send_where(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
+                           const void *data, size_t len);
+WSC_API int wsc_send_conn(wsc_ctx *ctx, const char *global_id, int opcode, const void *data,
+                          size_t len);
+WSC_API int wsc_send_named(wsc_ctx *ctx, const char *selector, const char *arg, int opcode,
+                           const void *data, size_t len);
+/* wsc_post: wsc_cluster_send() from any thread. Copies the message, wakes the loop through
+   a pipe; the send happens in the loop's next iteration. Returns 0, WSC_ERR_AGAIN when the
+   wake-up pipe is full (retry), WSC_ERR_NOMEM. The only thread-safe function besides
+   wsc_stop(); the allocator macros must then be thread-safe (libc's are). */
+WSC_API int wsc_post(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
+                     size_t len);
+/* wsc_register_selector: make name usable in wsc_send_named() (register the same name on
+   every instance). At most WSC_MAX_SELECTORS. */
+WSC_API int wsc_register_selector(wsc_ctx *ctx, const char *name, wsc_selector_fn fn,
+                                  void *ud);
+/* wsc_global_id: a cluster-wide name for a connection, "<node id>/<hex id>" (for
+   wsc_send_conn on any instance). Returns its length or a negative wsc_err. */
+WSC_API int wsc_global_id(wsc_ctx *ctx, wsc_id id, char *out, size_t cap);
+WSC_API const char *wsc_node_id(wsc_ctx *ctx);
+/* wsc_cluster_refresh: re-read the server list now (e.g. on SIGHUP). 0 or a wsc_err. */
+WSC_API int wsc_cluster_refresh(wsc_ctx *ctx);
+/* wsc_peers: the peer table (entries of the server list and introduced peers); fills up
+   to max and returns the count. Strings valid until the next wsc_poll(). */
+WSC_API size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max);
+
 /* ---- pure helpers: no I/O, no allocation, reentrant ------------------------------------ */
 
 WSC_API void wsc_sha1(const void *data, size_t len, unsigned char out[20]);
@@ -438,6 +523,9 @@ WSC_API int wsc_utf8_check(uint32_t *state, const unsigned char *p, size_t n);
    The views point into buf. */
 WSC_API int wsc_http_parse_request(const char *buf, size_t len, wsc_http_req *req);
 WSC_API int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp);
+/* wsc_str_eq / wsc_str_ieq: a byte view equals a C string (case-insensitively for ieq). */
+WSC_API int wsc_str_eq(wsc_str s, const char *cstr);
+WSC_API int wsc_str_ieq(wsc_str s, const char *cstr);
 /* wsc_http_header: the first header named name (case-insensitive), or NULL. */
 WSC_API const wsc_str *wsc_http_header(const wsc_header *h, size_t n, const char *name);
 /* wsc_http_has_token: 1 if a comma-separated header value contains token (case-insens.) */
@@ -497,6 +585,41 @@ typedef struct wsc_tcp_decoder {
 WSC_API int64_t wsc_tcp_decode(wsc_tcp_decoder *d, unsigned char *buf, size_t len,
                                wsc_frame_cb cb, void *arg);
 WSC_API size_t wsc_tcp_header(unsigned char out[5], int type, uint32_t len);
+
+/* The link format (see FORWARDING FORMAT in the manual), parsed. */
+#ifndef WSC_MAX_MATCH
+#define WSC_MAX_MATCH 8
+#endif
+enum { WSC_LINK_HELLO = 'H', WSC_LINK_WELCOME = 'W', WSC_LINK_FORWARD = 'F' };
+enum { WSC_TGT_ALL = 0, WSC_TGT_MATCH = 1, WSC_TGT_CONN = 2, WSC_TGT_NAMED = 3 };
+typedef struct wsc_link_msg {
+    int type;                     /* WSC_LINK_* */
+    wsc_str node;                 /* HELLO, WELCOME: sender; FORWARD: origin */
+    wsc_str advertise, secret;    /* HELLO */
+    uint64_t msg_id;              /* FORWARD */
+    int opcode;                   /* FORWARD: WSC_TEXT or WSC_BINARY */
+    int target;                   /* FORWARD: WSC_TGT_* */
+    wsc_str keys[WSC_MAX_MATCH], values[WSC_MAX_MATCH];
+    size_t nmatch;
+    wsc_str conn_node;            /* WSC_TGT_CONN */
+    uint64_t conn_id;
+    wsc_str name, arg;            /* WSC_TGT_NAMED */
+    wsc_str payload;
+} wsc_link_msg;
+/* wsc_link_parse: 0, or WSC_ERR_PROTO with *why set. Views point into p. */
+WSC_API int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, const char **why);
+
+/* The server list: one entry per line ('#' comments, blank lines) or separated by commas
+   and whitespace: HOST:PORT (WebSocket), ws://HOST:PORT[/path], tcp://HOST:PORT. cb gets
+   each entry with its line number; error is NULL for a good entry, else why it is bad. */
+typedef struct wsc_peer_entry {
+    int line, proto, port;
+    char host[256];
+    char path[128];               /* "" when the entry has none */
+    const char *error;
+} wsc_peer_entry;
+WSC_API int wsc_peers_parse(const char *text, size_t len,
+                            void (*cb)(void *arg, const wsc_peer_entry *e), void *arg);
 
 /* wsc_url_parse: "ws://host:port/path", "tcp://host:port", "host:port". scheme gets
    WSC_PROTO_*, host is NUL-terminated into host[hostcap]; path points into url ("/" if
@@ -871,6 +994,9 @@ WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *
     return wsc__parse_headers(p, end, buf, resp->headers, &resp->nheaders);
 }
 
+WSC_DEF int wsc_str_eq(wsc_str s, const char *cstr) { return wsc__seq(s, cstr); }
+WSC_DEF int wsc_str_ieq(wsc_str s, const char *cstr) { return wsc__ieq(s, cstr); }
+
 WSC_DEF const wsc_str *wsc_http_header(const wsc_header *h, size_t n, const char *name) {
     size_t i;
     for (i = 0; i < n; i++)
@@ -1225,6 +1351,166 @@ WSC_DEF int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
     return 0;
 }
 
+/* >>link ================================== peer-link messages, server list (pure) == */
+typedef struct wsc__rd { const unsigned char *p; size_t n, at; int bad; } wsc__rd;
+
+static uint64_t wsc__rd_uint(wsc__rd *r, size_t w) {
+    uint64_t v = 0;
+    size_t i;
+    if (r->bad || w > r->n - r->at) { r->bad = 1; return 0; }
+    for (i = 0; i < w; i++) v = v << 8 | r->p[r->at + i];
+    r->at += w;
+    return v;
+}
+/* a length-prefixed string; min/max bound it, nul_ok says whether NUL bytes may appear */
+static wsc_str wsc__rd_str(wsc__rd *r, size_t w, size_t min, size_t max, int printable) {
+    wsc_str s;
+    size_t n = (size_t)wsc__rd_uint(r, w), i;
+    s.ptr = "";
+    s.len = 0;
+    if (r->bad || n < min || n > max || n > r->n - r->at) { r->bad = 1; return s; }
+    s.ptr = (const char *)r->p + r->at;
+    s.len = n;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        if (ch == 0 || (printable && (ch <= 0x20 || ch >= 0x7f))) { r->bad = 1; return s; }
+    }
+    r->at += n;
+    return s;
+}
+
+WSC_DEF int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, const char **why) {
+    wsc__rd r;
+    memset(m, 0, sizeof *m);
+    r.p = p;
+    r.n = n;
+    r.at = 0;
+    r.bad = 0;
+    *why = NULL;
+    if (wsc__rd_uint(&r, 1) != 1) { *why = "unknown link format version"; return WSC_ERR_PROTO; }
+    m->type = (int)wsc__rd_uint(&r, 1);
+    if (m->type == WSC_LINK_HELLO) {
+        m->node = wsc__rd_str(&r, 1, 1, 64, 1);
+        m->advertise = wsc__rd_str(&r, 1, 0, 255, 1);
+        m->secret = wsc__rd_str(&r, 1, 0, 255, 0);
+    } else if (m->type == WSC_LINK_WELCOME) {
+        m->node = wsc__rd_str(&r, 1, 1, 64, 1);
+    } else if (m->type == WSC_LINK_FORWARD) {
+        uint64_t plen;
+        m->node = wsc__rd_str(&r, 1, 1, 64, 1);
+        m->msg_id = wsc__rd_uint(&r, 8);
+        m->opcode = (int)wsc__rd_uint(&r, 1);
+        m->target = (int)wsc__rd_uint(&r, 1);
+        if (m->opcode != WSC_TEXT && m->opcode != WSC_BINARY) {
+            *why = "bad payload type";
+            return WSC_ERR_PROTO;
+        }
+        if (m->target == WSC_TGT_MATCH) {
+            size_t i;
+            m->nmatch = (size_t)wsc__rd_uint(&r, 1);
+            if (m->nmatch == 0 || m->nmatch > WSC_MAX_MATCH) {
+                *why = "bad selector size";
+                return WSC_ERR_PROTO;
+            }
+            for (i = 0; i < m->nmatch; i++) {
+                m->keys[i] = wsc__rd_str(&r, 1, 1, 255, 0);
+                m->values[i] = wsc__rd_str(&r, 2, 0, 65535, 0);
+            }
+        } else if (m->target == WSC_TGT_CONN) {
+            m->conn_node = wsc__rd_str(&r, 1, 1, 64, 1);
+            m->conn_id = wsc__rd_uint(&r, 8);
+        } else if (m->target == WSC_TGT_NAMED) {
+            m->name = wsc__rd_str(&r, 1, 1, 255, 0);
+            m->arg = wsc__rd_str(&r, 2, 0, 65535, 0);
+        } else if (m->target != WSC_TGT_ALL) {
+            *why = "unknown target kind";
+            return WSC_ERR_PROTO;
+        }
+        plen = wsc__rd_uint(&r, 4);
+        if (!r.bad && plen != r.n - r.at) { *why = "payload length mismatch"; return WSC_ERR_PROTO; }
+        m->payload.ptr = (const char *)p + r.at;
+        m->payload.len = (size_t)plen;
+        if (!r.bad) r.at += (size_t)plen;
+        if (!r.bad && m->opcode == WSC_TEXT) {
+            uint32_t st = 0;
+            if (wsc_utf8_check(&st, (const unsigned char *)m->payload.ptr, m->payload.len) < 0 ||
+                st != 0) {
+                *why = "text payload is not UTF-8";
+                return WSC_ERR_PROTO;
+            }
+        }
+    } else {
+        *why = "unknown link message type";
+        return WSC_ERR_PROTO;
+    }
+    if (r.bad) { *why = "truncated or malformed link message"; return WSC_ERR_PROTO; }
+    if (r.at != r.n) { *why = "trailing bytes after link message"; return WSC_ERR_PROTO; }
+    return 0;
+}
+
+/* writer for link messages: counts when p is NULL, so one function sizes and encodes */
+typedef struct wsc__wr { unsigned char *p; size_t at; } wsc__wr;
+static void wsc__wr_uint(wsc__wr *w, uint64_t v, size_t width) {
+    size_t i;
+    for (i = 0; i < width; i++)
+        if (w->p) w->p[w->at + i] = (unsigned char)(v >> (8 * (width - 1 - i)));
+    w->at += width;
+}
+static void wsc__wr_str(wsc__wr *w, const char *s, size_t n, size_t width) {
+    wsc__wr_uint(w, n, width);
+    if (w->p && n) memcpy(w->p + w->at, s, n);
+    w->at += n;
+}
+
+WSC_DEF int wsc_peers_parse(const char *text, size_t len,
+                            void (*cb)(void *arg, const wsc_peer_entry *e), void *arg) {
+    size_t i = 0;
+    int line = 1, count = 0;
+    while (i < len) {
+        char c = text[i], tmp[400];
+        size_t s, n;
+        wsc_peer_entry e;
+        const char *path;
+        if (c == '\n') { line++; i++; continue; }
+        if (c == ' ' || c == '\t' || c == '\r' || c == ',') { i++; continue; }
+        if (c == '#') { while (i < len && text[i] != '\n') i++; continue; }
+        s = i;
+        while (i < len && text[i] != '\n' && text[i] != ' ' && text[i] != '\t' &&
+               text[i] != '\r' && text[i] != ',' && text[i] != '#')
+            i++;
+        n = i - s;
+        memset(&e, 0, sizeof e);
+        e.line = line;
+        if (n >= sizeof tmp) {
+            e.error = "entry too long";
+        } else {
+            size_t k;
+            memcpy(tmp, text + s, n);
+            tmp[n] = '\0';
+            for (k = 0; k < n && !e.error; k++)
+                if ((unsigned char)tmp[k] < 0x21 || (unsigned char)tmp[k] > 0x7e)
+                    e.error = "non-printable character";
+            if (e.error) {}
+            else if (strncmp(tmp, "wss://", 6) == 0 || strncmp(tmp, "tcps://", 7) == 0)
+                e.error = "TLS entries need a build with TLS";
+            else if (wsc_url_parse(tmp, &e.proto, e.host, sizeof e.host, &e.port, &path) < 0 ||
+                     e.port == 0)
+                e.error = "not HOST:PORT, ws://HOST:PORT[/path] or tcp://HOST:PORT";
+            else {
+                const char *hp = strstr(tmp, "://"), *pp;
+                pp = strchr(hp ? hp + 3 : tmp, '/'); /* an explicit path, if any */
+                (void)path;
+                if (pp && e.proto == WSC_PROTO_TCP) e.error = "tcp:// entries take no path";
+                else if (pp && strlen(pp) >= sizeof e.path) e.error = "path too long";
+                else if (pp) snprintf(e.path, sizeof e.path, "%s", pp);
+            }
+        }
+        cb(arg, &e);
+        if (!e.error) count++;
+    }
+    return count;
+}
+
 /* >>conn ============================================ connections, ids, queues ======== */
 typedef struct wsc__buf { uint32_t refs; size_t len; unsigned char *data; } wsc__buf;
 typedef struct wsc__out { wsc__buf *b; size_t off; } wsc__out;
@@ -1260,9 +1546,41 @@ typedef struct wsc__conn {
     char *meta[WSC_MAX_META];   /* each "key\0value\0" */
     unsigned nmeta;
     void *userdata;
+    unsigned char link;         /* a peer link: its messages are link messages */
+    unsigned char hello_ok;     /* Observable: authenticated; Subscriber: WELCOME seen */
+    unsigned char got_msg;      /* a message has arrived (a TCP link's HELLO must be first) */
+    int peer_ix;                /* Subscriber: index in the peer table, -1 none */
+    int ping_ms, idle_ms;       /* heartbeat of this connection, 0: the context's */
 } wsc__conn;
 
-typedef struct wsc__listener { int fd, proto, port; } wsc__listener;
+typedef struct wsc__listener { int fd, proto, port; char host[256]; } wsc__listener;
+
+#ifndef WSC_MAX_PEERS
+#define WSC_MAX_PEERS 64
+#endif
+#ifndef WSC_MAX_SELECTORS
+#define WSC_MAX_SELECTORS 16
+#endif
+#define WSC__DEDUP_WINDOW 1024
+
+typedef struct wsc__peer {
+    char url[300];              /* normalised: ws://host:port/path or tcp://host:port */
+    char node[65];              /* learned from WELCOME or HELLO */
+    unsigned char used, intro, self, dup, mark;
+    wsc_id sub, obs;            /* our link to it; its link to us */
+    int fails;
+    int64_t next_try, last_rx;
+    uint64_t attempts;
+} wsc__peer;
+
+typedef struct wsc__seen {      /* per-origin sliding window of message ids */
+    char node[65];
+    uint64_t max;
+    int64_t used;
+    uint64_t bits[WSC__DEDUP_WINDOW / 64];
+} wsc__seen;
+
+typedef struct wsc__selector { char name[64]; wsc_selector_fn fn; void *ud; } wsc__selector;
 typedef struct wsc__timer {
     int id, interval, repeat;
     int64_t due;
@@ -1288,6 +1606,14 @@ struct wsc_ctx {
     int64_t now, next_sweep, accept_pause_until;
     uint64_t rng;
     wsc_stats st;
+    /* the cluster */
+    int cl_on, cl_started, npeers, nsel, wake[2];
+    char node[65], advertise[300], cpath[128];
+    wsc__peer peers[WSC_MAX_PEERS];
+    wsc__seen seen[WSC_MAX_PEERS];
+    wsc__selector sel[WSC_MAX_SELECTORS];
+    uint64_t msg_seq;
+    int64_t next_refresh;
 };
 
 WSC_DEF void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...) {
@@ -1512,6 +1838,38 @@ static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     return 0;
 }
 
+/* one message to many connections: encoded at most once per connection kind */
+typedef struct wsc__multi {
+    int opcode;
+    const void *data;
+    size_t len;
+    wsc__buf *ws, *tcp;
+} wsc__multi;
+
+static int wsc__multi_one(wsc_ctx *ctx, wsc__multi *m, wsc__conn *c) {
+    wsc__buf *b, **slot = NULL;
+    int r;
+    if (c->state != WSC__OPEN) { ctx->st.dropped++; return 0; }
+    if (c->proto == WSC_PROTO_TCP) slot = &m->tcp;
+    else if (c->server) slot = &m->ws;
+    if (slot && *slot) b = *slot;
+    else {
+        b = wsc__frame(ctx, c->proto, !c->server, m->opcode, m->data, m->len);
+        if (!b) { ctx->st.dropped++; return 0; }
+        if (slot) *slot = b;
+    }
+    r = wsc__enqueue(ctx, c, b);
+    if (!slot) wsc__buf_unref(ctx, b);
+    if (r < 0) return 0;
+    ctx->st.msgs_out++;
+    return 1;
+}
+
+static void wsc__multi_done(wsc_ctx *ctx, wsc__multi *m) {
+    wsc__buf_unref(ctx, m->ws);
+    wsc__buf_unref(ctx, m->tcp);
+}
+
 /* -- metadata -- */
 static int wsc__meta_find(const wsc__conn *c, const char *key) {
     unsigned i;
@@ -1551,6 +1909,7 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     c->cls = server ? WSC_CLIENT : WSC_SUBSCRIBER;
     c->last_rx = c->last_ping = ctx->now;
     c->deadline = ctx->now + ctx->cfg.handshake_timeout_ms;
+    c->peer_ix = -1;
     if (proto == WSC_PROTO_WS) {
         c->dec.ws.max_message = ctx->cfg.max_message;
         c->dec.ws.expect_mask = (unsigned char)server;
@@ -1560,8 +1919,11 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     return c;
 }
 
+static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c);
+
 static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     unsigned i;
+    if (c->link || c->peer_ix >= 0) wsc__link_gone(ctx, c);
     if (c->opened) {
         wsc_close_info ci;
         ci.code = c->close_code ? c->close_code : 1006;
@@ -1608,6 +1970,13 @@ static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c) {
 }
 
 /* >>loop ======================================== sockets, poll, handshakes ========== */
+/* the cluster layer's hooks into the loop (defined in >>cluster) */
+static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c);
+static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
+static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req);
+static void wsc__cluster_tick(wsc_ctx *ctx);
+static void wsc__wake_drain(wsc_ctx *ctx);
+
 static int wsc__nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
@@ -1695,6 +2064,7 @@ static void wsc__opened(wsc_ctx *ctx, wsc__conn *c) {
     c->opened = 1;
     c->last_rx = c->last_ping = ctx->now;
     ctx->st.conns[c->cls]++;
+    if (c->link && !c->server) wsc__link_hello(ctx, c);
     wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
 }
 
@@ -1703,6 +2073,14 @@ typedef struct wsc__fctx { wsc_ctx *ctx; wsc__conn *c; } wsc__fctx;
 
 static int wsc__deliver(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
     wsc_msg m;
+    /* a TCP peer link announces itself with a HELLO as its first message */
+    int hello = !c->got_msg && ctx->cl_on && c->server && c->proto == WSC_PROTO_TCP &&
+                opcode == WSC_BINARY && n >= 2 && p[0] == 1 && p[1] == WSC_LINK_HELLO;
+    c->got_msg = 1;
+    if (c->link || hello) {
+        wsc__link_in(ctx, c, opcode, p, n);
+        return c->state != WSC__OPEN && c->state != WSC__CLOSING;
+    }
     m.opcode = opcode;
     m.data = p;
     m.len = n;
@@ -1908,7 +2286,11 @@ static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t h
     c->path = wsc__strndup(ctx, req->path.ptr, req->path.len);
     if (!c->path) { wsc__kill(ctx, c); return; }
     req->subprotocol = NULL;
-    wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
+    if (ctx->cl_on && wsc__seq(req->path, ctx->cpath)) {
+        if (wsc__link_upgrade(ctx, c, req) < 0) return; /* refused, answered */
+    } else {
+        wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
+    }
     if (c->state != WSC__HTTP) return; /* rejected or closed by the handler */
     if (req->subprotocol) {
         if (!wsc__offers(req, req->subprotocol))
@@ -2202,20 +2584,22 @@ static void wsc__sweep(wsc_ctx *ctx) {
                 wsc__kill(ctx, c);
             }
             break;
-        case WSC__OPEN:
-            if (ctx->cfg.idle_timeout_ms > 0 && now - c->last_rx >= ctx->cfg.idle_timeout_ms) {
-                wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for idle_timeout_ms=%d: dropped",
-                        c->peer, ctx->cfg.idle_timeout_ms);
+        case WSC__OPEN: {
+            int idle = c->idle_ms ? c->idle_ms : ctx->cfg.idle_timeout_ms;
+            int ping = c->ping_ms ? c->ping_ms : ctx->cfg.ping_interval_ms;
+            if (idle > 0 && now - c->last_rx >= idle) {
+                wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for %d ms (%s): dropped", c->peer,
+                        idle, c->link ? "heartbeat_timeout_ms" : "idle_timeout_ms");
                 wsc__set_close(ctx, c, 1006, "heartbeat timeout", 17);
                 wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, "heartbeat timeout");
                 wsc__kill(ctx, c);
-            } else if (ctx->cfg.ping_interval_ms > 0 &&
-                       now - c->last_ping >= ctx->cfg.ping_interval_ms) {
+            } else if (ping > 0 && now - c->last_ping >= ping) {
                 wsc__buf *b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PING, NULL, 0);
                 c->last_ping = now;
                 if (b) { wsc__q_push(ctx, c, b); wsc__buf_unref(ctx, b); }
             }
             break;
+        }
         case WSC__CLOSING:
         case WSC__DRAIN:
         case WSC__LINGER:
@@ -2251,6 +2635,727 @@ static void wsc__run_timers(wsc_ctx *ctx) {
     while (ctx->ntimers > 0 && ctx->timers[ctx->ntimers - 1].id == 0) ctx->ntimers--;
 }
 
+/* >>cluster ================================= discovery, peer links, forwarding ====== */
+static int wsc__ct_eq(const char *secret, wsc_str given) { /* constant time */
+    size_t sl = strlen(secret), i;
+    unsigned diff = (unsigned)(sl != given.len);
+    for (i = 0; i < given.len; i++)
+        diff |= (unsigned)((unsigned char)given.ptr[i] ^ (unsigned char)(sl ? secret[i % sl] : 0));
+    return diff == 0;
+}
+
+/* normalise a server-list entry into the form peers are compared by */
+static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
+                         char *out, size_t cap) {
+    const char *fmt = strchr(host, ':') ? "%s://[%s]:%d%s" : "%s://%s:%d%s";
+    int n = snprintf(out, cap, fmt, proto == WSC_PROTO_TCP ? "tcp" : "ws", host, port,
+                     proto == WSC_PROTO_TCP ? "" : (path && *path ? path : ctx->cpath));
+    return n > 0 && (size_t)n < cap ? 0 : WSC_ERR_INVAL;
+}
+
+static int wsc__norm_text(wsc_ctx *ctx, const char *text, size_t len, char *out, size_t cap) {
+    char host[256], tmp[300];
+    const char *path, *hp, *pp;
+    int proto, port;
+    if (len == 0 || len >= sizeof tmp) return WSC_ERR_ADDR;
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    if (wsc_url_parse(tmp, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
+        return WSC_ERR_ADDR;
+    hp = strstr(tmp, "://");
+    pp = strchr(hp ? hp + 3 : tmp, '/');
+    return wsc__norm_url(ctx, proto, host, port, pp, out, cap);
+}
+
+static int wsc__is_loopback(const char *h) {
+    return strcmp(h, "127.0.0.1") == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0;
+}
+
+/* an entry naming one of our own listeners (the node-id check catches the rest) */
+static int wsc__is_self(wsc_ctx *ctx, const wsc_peer_entry *e, const char *url) {
+    int l;
+    if (strcmp(url, ctx->advertise) == 0) return 1;
+    for (l = 0; l < ctx->nlst; l++) {
+        const wsc__listener *L = &ctx->lst[l];
+        int wild = L->host[0] == '\0' || strcmp(L->host, "0.0.0.0") == 0 || strcmp(L->host, "::") == 0;
+        if (L->proto != e->proto || L->port != e->port) continue;
+        if (strcmp(L->host, e->host) == 0 || ((wild || wsc__is_loopback(L->host)) &&
+                                              wsc__is_loopback(e->host)))
+            return 1;
+    }
+    return 0;
+}
+
+static wsc__peer *wsc__peer_find(wsc_ctx *ctx, const char *url, wsc_str node) {
+    int i;
+    for (i = 0; i < ctx->npeers; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        if (!p->used) continue;
+        if (url && strcmp(p->url, url) == 0) return p;
+        if (node.len && wsc__seq(node, p->node)) return p;
+    }
+    return NULL;
+}
+
+static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
+    int i;
+    for (i = 0; i < WSC_MAX_PEERS; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        if (p->used) continue;
+        memset(p, 0, sizeof *p);
+        p->used = 1;
+        p->intro = (unsigned char)intro;
+        p->next_try = ctx->now;
+        p->last_rx = -1;
+        snprintf(p->url, sizeof p->url, "%s", url);
+        if (i >= ctx->npeers) ctx->npeers = i + 1;
+        return p;
+    }
+    wsc_log(ctx, WSC_LOG_WARN, "peer table full (WSC_MAX_PEERS=%d): %s ignored", WSC_MAX_PEERS,
+            url);
+    return NULL;
+}
+
+static void wsc__peer_remove(wsc_ctx *ctx, wsc__peer *p) {
+    wsc__conn *c = wsc__get(ctx, p->sub);
+    if (c) {
+        c->peer_ix = -1;
+        wsc_close(ctx, p->sub, 1001, "removed from the server list");
+    }
+    p->used = 0;
+    while (ctx->npeers > 0 && !ctx->peers[ctx->npeers - 1].used) ctx->npeers--;
+}
+
+/* open our Subscriber link to a peer */
+static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
+    wsc_connect_opts o;
+    char hdr[600];
+    wsc_id id;
+    int r;
+    wsc__conn *c;
+    memset(&o, 0, sizeof o);
+    o.cls = WSC_SUBSCRIBER;
+    o.subprotocol = "wscluster";
+    snprintf(hdr, sizeof hdr, "X-Wscluster-Node: %s\r\n%s%s%s", ctx->node,
+             ctx->cfg.secret ? "X-Wscluster-Secret: " : "", ctx->cfg.secret ? ctx->cfg.secret : "",
+             ctx->cfg.secret ? "\r\n" : "");
+    o.headers = hdr;
+    p->attempts++;
+    r = wsc_connect(ctx, p->url, &o, &id);
+    if (r < 0 || !(c = wsc__get(ctx, id))) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer %s: cannot connect: %s", p->url, wsc_strerror(r));
+        p->fails++;
+        p->next_try = ctx->now + ctx->cfg.reconnect_max_ms;
+        return;
+    }
+    c->link = 1;
+    c->peer_ix = (int)(p - ctx->peers);
+    c->ping_ms = ctx->cfg.heartbeat_ms;
+    c->idle_ms = ctx->cfg.heartbeat_timeout_ms;
+    p->sub = id;
+}
+
+static void wsc__peer_backoff(wsc_ctx *ctx, wsc__peer *p) {
+    int64_t d = 500;
+    int k;
+    p->fails++;
+    for (k = 1; k < p->fails && d < ctx->cfg.reconnect_max_ms; k++) d *= 2;
+    if (d > ctx->cfg.reconnect_max_ms) d = ctx->cfg.reconnect_max_ms;
+    p->next_try = ctx->now + d / 2 + (int64_t)(wsc__rand(ctx) % (uint64_t)(d / 2 + 1));
+}
+
+/* a link closed: the peer table learns it; a lost Subscriber link is retried */
+static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c) {
+    wsc_id id = wsc__id(ctx, c);
+    int i;
+    if (c->peer_ix >= 0 && c->peer_ix < ctx->npeers) {
+        wsc__peer *p = &ctx->peers[c->peer_ix];
+        if (p->used && p->sub == id) {
+            p->sub = 0;
+            if (!p->self && !p->dup) {
+                wsc__peer_backoff(ctx, p);
+                wsc_log(ctx, WSC_LOG_INFO, "peer %s%s%s: link down, retry in %lld ms", p->url,
+                        p->node[0] ? " " : "", p->node, (long long)(p->next_try - ctx->now));
+            }
+        }
+    }
+    for (i = 0; i < ctx->npeers; i++)
+        if (ctx->peers[i].used && ctx->peers[i].obs == id) ctx->peers[i].obs = 0;
+}
+
+/* -- the server list -- */
+typedef struct wsc__listload { wsc_ctx *ctx; const char *src; int n; } wsc__listload;
+
+static void wsc__list_entry(void *arg, const wsc_peer_entry *e) {
+    wsc__listload *L = (wsc__listload *)arg;
+    wsc_ctx *ctx = L->ctx;
+    char url[300];
+    wsc__peer *p;
+    wsc_str none = {"", 0};
+    if (e->error) {
+        wsc_log(ctx, WSC_LOG_WARN, "server list %s:%d: %s (entry skipped)", L->src, e->line,
+                e->error);
+        return;
+    }
+    if (wsc__norm_url(ctx, e->proto, e->host, e->port, e->path, url, sizeof url) < 0) return;
+    L->n++;
+    p = wsc__peer_find(ctx, url, none);
+    if (!p) {
+        p = wsc__peer_add(ctx, url, 0);
+        if (!p) return;
+        p->self = (unsigned char)wsc__is_self(ctx, e, url);
+        wsc_log(ctx, WSC_LOG_INFO, "peer %s added%s", url, p->self ? " (this instance)" : "");
+    }
+    p->intro = 0;
+    p->mark = 1;
+}
+
+static int wsc__list_load(wsc_ctx *ctx) {
+    char *text = NULL;
+    const char *src;
+    size_t len = 0;
+    int i;
+    wsc__listload L;
+    if (ctx->cfg.peers_file) {
+        FILE *f = fopen(ctx->cfg.peers_file, "rb");
+        size_t cap = 1 << 20;
+        src = ctx->cfg.peers_file;
+        if (!f) {
+            wsc_log(ctx, WSC_LOG_WARN, "cannot read server list %s: %s (keeping the last list)",
+                    src, strerror(errno));
+            return WSC_ERR_SYS;
+        }
+        text = (char *)wsc__alloc(ctx, cap);
+        if (!text) { fclose(f); return WSC_ERR_NOMEM; }
+        len = fread(text, 1, cap, f);
+        if (ferror(f) || len == cap) {
+            wsc_log(ctx, WSC_LOG_WARN, "server list %s unreadable or over 1 MiB (keeping the "
+                    "last list)", src);
+            fclose(f);
+            wsc__free(ctx, text);
+            return WSC_ERR_SYS;
+        }
+        fclose(f);
+    } else {
+        src = ctx->cfg.peers ? "peers" : "WSCLUSTER_PEERS";
+        text = (char *)(ctx->cfg.peers ? ctx->cfg.peers : getenv("WSCLUSTER_PEERS"));
+        len = text ? strlen(text) : 0;
+    }
+    for (i = 0; i < ctx->npeers; i++) ctx->peers[i].mark = 0;
+    L.ctx = ctx;
+    L.src = src;
+    L.n = 0;
+    if (text) wsc_peers_parse(text, len, wsc__list_entry, &L);
+    if (ctx->cfg.peers_file) wsc__free(ctx, text);
+    for (i = 0; i < ctx->npeers; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        if (p->used && !p->intro && !p->mark) {
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s removed from the server list", p->url);
+            wsc__peer_remove(ctx, p);
+        } else if (p->used && p->dup && p->mark) {
+            p->dup = 0; /* give aliases another chance on every refresh */
+        }
+    }
+    return L.n;
+}
+
+static void wsc__cluster_start(wsc_ctx *ctx) {
+    int l;
+    ctx->cl_started = 1;
+    if (ctx->cfg.advertise) {
+        if (wsc__norm_text(ctx, ctx->cfg.advertise, strlen(ctx->cfg.advertise), ctx->advertise,
+                           sizeof ctx->advertise) < 0)
+            wsc_log(ctx, WSC_LOG_ERROR, "advertise '%s' is not HOST:PORT or a URL",
+                    ctx->cfg.advertise);
+    } else {
+        for (l = 0; l < ctx->nlst; l++) {
+            const wsc__listener *L = &ctx->lst[l];
+            const char *h = L->host;
+            if (!*h || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
+                wsc_log(ctx, WSC_LOG_WARN, "listening on all addresses: set advertise (the "
+                        "address peers reach us at); using 127.0.0.1 for now");
+                h = "127.0.0.1";
+            }
+            if (L->proto == WSC_PROTO_WS || l == ctx->nlst - 1) {
+                wsc__norm_url(ctx, L->proto, h, L->port, NULL, ctx->advertise,
+                              sizeof ctx->advertise);
+                if (L->proto == WSC_PROTO_WS) break;
+            }
+        }
+    }
+    if (!ctx->cfg.secret)
+        wsc_log(ctx, WSC_LOG_WARN, "NO CLUSTER SECRET: peer links are unauthenticated; anyone "
+                "who can reach %s can join (set secret / WSCLUSTER_SECRET)", ctx->advertise);
+    wsc_log(ctx, WSC_LOG_INFO, "cluster: node %s, advertised as %s", ctx->node, ctx->advertise);
+    wsc__list_load(ctx);
+    ctx->next_refresh = ctx->now + ctx->cfg.refresh_ms;
+}
+
+static void wsc__cluster_tick(wsc_ctx *ctx) {
+    int i;
+    if (!ctx->cl_started) { wsc__cluster_start(ctx); }
+    else if (ctx->now >= ctx->next_refresh) {
+        wsc__list_load(ctx);
+        ctx->next_refresh = ctx->now + ctx->cfg.refresh_ms;
+    }
+    for (i = 0; i < ctx->npeers; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        wsc__conn *s;
+        if (!p->used || p->self || p->dup) continue;
+        if ((s = wsc__get(ctx, p->sub)) != NULL) {
+            if (s->state == WSC__OPEN) p->last_rx = s->last_rx;
+            continue;
+        }
+        p->sub = 0;
+        /* an introduced peer is kept while it keeps a link to us */
+        if (p->intro && !wsc__get(ctx, p->obs) && p->fails > 0) {
+            wsc_log(ctx, WSC_LOG_INFO, "introduced peer %s gone", p->url);
+            wsc__peer_remove(ctx, p);
+            continue;
+        }
+        if (ctx->now >= p->next_try) wsc__peer_connect(ctx, p);
+    }
+}
+
+/* -- link messages -- */
+static void wsc__link_send(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+    wsc__buf *b = wsc__frame(ctx, c->proto, !c->server, WSC_BINARY, p, n);
+    if (b) { wsc__enqueue(ctx, c, b); wsc__buf_unref(ctx, b); }
+}
+
+static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
+    unsigned char buf[700];
+    wsc__wr w;
+    const char *sec = ctx->cfg.secret ? ctx->cfg.secret : "";
+    w.p = buf;
+    w.at = 0;
+    wsc__wr_uint(&w, 1, 1);
+    wsc__wr_uint(&w, WSC_LINK_HELLO, 1);
+    wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
+    wsc__wr_str(&w, ctx->advertise, strlen(ctx->advertise), 1);
+    wsc__wr_str(&w, sec, strlen(sec) > 255 ? 255 : strlen(sec), 1);
+    wsc__link_send(ctx, c, buf, w.at);
+}
+
+static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
+    const wsc_str *sec = wsc_http_header(req->headers, req->nheaders, "X-Wscluster-Secret");
+    wsc_str none = {"", 0};
+    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, sec ? *sec : none)) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", c->peer);
+        wsc__http_error(ctx, c, 401, "wrong cluster secret", NULL);
+        return -1;
+    }
+    if (!wsc__offers(req, "wscluster")) {
+        wsc__http_error(ctx, c, 400, "peer links use the wscluster subprotocol", NULL);
+        return -1;
+    }
+    req->subprotocol = "wscluster";
+    c->cls = WSC_OBSERVABLE;
+    c->link = 1;
+    c->hello_ok = 1;
+    c->ping_ms = ctx->cfg.heartbeat_ms;
+    c->idle_ms = ctx->cfg.heartbeat_timeout_ms;
+    return 0;
+}
+
+static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
+                      uint64_t msg_id) {
+    wsc_drop_info d;
+    ctx->st.fwd_dropped++;
+    d.reason = reason;
+    d.peer = peer ? peer : "";
+    d.msg_id = msg_id;
+    wsc__emit(ctx, c, WSC_EV_DROP, &d);
+}
+
+/* 1 when (origin, id) was seen before; remembers it otherwise */
+static int wsc__seen_before(wsc_ctx *ctx, wsc_str origin, uint64_t id) {
+    wsc__seen *s = NULL, *lru = &ctx->seen[0];
+    int i;
+    uint64_t k;
+    for (i = 0; i < WSC_MAX_PEERS; i++) {
+        if (ctx->seen[i].used && wsc__seq(origin, ctx->seen[i].node)) { s = &ctx->seen[i]; break; }
+        if (ctx->seen[i].used < lru->used) lru = &ctx->seen[i];
+    }
+    if (!s || id + (1ull << 40) < s->max) { /* new origin, or one that restarted */
+        s = s ? s : lru;
+        memset(s, 0, sizeof *s);
+        memcpy(s->node, origin.ptr, origin.len < 64 ? origin.len : 64);
+        s->max = id;
+    } else if (id > s->max) {
+        if (id - s->max >= WSC__DEDUP_WINDOW) memset(s->bits, 0, sizeof s->bits);
+        else
+            for (k = s->max + 1; k < id; k++)
+                s->bits[(k % WSC__DEDUP_WINDOW) / 64] &= ~(1ull << (k % 64));
+        s->max = id;
+    } else if (s->max - id >= WSC__DEDUP_WINDOW) {
+        return 1; /* too old to tell: treated as seen */
+    } else if (s->bits[(id % WSC__DEDUP_WINDOW) / 64] & (1ull << (id % 64))) {
+        return 1;
+    }
+    s->bits[(id % WSC__DEDUP_WINDOW) / 64] |= 1ull << (id % 64);
+    s->used = ctx->now + 1;
+    return 0;
+}
+
+/* does client c match the message's target? */
+static int wsc__target_match(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m,
+                             const wsc__selector *sel, const char *arg) {
+    size_t i;
+    if (m->target == WSC_TGT_ALL) return 1;
+    if (m->target == WSC_TGT_MATCH) {
+        for (i = 0; i < m->nmatch; i++) {
+            char key[256];
+            const char *v;
+            memcpy(key, m->keys[i].ptr, m->keys[i].len);
+            key[m->keys[i].len] = '\0';
+            v = wsc__meta_val(c, key);
+            if (!v) return 0;
+            if (!(m->values[i].len == 1 && m->values[i].ptr[0] == '*') &&
+                !wsc__seq(m->values[i], v))
+                return 0;
+        }
+        return 1;
+    }
+    if (m->target == WSC_TGT_NAMED) return sel && sel->fn(ctx, wsc__id(ctx, c), arg, sel->ud);
+    return 0;
+}
+
+/* deliver a message to this instance's matching clients; the count, or -1 when a named
+   selector is unknown here */
+static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
+    wsc__multi mu;
+    uint32_t i;
+    int count = 0;
+    const wsc__selector *sel = NULL;
+    char *arg = NULL;
+    memset(&mu, 0, sizeof mu);
+    mu.opcode = m->opcode;
+    mu.data = m->payload.ptr;
+    mu.len = m->payload.len;
+    if (m->target == WSC_TGT_CONN) {
+        wsc__conn *c;
+        if (!wsc__seq(m->conn_node, ctx->node)) return 0;
+        c = wsc__get(ctx, (wsc_id)m->conn_id);
+        if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN) count = wsc__multi_one(ctx, &mu, c);
+        wsc__multi_done(ctx, &mu);
+        return count;
+    }
+    if (m->target == WSC_TGT_NAMED) {
+        int k;
+        for (k = 0; k < ctx->nsel; k++)
+            if (wsc__seq(m->name, ctx->sel[k].name)) sel = &ctx->sel[k];
+        if (!sel) return -1;
+        arg = wsc__strndup(ctx, m->arg.ptr, m->arg.len);
+        if (!arg) return 0;
+    }
+    for (i = 0; i < ctx->nslots; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN &&
+            wsc__target_match(ctx, c, m, sel, arg))
+            count += wsc__multi_one(ctx, &mu, c);
+    }
+    wsc__multi_done(ctx, &mu);
+    wsc__free(ctx, arg);
+    return count;
+}
+
+static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
+    wsc__wr w;
+    size_t i;
+    w.p = out;
+    w.at = 0;
+    wsc__wr_uint(&w, 1, 1);
+    wsc__wr_uint(&w, WSC_LINK_FORWARD, 1);
+    wsc__wr_str(&w, m->node.ptr, m->node.len, 1);
+    wsc__wr_uint(&w, m->msg_id, 8);
+    wsc__wr_uint(&w, (uint64_t)m->opcode, 1);
+    wsc__wr_uint(&w, (uint64_t)m->target, 1);
+    if (m->target == WSC_TGT_MATCH) {
+        wsc__wr_uint(&w, m->nmatch, 1);
+        for (i = 0; i < m->nmatch; i++) {
+            wsc__wr_str(&w, m->keys[i].ptr, m->keys[i].len, 1);
+            wsc__wr_str(&w, m->values[i].ptr, m->values[i].len, 2);
+        }
+    } else if (m->target == WSC_TGT_CONN) {
+        wsc__wr_str(&w, m->conn_node.ptr, m->conn_node.len, 1);
+        wsc__wr_uint(&w, m->conn_id, 8);
+    } else if (m->target == WSC_TGT_NAMED) {
+        wsc__wr_str(&w, m->name.ptr, m->name.len, 1);
+        wsc__wr_str(&w, m->arg.ptr, m->arg.len, 2);
+    }
+    wsc__wr_str(&w, m->payload.ptr, m->payload.len, 4);
+    return w.at;
+}
+
+/* the one path of every cluster-wide send: local delivery, then one copy per peer link */
+static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
+    int local, i;
+    uint32_t k;
+    size_t n;
+    unsigned char *enc;
+    wsc__multi mu;
+    const char *only = NULL; /* WSC_TGT_CONN: the one node that needs it */
+    char onlybuf[65];
+    m->node.ptr = ctx->node;
+    m->node.len = strlen(ctx->node);
+    m->msg_id = ++ctx->msg_seq;
+    local = wsc__deliver_local(ctx, m);
+    if (local < 0) local = 0; /* a named selector may exist on the other instances only */
+    if (m->target == WSC_TGT_CONN) {
+        if (wsc__seq(m->conn_node, ctx->node)) return local;
+        memcpy(onlybuf, m->conn_node.ptr, m->conn_node.len);
+        onlybuf[m->conn_node.len] = '\0';
+        only = onlybuf;
+    }
+    if (!ctx->cl_on) return local;
+    n = wsc__encode_forward(m, NULL);
+    enc = (unsigned char *)wsc__alloc(ctx, n);
+    if (!enc) return WSC_ERR_NOMEM;
+    wsc__encode_forward(m, enc);
+    memset(&mu, 0, sizeof mu);
+    mu.opcode = WSC_BINARY;
+    mu.data = enc;
+    mu.len = n;
+    for (k = 0; k < ctx->nslots; k++) {
+        wsc__conn *c = ctx->slots[k];
+        const char *node;
+        if (!c || c->cls != WSC_OBSERVABLE || !c->link || !c->hello_ok || c->state != WSC__OPEN)
+            continue;
+        node = wsc__meta_val(c, "node");
+        if (only && (!node || strcmp(node, only) != 0)) continue;
+        if (wsc__multi_one(ctx, &mu, c)) ctx->st.fwd_out++;
+        else wsc__drop(ctx, c, "peer link queue full or closing", node, m->msg_id);
+    }
+    wsc__multi_done(ctx, &mu);
+    wsc__free(ctx, enc);
+    /* honest accounting: a known peer without a link to us does not get it */
+    for (i = 0; i < ctx->npeers; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        if (!p->used || p->self || p->dup || wsc__get(ctx, p->obs)) continue;
+        if (only && strcmp(p->node, only) != 0) continue;
+        wsc__drop(ctx, NULL, "peer unreachable", p->node[0] ? p->node : p->url, m->msg_id);
+    }
+    return local;
+}
+
+static void wsc__forward_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+    wsc_forward_info fi;
+    int n;
+    char origin[65];
+    if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
+    if (wsc__seen_before(ctx, m->node, m->msg_id)) {
+        ctx->st.fwd_duplicates++;
+        memcpy(origin, m->node.ptr, m->node.len);
+        origin[m->node.len] = '\0';
+        wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
+        return;
+    }
+    ctx->st.fwd_in++;
+    n = wsc__deliver_local(ctx, m);
+    if (n < 0) {
+        memcpy(origin, m->node.ptr, m->node.len);
+        origin[m->node.len] = '\0';
+        wsc__drop(ctx, c, "unknown selector", origin, m->msg_id);
+        return;
+    }
+    fi.origin = m->node;
+    fi.msg_id = m->msg_id;
+    fi.delivered = n;
+    wsc__emit(ctx, c, WSC_EV_FORWARD, &fi);
+}
+
+/* a peer introduced itself: connect back at once unless we already have a link to it */
+static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+    char url[300];
+    wsc__peer *p;
+    if (wsc__norm_text(ctx, m->advertise.ptr, m->advertise.len, url, sizeof url) < 0) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer %s introduced a bad address; not connecting back",
+                c->peer);
+        return;
+    }
+    p = wsc__peer_find(ctx, NULL, m->node);
+    if (!p) p = wsc__peer_find(ctx, url, m->node);
+    if (!p) {
+        p = wsc__peer_add(ctx, url, 1);
+        if (!p) return;
+        wsc_log(ctx, WSC_LOG_INFO, "peer %.*s introduced itself as %s", (int)m->node.len,
+                m->node.ptr, url);
+    }
+    memcpy(p->node, m->node.ptr, m->node.len);
+    p->node[m->node.len] = '\0';
+    p->obs = wsc__id(ctx, c);
+    if (!p->self && !wsc__get(ctx, p->sub)) {
+        p->dup = 0;
+        p->fails = 0;
+        p->next_try = ctx->now;
+        wsc__peer_connect(ctx, p);
+    }
+}
+
+static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
+    wsc_link_msg m;
+    const char *why;
+    if (opcode != WSC_BINARY) {
+        wsc__fail(ctx, c, 1003, WSC_ERR_PROTO, "peer links carry binary link messages only");
+        return;
+    }
+    if (wsc_link_parse(p, n, &m, &why) < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "malformed link message: %s", why);
+        ctx->st.fwd_dropped++;
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, msg);
+        return;
+    }
+    if (m.type == WSC_LINK_HELLO && c->hello_ok == 2) {
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "second HELLO");
+        return;
+    }
+    if (m.type == WSC_LINK_HELLO && c->server) {
+        unsigned char buf[80];
+        wsc__wr w;
+        char node[65];
+        if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m.secret)) {
+            wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", c->peer);
+            wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
+            return;
+        }
+        if (!c->link) { /* a TCP connection turns out to be a peer link: Client -> Observable */
+            wsc_close_info ci;
+            ci.code = 1000;
+            ci.reason.ptr = "became a peer link";
+            ci.reason.len = 18;
+            ci.by_peer = 0;
+            if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
+            wsc__emit(ctx, c, WSC_EV_CLOSE, &ci);
+            if (c->state != WSC__OPEN) return;
+            if (++ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
+            c->cls = WSC_OBSERVABLE;
+            c->link = 1;
+            c->ping_ms = ctx->cfg.heartbeat_ms;
+            c->idle_ms = ctx->cfg.heartbeat_timeout_ms;
+            ctx->st.conns[c->cls]++;
+            wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
+            if (c->state != WSC__OPEN) return;
+        }
+        c->hello_ok = 2;
+        memcpy(node, m.node.ptr, m.node.len);
+        node[m.node.len] = '\0';
+        wsc_set_meta(ctx, wsc__id(ctx, c), "node", node);
+        w.p = buf;
+        w.at = 0;
+        wsc__wr_uint(&w, 1, 1);
+        wsc__wr_uint(&w, WSC_LINK_WELCOME, 1);
+        wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
+        wsc__link_send(ctx, c, buf, w.at);
+        if (!wsc__seq(m.node, ctx->node)) wsc__introduced(ctx, c, &m);
+        return;
+    }
+    if (m.type == WSC_LINK_WELCOME && !c->server) {
+        wsc__peer *pe = c->peer_ix >= 0 ? &ctx->peers[c->peer_ix] : NULL;
+        wsc__peer *other;
+        c->hello_ok = 1;
+        if (!pe) return;
+        if (wsc__seq(m.node, ctx->node)) {
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s is this instance: skipped", pe->url);
+            pe->self = 1;
+            wsc_close(ctx, wsc__id(ctx, c), 1000, "reached itself");
+            return;
+        }
+        other = wsc__peer_find(ctx, NULL, m.node);
+        if (other && other != pe && wsc__get(ctx, other->sub) && other->sub != pe->sub) {
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s is %.*s, already linked as %s: alias skipped",
+                    pe->url, (int)m.node.len, m.node.ptr, other->url);
+            pe->dup = 1;
+            wsc_close(ctx, wsc__id(ctx, c), 1000, "duplicate link");
+            if (pe->intro) wsc__peer_remove(ctx, pe);
+            return;
+        }
+        memcpy(pe->node, m.node.ptr, m.node.len);
+        pe->node[m.node.len] = '\0';
+        pe->fails = 0;
+        wsc_log(ctx, WSC_LOG_INFO, "peer %s (%s): subscribed", pe->url, pe->node);
+        return;
+    }
+    if (m.type == WSC_LINK_FORWARD && !c->server && c->hello_ok) {
+        wsc__forward_in(ctx, c, &m);
+        return;
+    }
+    wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "unexpected link message");
+}
+
+/* -- wsc_post: jobs cross threads as one pointer written to a pipe (atomic, < PIPE_BUF) -- */
+static void wsc__wake_drain(wsc_ctx *ctx) {
+    for (;;) {
+        unsigned char *job;
+        ssize_t r = read(ctx->wake[0], &job, sizeof job);
+        wsc_link_msg m;
+        const char *why;
+        size_t n;
+        if (r != (ssize_t)sizeof job) return;
+        memcpy(&n, job, sizeof n);
+        if (wsc_link_parse(job + sizeof n, n, &m, &why) == 0) wsc__csend(ctx, &m);
+        WSC_FREE(job, ctx->cfg.alloc_user);
+    }
+}
+
+/* build the link message for a target (views into the caller's strings) */
+static int wsc__target_msg(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
+                           size_t len, wsc_link_msg *m) {
+    uint32_t st = 0;
+    memset(m, 0, sizeof *m);
+    if (opcode != WSC_TEXT && opcode != WSC_BINARY) return WSC_ERR_INVAL;
+    if ((uint64_t)len > ctx->cfg.max_message) return WSC_ERR_TOOBIG;
+    if (len && !data) return WSC_ERR_INVAL;
+    /* invalid text would make every peer drop the link: refuse it here */
+    if (opcode == WSC_TEXT &&
+        (wsc_utf8_check(&st, (const unsigned char *)data, len) < 0 || st != 0))
+        return WSC_ERR_UTF8;
+    m->type = WSC_LINK_FORWARD;
+    m->opcode = opcode;
+    m->payload.ptr = (const char *)data;
+    m->payload.len = len;
+    m->node.ptr = ctx->node;
+    m->node.len = strlen(ctx->node);
+    if (!t) return 0;
+    if (t->conn) {
+        const char *slash = strrchr(t->conn, '/');
+        char *end;
+        unsigned long long v;
+        if (!slash || slash == t->conn || slash - t->conn > 64 || !slash[1]) return WSC_ERR_INVAL;
+        v = strtoull(slash + 1, &end, 16);
+        if (*end) return WSC_ERR_INVAL;
+        m->target = WSC_TGT_CONN;
+        m->conn_node.ptr = t->conn;
+        m->conn_node.len = (size_t)(slash - t->conn);
+        m->conn_id = (uint64_t)v;
+    } else if (t->selector) {
+        size_t nl = strlen(t->selector), al = t->arg ? strlen(t->arg) : 0;
+        if (nl == 0 || nl > 63 || al > 65535) return WSC_ERR_INVAL;
+        m->target = WSC_TGT_NAMED;
+        m->name.ptr = t->selector;
+        m->name.len = nl;
+        m->arg.ptr = t->arg ? t->arg : "";
+        m->arg.len = al;
+    } else if (t->nmatch) {
+        size_t i;
+        if (!t->match || t->nmatch > WSC_MAX_MATCH) return WSC_ERR_INVAL;
+        m->target = WSC_TGT_MATCH;
+        m->nmatch = t->nmatch;
+        for (i = 0; i < t->nmatch; i++) {
+            const char *v = t->match[i].value ? t->match[i].value : "*";
+            if (!t->match[i].key || !*t->match[i].key || strlen(t->match[i].key) > 255 ||
+                strlen(v) > 65535)
+                return WSC_ERR_INVAL;
+            m->keys[i].ptr = t->match[i].key;
+            m->keys[i].len = strlen(t->match[i].key);
+            m->values[i].ptr = v;
+            m->values[i].len = strlen(v);
+        }
+    }
+    return 0;
+}
+
 /* >>public ============================================== the public functions ======== */
 WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     wsc_config c;
@@ -2271,10 +3376,15 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     if (c.idle_timeout_ms < 0) c.idle_timeout_ms = 0;
     if (c.close_timeout_ms <= 0) c.close_timeout_ms = WSC__DEFAULT_CLOSE_MS;
     if (c.log_level == 0) c.log_level = WSC_LOG_INFO;
+    if (c.heartbeat_ms <= 0) c.heartbeat_ms = 5000;
+    if (c.heartbeat_timeout_ms <= 0) c.heartbeat_timeout_ms = 3 * c.heartbeat_ms;
+    if (c.refresh_ms <= 0) c.refresh_ms = 10000;
+    if (c.reconnect_max_ms <= 0) c.reconnect_max_ms = 10000;
     ctx = (wsc_ctx *)WSC_MALLOC(sizeof *ctx, c.alloc_user);
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
     ctx->cfg = c;
+    ctx->wake[0] = ctx->wake[1] = -1;
     n = (uint32_t)c.max_conns;
     ctx->nslots = n;
     ctx->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *ctx->slots);
@@ -2297,6 +3407,35 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
         ctx->rng = (uint64_t)wsc_now_ms() ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)ctx;
     ctx->now = wsc_now_ms();
     ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
+    ctx->wake[0] = ctx->wake[1] = -1;
+    if (pipe(ctx->wake) < 0 || wsc__nonblock(ctx->wake[0]) < 0 || wsc__nonblock(ctx->wake[1]) < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "pipe: %s", strerror(errno));
+        wsc_destroy(ctx);
+        return NULL;
+    }
+    /* the cluster */
+    {
+        const char *id = c.node_id, *path = c.cluster_path ? c.cluster_path : "/wscluster";
+        size_t k, idl = id ? strlen(id) : 0;
+        struct timespec ts;
+        int bad = path[0] != '/' || strlen(path) >= sizeof ctx->cpath;
+        for (k = 0; k < idl; k++)
+            if ((unsigned char)id[k] <= 0x20 || (unsigned char)id[k] >= 0x7f) bad = 1;
+        if (id && (idl == 0 || idl > 64)) bad = 1;
+        if (bad) {
+            wsc_log(ctx, WSC_LOG_ERROR, "node_id must be 1-64 printable characters and "
+                    "cluster_path must start with '/'");
+            wsc_destroy(ctx);
+            return NULL;
+        }
+        if (id) memcpy(ctx->node, id, idl + 1);
+        else snprintf(ctx->node, sizeof ctx->node, "node-%08x", (unsigned)(wsc__rand(ctx) >> 32));
+        snprintf(ctx->cpath, sizeof ctx->cpath, "%s", path);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        /* ids grow across restarts, so peers' duplicate windows stay valid */
+        ctx->msg_seq = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
+        ctx->cl_on = c.cluster || c.peers_file || c.peers || getenv("WSCLUSTER_PEERS") != NULL;
+    }
     return ctx;
 }
 
@@ -2309,6 +3448,13 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
         if (c) { c->opened = 0; wsc__conn_free(ctx, c); }
     }
     for (l = 0; l < ctx->nlst; l++) close(ctx->lst[l].fd);
+    if (ctx->wake[0] >= 0) {
+        unsigned char *job;
+        while (read(ctx->wake[0], &job, sizeof job) == (ssize_t)sizeof job)
+            WSC_FREE(job, ctx->cfg.alloc_user);
+        close(ctx->wake[0]);
+    }
+    if (ctx->wake[1] >= 0) close(ctx->wake[1]);
     wsc__free(ctx, ctx->slots);
     wsc__free(ctx, ctx->gens);
     wsc__free(ctx, ctx->freelist);
@@ -2362,6 +3508,7 @@ WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     ctx->lst[ctx->nlst].fd = fd;
     ctx->lst[ctx->nlst].proto = proto;
+    snprintf(ctx->lst[ctx->nlst].host, sizeof ctx->lst[ctx->nlst].host, "%s", host);
     ctx->lst[ctx->nlst].port = ss.ss_family == AF_INET6
         ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
         : ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
@@ -2381,7 +3528,8 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     ctx->events = 0;
     wsc__flush_dirty(ctx);
     wsc__reap(ctx);
-    need = (size_t)ctx->nlst + ctx->nconns;
+    if (ctx->cl_on && !ctx->cl_started) wsc__cluster_tick(ctx); /* start at once */
+    need = (size_t)ctx->nlst + 1 + ctx->nconns;
     if (need > ctx->pcap) {
         size_t cap = need + 64;
         struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, ctx->pfds, cap * sizeof *p);
@@ -2399,6 +3547,10 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         ctx->pfds[np].revents = 0;
         ctx->pidx[np++] = (uint32_t)l;
     }
+    ctx->pfds[np].fd = ctx->wake[0];
+    ctx->pfds[np].events = POLLIN;
+    ctx->pfds[np].revents = 0;
+    ctx->pidx[np++] = 0;
     for (i = 0; i < ctx->nslots && np < need; i++) {
         wsc__conn *c = ctx->slots[i];
         if (!c) continue;
@@ -2408,7 +3560,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         ctx->pfds[np].revents = 0;
         ctx->pidx[np++] = i;
     }
-    if (ctx->nconns > 0) {
+    if (ctx->nconns > 0 || ctx->cl_on) {
         int64_t d = ctx->next_sweep - ctx->now;
         if (d < 0) d = 0;
         if (wait < 0 || d < wait) wait = (int)d;
@@ -2435,6 +3587,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         wsc__conn *c;
         if (!re) continue;
         if (k < (size_t)ctx->nlst) { wsc__accept(ctx, &ctx->lst[ctx->pidx[k]]); continue; }
+        if (k == (size_t)ctx->nlst) { wsc__wake_drain(ctx); continue; }
         c = ctx->slots[ctx->pidx[k]];
         if (!c || c->fd != ctx->pfds[k].fd || c->state == WSC__DEAD) continue;
         if (c->state == WSC__CONNECTING) {
@@ -2447,6 +3600,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     wsc__run_timers(ctx);
     if (ctx->now >= ctx->next_sweep) {
         wsc__sweep(ctx);
+        if (ctx->cl_on) wsc__cluster_tick(ctx);
         ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
     }
     wsc__flush_dirty(ctx);
@@ -2579,38 +3733,6 @@ WSC_DEF int wsc_send(wsc_ctx *ctx, wsc_id id, int opcode, const void *data, size
     wsc__buf_unref(ctx, b);
     if (r == 0) ctx->st.msgs_out++;
     return r;
-}
-
-/* one message to many connections: encoded at most once per connection kind */
-typedef struct wsc__multi {
-    int opcode;
-    const void *data;
-    size_t len;
-    wsc__buf *ws, *tcp;
-} wsc__multi;
-
-static int wsc__multi_one(wsc_ctx *ctx, wsc__multi *m, wsc__conn *c) {
-    wsc__buf *b, **slot = NULL;
-    int r;
-    if (c->state != WSC__OPEN) { ctx->st.dropped++; return 0; }
-    if (c->proto == WSC_PROTO_TCP) slot = &m->tcp;
-    else if (c->server) slot = &m->ws;
-    if (slot && *slot) b = *slot;
-    else {
-        b = wsc__frame(ctx, c->proto, !c->server, m->opcode, m->data, m->len);
-        if (!b) { ctx->st.dropped++; return 0; }
-        if (slot) *slot = b;
-    }
-    r = wsc__enqueue(ctx, c, b);
-    if (!slot) wsc__buf_unref(ctx, b);
-    if (r < 0) return 0;
-    ctx->st.msgs_out++;
-    return 1;
-}
-
-static void wsc__multi_done(wsc_ctx *ctx, wsc__multi *m) {
-    wsc__buf_unref(ctx, m->ws);
-    wsc__buf_unref(ctx, m->tcp);
 }
 
 WSC_DEF int wsc_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
@@ -2802,6 +3924,127 @@ WSC_DEF int wsc_http_reply(wsc_ctx *ctx, wsc_id id, int status, const char *ctyp
     if (c->state != WSC__BODY || c->replied) return WSC_ERR_STATE;
     if (status < 100 || status > 599 || (len && !body)) return WSC_ERR_INVAL;
     return wsc__respond(ctx, c, status, ctype, extra, body, len);
+}
+
+WSC_DEF int wsc_cluster_send(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
+                             size_t len) {
+    wsc_link_msg m;
+    int r;
+    if (!ctx) return WSC_ERR_INVAL;
+    if ((r = wsc__target_msg(ctx, t, opcode, data, len, &m)) < 0) return r;
+    return wsc__csend(ctx, &m);
+}
+
+WSC_DEF int wsc_send_all(wsc_ctx *ctx, int opcode, const void *data, size_t len) {
+    return wsc_cluster_send(ctx, NULL, opcode, data, len);
+}
+
+WSC_DEF int wsc_send_where(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
+                           const void *data, size_t len) {
+    wsc_target t;
+    memset(&t, 0, sizeof t);
+    t.match = match;
+    t.nmatch = nmatch;
+    return wsc_cluster_send(ctx, &t, opcode, data, len);
+}
+
+WSC_DEF int wsc_send_conn(wsc_ctx *ctx, const char *gid, int opcode, const void *data,
+                          size_t len) {
+    wsc_target t;
+    if (!gid) return WSC_ERR_INVAL;
+    memset(&t, 0, sizeof t);
+    t.conn = gid;
+    return wsc_cluster_send(ctx, &t, opcode, data, len);
+}
+
+WSC_DEF int wsc_send_named(wsc_ctx *ctx, const char *selector, const char *arg, int opcode,
+                           const void *data, size_t len) {
+    wsc_target t;
+    if (!selector) return WSC_ERR_INVAL;
+    memset(&t, 0, sizeof t);
+    t.selector = selector;
+    t.arg = arg;
+    return wsc_cluster_send(ctx, &t, opcode, data, len);
+}
+
+WSC_DEF int wsc_post(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
+                     size_t len) {
+    wsc_link_msg m;
+    unsigned char *job;
+    size_t n;
+    ssize_t w;
+    int r;
+    if (!ctx) return WSC_ERR_INVAL;
+    if ((r = wsc__target_msg(ctx, t, opcode, data, len, &m)) < 0) return r;
+    n = wsc__encode_forward(&m, NULL);
+    job = (unsigned char *)WSC_MALLOC(sizeof n + n, ctx->cfg.alloc_user);
+    if (!job) return WSC_ERR_NOMEM;
+    memcpy(job, &n, sizeof n);
+    wsc__encode_forward(&m, job + sizeof n);
+    w = write(ctx->wake[1], &job, sizeof job);
+    if (w != (ssize_t)sizeof job) {
+        WSC_FREE(job, ctx->cfg.alloc_user);
+        return WSC_ERR_AGAIN;
+    }
+    return 0;
+}
+
+WSC_DEF int wsc_register_selector(wsc_ctx *ctx, const char *name, wsc_selector_fn fn,
+                                  void *ud) {
+    int i;
+    if (!ctx || !name || !fn || !*name || strlen(name) > 63) return WSC_ERR_INVAL;
+    for (i = 0; i < ctx->nsel; i++)
+        if (strcmp(ctx->sel[i].name, name) == 0) break;
+    if (i == ctx->nsel) {
+        if (ctx->nsel >= WSC_MAX_SELECTORS) return WSC_ERR_LIMIT;
+        ctx->nsel++;
+    }
+    snprintf(ctx->sel[i].name, sizeof ctx->sel[i].name, "%s", name);
+    ctx->sel[i].fn = fn;
+    ctx->sel[i].ud = ud;
+    return 0;
+}
+
+WSC_DEF int wsc_global_id(wsc_ctx *ctx, wsc_id id, char *out, size_t cap) {
+    int n;
+    if (!wsc__get(ctx, id)) return WSC_ERR_STALE;
+    n = snprintf(out, cap, "%s/%llx", ctx->node, (unsigned long long)id);
+    return n > 0 && (size_t)n < cap ? n : WSC_ERR_INVAL;
+}
+
+WSC_DEF const char *wsc_node_id(wsc_ctx *ctx) { return ctx ? ctx->node : ""; }
+
+WSC_DEF int wsc_cluster_refresh(wsc_ctx *ctx) {
+    if (!ctx || !ctx->cl_on) return WSC_ERR_STATE;
+    ctx->now = wsc_now_ms();
+    if (!ctx->cl_started) { wsc__cluster_start(ctx); return 0; }
+    ctx->next_refresh = ctx->now + ctx->cfg.refresh_ms;
+    return wsc__list_load(ctx) < 0 ? WSC_ERR_SYS : 0;
+}
+
+WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {
+    size_t n = 0;
+    int i;
+    for (i = 0; ctx && i < ctx->npeers; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        wsc__conn *s;
+        if (!p->used) continue;
+        if (n < max && out) {
+            wsc_peer_info *o = &out[n];
+            s = wsc__get(ctx, p->sub);
+            o->url = p->url;
+            o->node = p->node;
+            o->self = p->self;
+            o->introduced = p->intro;
+            o->sub_up = s && s->state == WSC__OPEN && s->hello_ok;
+            o->obs_up = wsc__get(ctx, p->obs) != NULL;
+            o->last_heartbeat_ms = p->last_rx < 0 ? -1 : wsc_now_ms() - p->last_rx;
+            if (s && s->state == WSC__OPEN) o->last_heartbeat_ms = wsc_now_ms() - s->last_rx;
+            o->reconnects = p->attempts > 0 ? p->attempts - 1 : 0;
+        }
+        n++;
+    }
+    return n;
 }
 
 WSC_DEF void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out) {

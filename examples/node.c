@@ -26,11 +26,23 @@ static opt opts[] = {
      "ping every connection this often; silent for 2x => closed", 0},
     {"max-pending", "WSCLUSTER_MAX_PENDING", "4194304",
      "bytes queued per connection before it is closed as slow (1008)", 0},
+    {"peers", "WSCLUSTER_PEERS_FILE", "",
+     "server list file [else the list in $WSCLUSTER_PEERS]", 0},
+    {"advertise", "WSCLUSTER_ADVERTISE", "", "HOST:PORT or URL peers reach us at [--listen]", 0},
+    {"secret", "WSCLUSTER_SECRET", "", "cluster secret (prefer the env var: argv is public)", 0},
+    {"heartbeat-ms", "WSCLUSTER_HEARTBEAT_MS", "5000", "ping on peer links this often", 0},
+    {"heartbeat-timeout-ms", "WSCLUSTER_HEARTBEAT_TIMEOUT_MS", "15000",
+     "a peer link silent this long is closed", 0},
+    {"refresh-ms", "WSCLUSTER_REFRESH_MS", "10000", "re-read the server list this often", 0},
 };
-enum { O_LISTEN, O_TCP, O_ID, O_MAXMSG, O_MAXCLI, O_LOG, O_HSTO, O_PING, O_PENDING, O_N };
+enum { O_LISTEN, O_TCP, O_ID, O_MAXMSG, O_MAXCLI, O_LOG, O_HSTO, O_PING, O_PENDING, O_PEERS,
+       O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_N };
 
-static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static volatile sig_atomic_t g_stop, g_hup;
+static void on_signal(int sig) {
+    if (sig == SIGHUP) g_hup = 1;
+    else g_stop = 1;
+}
 
 typedef struct node { char id[64]; size_t max_message; } node;
 
@@ -42,8 +54,12 @@ static void usage(FILE *f) {
     for (i = 0; i < O_N; i++)
         fprintf(f, "  --%-22s %-32s %s [%s]\n", opts[i].name, opts[i].env, opts[i].help,
                 opts[i].def[0] ? opts[i].def : "none");
-    fprintf(f, "\nEndpoints: GET / (chat page), WS /ws[?user=NAME] (broadcast), WS /echo,\n"
-               "GET /send?msg=TEXT[&user=NAME], POST /send, GET /stats.\n");
+    fprintf(f, "\nEndpoints: GET / (chat page), WS /ws[?user=NAME] (cluster-wide chat), WS /echo,\n"
+               "GET /send?msg=TEXT[&user=NAME][&group=G][&conn=ID][&selector=user-prefix&arg=A],\n"
+               "POST /send, GET /stats, GET /clients, WS /wscluster (peer links).\n"
+               "The server list (file or $WSCLUSTER_PEERS): HOST:PORT, ws://HOST:PORT[/path] or\n"
+               "tcp://HOST:PORT entries, one per line or comma-separated; '#' comments.\n"
+               "SIGHUP re-reads it; SIGINT/SIGTERM close every connection with 1001 and exit 0.\n");
 }
 
 static int parse_args(int argc, char **argv) {
@@ -100,22 +116,44 @@ static void json_str(char *out, size_t cap, const char *s) { /* minimal JSON esc
     out[o] = '\0';
 }
 
+/* a named selector every node registers: users whose name starts with arg */
+static int sel_user_prefix(wsc_ctx *ctx, wsc_id id, const char *arg, void *ud) {
+    const char *u = wsc_get_meta(ctx, id, "user"), *chan = wsc_get_meta(ctx, id, "chan");
+    (void)ud;
+    return u && chan && strcmp(chan, "chat") == 0 && strncmp(u, arg, strlen(arg)) == 0;
+}
+
+/* /send: to every chat client of the cluster, or to those matching user / group (AND),
+   or to one connection (conn=GLOBAL_ID), or through a named selector (selector=&arg=) */
 static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
-    char user[256], json[128];
-    wsc_kv match[2];
-    size_t nm = 1;
+    char user[256], group[256], conn[128], sel[64], arg[256], json[160];
+    wsc_kv match[3];
+    wsc_target t;
+    wsc_stats before, after;
     const void *msg;
     size_t len;
     int opcode = WSC_TEXT, r;
     char *qmsg = NULL;
+    memset(&t, 0, sizeof t);
     match[0].key = "chan";
     match[0].value = "chat";
+    t.match = match;
+    t.nmatch = 1;
     if (wsc_query_get(req->query, "user", user, sizeof user) >= 0) {
-        match[1].key = "user";
-        match[1].value = user;
-        nm = 2;
+        match[t.nmatch].key = "user";
+        match[t.nmatch++].value = user;
     }
-    if (wsc__seq(req->method, "GET")) {
+    if (wsc_query_get(req->query, "group", group, sizeof group) >= 0) {
+        match[t.nmatch].key = "group";
+        match[t.nmatch++].value = group;
+    }
+    if (wsc_query_get(req->query, "conn", conn, sizeof conn) >= 0) {
+        t.conn = conn;
+    } else if (wsc_query_get(req->query, "selector", sel, sizeof sel) >= 0) {
+        t.selector = sel;
+        t.arg = wsc_query_get(req->query, "arg", arg, sizeof arg) >= 0 ? arg : "";
+    }
+    if (wsc_str_eq(req->method, "GET")) {
         int ql = wsc_query_get(req->query, "msg", NULL, 0);
         if (ql < 0) { reply_json(ctx, id, 400, "{\"ok\":false,\"error\":\"missing msg\"}"); return; }
         qmsg = (char *)malloc((size_t)ql + 1);
@@ -123,12 +161,16 @@ static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
         wsc_query_get(req->query, "msg", qmsg, (size_t)ql + 1);
         msg = qmsg;
         len = (size_t)ql;
-    } else if (wsc__seq(req->method, "POST")) {
+    } else if (wsc_str_eq(req->method, "POST")) {
         const wsc_str *ct = wsc_http_header(req->headers, req->nheaders, "Content-Type");
+        wsc_str ct24;
         msg = req->body.ptr;
         len = req->body.len;
-        if (ct && ct->len >= 24 && wsc__ieq((wsc_str){ct->ptr, 24}, "application/octet-stream"))
-            opcode = WSC_BINARY;
+        if (ct && ct->len >= 24) {
+            ct24.ptr = ct->ptr;
+            ct24.len = 24;
+            if (wsc_str_ieq(ct24, "application/octet-stream")) opcode = WSC_BINARY;
+        }
     } else {
         wsc_http_reply(ctx, id, 405, "application/json", "Allow: GET, POST\r\n",
                        "{\"ok\":false,\"error\":\"method\"}", 28);
@@ -137,37 +179,93 @@ static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
     if (len > n->max_message) {
         reply_json(ctx, id, 413, "{\"ok\":false,\"error\":\"message over --max-message\"}");
     } else {
-        uint32_t st = 0;
-        if (opcode == WSC_TEXT &&
-            (wsc_utf8_check(&st, (const unsigned char *)msg, len) < 0 || st != 0)) {
+        wsc_get_stats(ctx, &before);
+        r = wsc_cluster_send(ctx, &t, opcode, msg, len); /* every instance */
+        wsc_get_stats(ctx, &after);
+        if (r == WSC_ERR_UTF8) {
             reply_json(ctx, id, 400, "{\"ok\":false,\"error\":\"text is not UTF-8\"}");
+        } else if (r == WSC_ERR_INVAL) {
+            reply_json(ctx, id, 400, "{\"ok\":false,\"error\":\"bad target\"}");
         } else {
-            r = wsc_broadcast(ctx, match, nm, opcode, msg, len);
-            snprintf(json, sizeof json, "{\"ok\":%s,\"delivered\":%d}", r >= 0 ? "true" : "false",
-                     r >= 0 ? r : 0);
+            snprintf(json, sizeof json, "{\"ok\":%s,\"delivered\":%d,\"forwarded\":%llu}",
+                     r >= 0 ? "true" : "false", r >= 0 ? r : 0,
+                     (unsigned long long)(after.fwd_out - before.fwd_out));
             reply_json(ctx, id, r >= 0 ? 200 : 500, json);
         }
     }
     free(qmsg);
 }
 
+/* /clients: this node's chat clients with their cluster-wide ids (for /send?conn=) */
+static void clients_endpoint(wsc_ctx *ctx, wsc_id id) {
+    wsc_id ids[4096];
+    size_t n = wsc_conns(ctx, WSC_CLIENT, ids, 4096), i, o = 0, cap;
+    char *json;
+    if (n > 4096) n = 4096;
+    cap = 64 + n * 700;
+    json = (char *)malloc(cap);
+    if (!json) { reply_json(ctx, id, 500, "{}"); return; }
+    o += (size_t)snprintf(json, cap, "[");
+    for (i = 0; i < n; i++) {
+        char gid[128], u[520], g[520];
+        const char *user = wsc_get_meta(ctx, ids[i], "user");
+        const char *group = wsc_get_meta(ctx, ids[i], "group");
+        wsc_conn_info info;
+        if (wsc_global_id(ctx, ids[i], gid, sizeof gid) < 0 ||
+            wsc_get_conn_info(ctx, ids[i], &info) < 0)
+            continue;
+        json_str(u, sizeof u, user ? user : "");
+        json_str(g, sizeof g, group ? group : "");
+        o += (size_t)snprintf(json + o, cap - o,
+                              "%s{\"id\":\"%s\",\"user\":\"%s\",\"group\":\"%s\",\"proto\":\"%s\"}",
+                              o > 1 ? "," : "", gid, u, g, info.proto == WSC_PROTO_TCP ? "tcp" : "ws");
+    }
+    snprintf(json + o, cap - o, "]");
+    reply_json(ctx, id, 200, json);
+    free(json);
+}
+
 static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
     wsc_stats st;
-    char json[1024], idj[160];
+    char *json, idj[160];
+    wsc_peer_info peers[64];
+    size_t np = wsc_peers(ctx, peers, 64), i, cap = 2048 + 700 * 64, o;
+    (void)n;
     wsc_get_stats(ctx, &st);
-    json_str(idj, sizeof idj, n->id);
-    snprintf(json, sizeof json,
+    json = (char *)malloc(cap);
+    if (!json) { reply_json(ctx, id, 500, "{}"); return; }
+    json_str(idj, sizeof idj, wsc_node_id(ctx));
+    o = (size_t)snprintf(json, cap,
              "{\"id\":\"%s\",\"connections\":{\"client\":%llu,\"subscriber\":%llu,"
              "\"observable\":%llu},\"messages\":{\"received\":%llu,\"sent\":%llu,"
              "\"dropped\":%llu,\"closed_slow\":%llu},\"accepted\":%llu,\"refused\":%llu,"
-             "\"protocol_errors\":%llu}",
+             "\"protocol_errors\":%llu,\"forwarded\":{\"out\":%llu,\"in\":%llu,"
+             "\"dropped\":%llu,\"duplicates\":%llu},\"peers\":[",
              idj, (unsigned long long)st.conns[WSC_CLIENT],
              (unsigned long long)st.conns[WSC_SUBSCRIBER],
              (unsigned long long)st.conns[WSC_OBSERVABLE], (unsigned long long)st.msgs_in,
              (unsigned long long)st.msgs_out, (unsigned long long)st.dropped,
              (unsigned long long)st.closed_slow, (unsigned long long)st.accepted,
-             (unsigned long long)st.refused, (unsigned long long)st.proto_errors);
+             (unsigned long long)st.refused, (unsigned long long)st.proto_errors,
+             (unsigned long long)st.fwd_out, (unsigned long long)st.fwd_in,
+             (unsigned long long)st.fwd_dropped, (unsigned long long)st.fwd_duplicates);
+    for (i = 0; i < np && i < 64; i++) {
+        char u[400], nd[160];
+        json_str(u, sizeof u, peers[i].url);
+        json_str(nd, sizeof nd, peers[i].node);
+        o += (size_t)snprintf(json + o, cap - o,
+                              "%s{\"url\":\"%s\",\"node\":\"%s\",\"self\":%s,\"introduced\":%s,"
+                              "\"subscriber\":\"%s\",\"observable\":\"%s\",\"last_heartbeat_ms\":%lld,"
+                              "\"reconnects\":%llu}",
+                              i ? "," : "", u, nd, peers[i].self ? "true" : "false",
+                              peers[i].introduced ? "true" : "false",
+                              peers[i].sub_up ? "up" : "down", peers[i].obs_up ? "up" : "down",
+                              (long long)peers[i].last_heartbeat_ms,
+                              (unsigned long long)peers[i].reconnects);
+    }
+    snprintf(json + o, cap - o, "]}");
     reply_json(ctx, id, 200, json);
+    free(json);
 }
 
 static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
@@ -175,36 +273,45 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
     if (ev == WSC_EV_UPGRADE) {
         wsc_http_req *req = (wsc_http_req *)data;
         char name[256];
-        if (wsc__seq(req->path, "/ws")) {
+        if (wsc_str_eq(req->path, "/ws")) {
             wsc_set_meta(ctx, id, "chan", "chat");
             if (wsc_query_get(req->query, "user", name, sizeof name) > 0)
                 wsc_set_meta(ctx, id, "user", name);
-        } else if (wsc__seq(req->path, "/echo")) {
+            if (wsc_query_get(req->query, "group", name, sizeof name) > 0)
+                wsc_set_meta(ctx, id, "group", name);
+        } else if (wsc_str_eq(req->path, "/echo")) {
             wsc_set_meta(ctx, id, "chan", "echo");
         } else {
             wsc_reject(ctx, id, 404, NULL);
         }
     } else if (ev == WSC_EV_OPEN) {
         wsc_conn_info info;
-        if (wsc_get_conn_info(ctx, id, &info) == 0 && info.proto == WSC_PROTO_TCP)
+        if (wsc_get_conn_info(ctx, id, &info) == 0 && info.proto == WSC_PROTO_TCP &&
+            info.cls == WSC_CLIENT)
             wsc_set_meta(ctx, id, "chan", "chat");
     } else if (ev == WSC_EV_MESSAGE) {
         wsc_msg *m = (wsc_msg *)data;
         const char *chan = wsc_get_meta(ctx, id, "chan");
         static const wsc_kv chat = {"chan", "chat"};
         if (chan && strcmp(chan, "echo") == 0) wsc_send(ctx, id, m->opcode, m->data, m->len);
-        else if (chan) wsc_broadcast(ctx, &chat, 1, m->opcode, m->data, m->len);
+        else if (chan) wsc_send_where(ctx, &chat, 1, m->opcode, m->data, m->len);
+    } else if (ev == WSC_EV_DROP) {
+        wsc_drop_info *d = (wsc_drop_info *)data;
+        wsc_log(ctx, WSC_LOG_DEBUG, "dropped message %llu for %s: %s",
+                (unsigned long long)d->msg_id, d->peer, d->reason);
     } else if (ev == WSC_EV_HTTP) {
         wsc_http_req *req = (wsc_http_req *)data;
-        if (wsc__seq(req->path, "/") && !wsc__seq(req->method, "GET"))
+        if (wsc_str_eq(req->path, "/") && !wsc_str_eq(req->method, "GET"))
             wsc_http_reply(ctx, id, 405, "text/plain", "Allow: GET\r\n", "405 Method Not Allowed\n", 23);
-        else if (wsc__seq(req->path, "/"))
+        else if (wsc_str_eq(req->path, "/"))
             wsc_http_reply(ctx, id, 200, "text/html; charset=utf-8", NULL, chat_html,
                            chat_html_len);
-        else if (wsc__seq(req->path, "/send"))
+        else if (wsc_str_eq(req->path, "/send"))
             send_endpoint(ctx, id, n, req);
-        else if (wsc__seq(req->path, "/stats"))
+        else if (wsc_str_eq(req->path, "/stats"))
             stats_endpoint(ctx, id, n);
+        else if (wsc_str_eq(req->path, "/clients"))
+            clients_endpoint(ctx, id);
         else
             wsc_http_reply(ctx, id, 404, "text/plain", NULL, "404 Not Found\n", 14);
     }
@@ -240,8 +347,17 @@ int main(int argc, char **argv) {
     cfg.ping_interval_ms = (int)num(O_PING, 0, 3600000);
     if (cfg.ping_interval_ms == 0) cfg.ping_interval_ms = -1;
     cfg.max_pending = (size_t)num(O_PENDING, 1, 0x7fffffffL);
+    cfg.cluster = 1; /* always ready to be introduced, even with no server list */
+    cfg.node_id = n.id;
+    cfg.peers_file = opts[O_PEERS].val[0] ? opts[O_PEERS].val : NULL;
+    cfg.advertise = opts[O_ADV].val[0] ? opts[O_ADV].val : NULL;
+    cfg.secret = opts[O_SECRET].val[0] ? opts[O_SECRET].val : NULL;
+    cfg.heartbeat_ms = (int)num(O_HB, 1, 3600000);
+    cfg.heartbeat_timeout_ms = (int)num(O_HBTO, 1, 3600000);
+    cfg.refresh_ms = (int)num(O_REFRESH, 1, 86400000);
     ctx = wsc_create(&cfg);
     if (!ctx) return 1;
+    wsc_register_selector(ctx, "user-prefix", sel_user_prefix, NULL);
     snprintf(url, sizeof url, "ws://%s", opts[O_LISTEN].val);
     if ((l = wsc_listen(ctx, url)) < 0) {
         fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", url, wsc_strerror(l));
@@ -271,8 +387,14 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     while (!g_stop) {
         if (wsc_poll(ctx, 1000) < 0) break;
+        if (g_hup) {
+            g_hup = 0;
+            wsc_log(ctx, WSC_LOG_INFO, "SIGHUP: re-reading the server list");
+            wsc_cluster_refresh(ctx);
+        }
     }
     wsc_log(ctx, WSC_LOG_INFO, "node %s: shutting down", n.id);
     wsc_close_all(ctx, 1001, "server shutting down");

@@ -45,7 +45,7 @@ done
 unset WSC_NODE_BIN WSC_CLIENT_BIN
 
 step fuzzers-build make -s fuzz
-for f in http ws tcp; do
+for f in http ws tcp link peers; do
     mkdir -p build/fuzz/corpus_$f
     step "fuzz-$f" ./build/fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 \
         build/fuzz/corpus_$f tests/fuzz/seeds/$f

@@ -1,0 +1,43 @@
+/* libFuzzer target: the peer-link message parser (HELLO, WELCOME, FORWARD). Every view
+   must lie inside the input; a FORWARD it accepts must re-encode to the same bytes. */
+#define WSCLUSTER_IMPLEMENTATION
+#include "../../wscluster.h"
+#include <stdlib.h>
+
+static void inside(wsc_str s, const unsigned char *p, size_t n) {
+    if (s.len && ((const unsigned char *)s.ptr < p || (const unsigned char *)s.ptr + s.len > p + n))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    unsigned char *p = (unsigned char *)malloc(size ? size : 1);
+    wsc_link_msg m;
+    const char *why;
+    size_t i;
+    memcpy(p, data, size);
+    if (wsc_link_parse(p, size, &m, &why) == 0) {
+        inside(m.node, p, size);
+        inside(m.advertise, p, size);
+        inside(m.secret, p, size);
+        inside(m.payload, p, size);
+        inside(m.conn_node, p, size);
+        inside(m.name, p, size);
+        inside(m.arg, p, size);
+        if (m.nmatch > WSC_MAX_MATCH) abort();
+        for (i = 0; i < m.nmatch; i++) {
+            inside(m.keys[i], p, size);
+            inside(m.values[i], p, size);
+        }
+        if (m.type == WSC_LINK_FORWARD) {
+            size_t n = wsc__encode_forward(&m, NULL);
+            unsigned char *q = (unsigned char *)malloc(n);
+            wsc__encode_forward(&m, q);
+            if (n != size || memcmp(p, q, n) != 0) abort(); /* the format has one encoding */
+            free(q);
+        }
+    } else if (!why) {
+        abort(); /* every refusal says why */
+    }
+    free(p);
+    return 0;
+}
