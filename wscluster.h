@@ -26,8 +26,10 @@
      >>ws        RFC 6455 frame decoder and encoder (pure)
      >>tcp       length-prefixed TCP frame decoder and encoder (pure)
      >>url       ws:// tcp:// host:port parsing
+     >>link      peer-link messages and the server list (pure)
      >>conn      connection table, ids, metadata, output queues
-     >>loop      sockets, poll(), handshakes, timers: the only code that does I/O
+     >>loop      sockets, poll(), handshakes, timers: the only code that does socket I/O
+     >>cluster   discovery, peer links, introductions, forwarding, wsc_post
      >>public    the public functions
 
    QUICK START
@@ -102,8 +104,17 @@
                       an open connection (CLOSE follows), a refused
                       handshake, an accept() failure (id 0).
      WSC_EV_PONG      a pong arrived (heartbeat accounting)            wsc_msg *
+     WSC_EV_FORWARD   a message from another instance was delivered   wsc_forward_info *
+                      to this instance's clients (id: the link)
+     WSC_EV_DROP      a message did not reach somewhere: a peer        wsc_drop_info *
+                      without a link to us, a full link queue, a
+                      duplicate, an unknown named selector (id: the
+                      link concerned, or 0)
      Inside the handler every public function may be called, including wsc_close() and
      wsc_send() on any connection; closing takes effect after the handler returns.
+     Peer links fire OPEN, CLOSE and ERROR too (heartbeat timeout, connect failure, refused
+     handshake): tell them from clients by wsc_get_conn_info()'s cls (WSC_SUBSCRIBER or
+     WSC_OBSERVABLE). Their messages never reach the handler as WSC_EV_MESSAGE.
 
    OPTIONS  (wsc_config; a zero field means the default in brackets)
      on_event            event handler                                   [none: ignore]
@@ -128,6 +139,24 @@
      log                 log sink void(void *user, int level, const char *line)
                                                                          [stderr with time]
      alloc_user          context pointer passed to WSC_MALLOC & co       [NULL]
+     -- the cluster (all optional; see CLUSTER MODEL) --
+     cluster             1: join even with no server list yet            [0: joins when a
+                         (peers can still introduce themselves)           list is given]
+     node_id             1-64 printable characters, unique per instance  [node-<random>]
+     advertise           HOST:PORT or ws:// / tcp:// URL peers use       [first listener]
+     peers_file          the server list file, re-read every refresh     [NULL]
+     peers               the server list as text (if no file)            [NULL: the
+                                                                          WSCLUSTER_PEERS
+                                                                          environment var]
+     secret              shared by every instance; compared in constant  [NULL: links are
+                         time, never logged                               unauthenticated,
+                                                                          and it says so]
+     cluster_path        WebSocket path of peer links                    ["/wscluster"]
+     heartbeat_ms        ping on every peer link this often              [5000]
+     heartbeat_timeout_ms  a link silent this long is closed             [3 x heartbeat]
+     refresh_ms          re-read the server list, retry missing links    [10000]
+     reconnect_max_ms    cap of the reconnect backoff (500 ms doubling,  [10000]
+                         with jitter)
 
    COMPILE-TIME MACROS  (define before the implementation include)
      WSC_MALLOC(sz,u) WSC_REALLOC(p,sz,u) WSC_FREE(p,u)   all three or none [libc]; u is
@@ -137,6 +166,11 @@
      WSC_MAX_META                       metadata pairs per connection [16]
      WSC_RECV_BUF                       the loop's shared receive buffer [65536]
      WSC_MAX_IOV                        iovecs per writev() [64]
+     WSC_MAX_LISTENERS                  listeners per context [8]
+     WSC_MAX_TIMERS                     timers per context [64]
+     WSC_MAX_PEERS                      peer table entries [64]
+     WSC_MAX_SELECTORS                  named selectors [16]
+     WSC_MAX_MATCH                      key=value pairs in one selector [8]
      WSCLUSTER_STATIC                   make every function static
 
    ERRORS
@@ -163,10 +197,78 @@
      Host, Upgrade: websocket, Connection: upgrade (token lists, case-insensitive),
      Sec-WebSocket-Version: 13 (else 426), a key of 16 bytes in base64 (else 400).
 
+   CLUSTER MODEL
+     N instances of one service each run wscluster.h and read one server list. Every
+     instance opens a link to every other one, over its own protocol (WebSocket on
+     cluster_path with the "wscluster" subprotocol, or the TCP framer for tcp:// entries):
+
+          instance A                                        instance B
+        +-----------------+   A's Subscriber = B's Observable  +-----------------+
+        | Clients (C1..)  | --------------------------------> | Clients (C3..)  |
+        |                 |   forwarded messages flow <----   |                 |
+        |  Subscriber A>B | <-------------------------------- |  Observable A>B |
+        |  Observable B>A |   B's Subscriber = A's Observable  |  Subscriber B>A |
+        +-----------------+ --------------------------------> +-----------------+
+
+     - Client: a real client (browser, app, device). Subscriber: a link this instance opened
+       to a peer; the peer's messages arrive on it. Observable: a link a peer opened to us;
+       our messages go down it. Between A and B there are two links, one each way.
+     - Discovery: the list comes from peers_file, else peers, else $WSCLUSTER_PEERS; every
+       refresh_ms it is re-read: new entries are linked, removed entries' links closed, a
+       bad line logged with its number and skipped, an unreadable file keeps the last list.
+       An instance skips its own entry (its advertised address or a listener's, and, on
+       connect, a WELCOME carrying its own node id: "reached itself").
+     - Introductions: right after a link opens, the Subscriber sends HELLO (node id,
+       advertised address, secret). The Observable side answers WELCOME (its node id) and,
+       if it has no link to that peer, connects back at once, so both directions are up
+       without waiting for a refresh. A peer known only by introduction is kept while it
+       keeps its link to us. An instance still running and still listing us is a member:
+       removing it from our list closes our link, but its own link and introduction bring
+       it back.
+     - Heartbeat: both sides ping every heartbeat_ms; a link silent heartbeat_timeout_ms is
+       closed; lost links are retried with backoff (500 ms doubling to reconnect_max_ms,
+       with jitter), or at once when the peer introduces itself again.
+     - Security: with a secret, a WebSocket link without it is refused with HTTP 401, a TCP
+       link (HELLO with a wrong secret) with close code 4401; both are logged. Without one,
+       the log says loudly that links are unauthenticated; anyone who reaches a listener
+       can then join, and make us connect to the address it introduces.
+     - Sending: wsc_cluster_send() (and wsc_send_all/_where/_conn/_named, wsc_post from
+       other threads) delivers to this instance's matching clients and pushes one copy down
+       every Observable link; each peer delivers to its own matching clients and never
+       forwards again. The target (metadata pairs, a global connection id, or a named
+       selector with its argument) travels with the message and is evaluated on every
+       instance against its own clients. wsc_broadcast() stays local.
+
+   FORWARDING FORMAT  (the payload of one binary frame on a peer link)
+     u8 version = 1, u8 type; str8 = u8 length + bytes, str16 = u16 big-endian length +
+     bytes; node ids are 1-64 bytes 0x21-0x7E; keys and values contain no NUL.
+       'H' HELLO    str8 node, str8 advertise, str8 secret          Subscriber -> Observable
+       'W' WELCOME  str8 node                                       Observable -> Subscriber
+       'F' FORWARD  str8 origin, u64 msg_id, u8 opcode (1 text, 2 binary), u8 target,
+                    target data, u32 payload length, payload        Observable -> Subscriber
+            target 0 every client
+                   1 u8 n (1..WSC_MAX_MATCH), n x (str8 key, str16 value); "*" = any value
+                   2 str8 node, u64 connection id        (one connection, wsc_global_id)
+                   3 str8 selector name, str16 argument  (wsc_register_selector)
+     Every length is checked against what remains, trailing bytes are refused, text must be
+     UTF-8: a malformed message closes that link alone (1002). Message ids grow per origin
+     (they start from the clock, so also across restarts); a window of the last
+     1024 ids per origin drops duplicates (counted in fwd_duplicates).
+
+   DELIVERY GUARANTEES
+     At most once, in order per (sender instance, receiving client), with no duplicates.
+     There is no store-and-forward: a message sent while a peer is unreachable (link down,
+     not yet re-established, or closed as a slow consumer) is not delivered to that peer's
+     clients, and is counted (fwd_dropped) with a WSC_EV_DROP naming the peer and reason.
+     A hung peer costs at most max_pending bytes of queue before its link is closed; it
+     never blocks or slows delivery to anyone else. Where loss must be lower, put a broker
+     behind the sends (the transport between instances is the one place to swap).
+
    THREADING
      None inside. Every function takes the context and must be called from the thread that
-     drives that context, except the pure helpers (sha1, base64, utf8, http/ws/tcp parsers,
-     url), which are reentrant.
+     drives that context, except: the pure helpers (sha1, base64, utf8, http/ws/tcp/link
+     parsers, server list, url), which are reentrant; wsc_stop(); and wsc_post(), which any
+     thread may call (it hands the message to the loop through a pipe).
 
    MEMORY
      wsc_create() allocates the connection table. After that the library allocates when a
@@ -175,10 +277,15 @@
      A frame sent to many connections is encoded once and reference counted.
 
    KNOWN LIMITS
-     - Host names in wsc_connect() are resolved with a blocking getaddrinfo() (numeric
-       addresses never block).
+     - Host names in wsc_connect() and the server list are resolved with a blocking
+       getaddrinfo() (numeric addresses never block).
      - No permessage-deflate or other extensions (RSV bits are refused with 1002).
      - No HTTP keep-alive; HTTP replies must be given during WSC_EV_HTTP.
+     - Worst-case memory: max_conns x (max_message + max_pending) plus the connection
+       state; an idle connection holds no buffer.
+     - The cluster secret travels in clear on plain ws:// and tcp:// links.
+     - The implementation file must see wscluster.h before any system header (it defines
+       _POSIX_C_SOURCE), or be compiled with -D_POSIX_C_SOURCE=200809L.
 */
 /* The implementation needs POSIX.1-2008; define it before any system header is seen. */
 #if defined(WSCLUSTER_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)

@@ -36,13 +36,17 @@ step unit-asan ./build/asan/unit
 for v in plain asan; do
     if [ $v = plain ]; then d=build; else d=build/asan; fi
     export WSC_NODE_BIN=$d/wscluster-node WSC_CLIENT_BIN=$d/wsc-client
+    export WSC_DEVICE_BIN=$d/device WSC_THREADS_BIN=$d/threads
     step "python-node-$v" $PY tests/test_node.py
     step "python-badinput-$v" $PY tests/test_badinput.py
+    step "python-slow-$v" $PY tests/test_slow.py
     step "python-client-$v" $PY tests/test_client_role.py
+    step "python-cluster-$v" $PY tests/test_cluster.py
     step "node-ws-$v" node --test tests/node_interop.mjs
     step "browser-$v" node --test tests/browser_test.mjs
+    step "browser-cluster-$v" node --test tests/browser_cluster.mjs
 done
-unset WSC_NODE_BIN WSC_CLIENT_BIN
+unset WSC_NODE_BIN WSC_CLIENT_BIN WSC_DEVICE_BIN WSC_THREADS_BIN
 
 step fuzzers-build make -s fuzz
 for f in http ws tcp link peers; do

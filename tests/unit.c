@@ -516,7 +516,124 @@ static void test_loop(void) {
     wsc_destroy(ctx);
 }
 
+/* ---- the link format and the server list ---- */
+static void test_link(void) {
+    static const unsigned char fwd[] = {
+        1, 'F', 2, 'n', '1', 0, 0, 0, 0, 0, 0, 0, 42, 1, 1, 2,
+        4, 'c', 'h', 'a', 'n', 0, 4, 'c', 'h', 'a', 't',
+        4, 'u', 's', 'e', 'r', 0, 2, 'a', 'l',
+        0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
+    unsigned char buf[256], enc[256];
+    wsc_link_msg m;
+    const char *why;
+    size_t i;
+    CHECK(wsc_link_parse(fwd, sizeof fwd, &m, &why) == 0);
+    CHECK(m.type == WSC_LINK_FORWARD && wsc_str_eq(m.node, "n1") && m.msg_id == 42 &&
+          m.opcode == WSC_TEXT && m.target == WSC_TGT_MATCH && m.nmatch == 2 &&
+          wsc_str_eq(m.keys[1], "user") && wsc_str_eq(m.values[1], "al") &&
+          wsc_str_eq(m.payload, "hello"));
+    CHECK(wsc__encode_forward(&m, NULL) == sizeof fwd);
+    CHECK(wsc__encode_forward(&m, enc) == sizeof fwd && memcmp(enc, fwd, sizeof fwd) == 0);
+    /* every truncation and every extension is refused with a reason */
+    for (i = 0; i < sizeof fwd; i++) {
+        why = NULL;
+        CHECK(wsc_link_parse(fwd, i, &m, &why) == WSC_ERR_PROTO && why != NULL);
+    }
+    memcpy(buf, fwd, sizeof fwd);
+    buf[sizeof fwd] = 'x';
+    CHECK(wsc_link_parse(buf, sizeof fwd + 1, &m, &why) == WSC_ERR_PROTO);
+    memcpy(buf, fwd, sizeof fwd);
+    buf[0] = 2; /* version */
+    CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
+    memcpy(buf, fwd, sizeof fwd);
+    buf[14] = 9; /* target kind */
+    CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
+    memcpy(buf, fwd, sizeof fwd);
+    buf[sizeof fwd - 1] = 0xff; /* text payload no longer UTF-8 */
+    CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
+    memcpy(buf, fwd, sizeof fwd);
+    buf[3] = ' '; /* node ids are printable without spaces */
+    CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
+    memcpy(buf, fwd, sizeof fwd);
+    buf[18] = 0; /* NUL inside a key */
+    CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
+    {
+        static const unsigned char hello[] = {1, 'H', 2, 'n', '2', 3, 'w', 's', ':', 1, 's'};
+        static const unsigned char welcome[] = {1, 'W', 2, 'n', '3'};
+        static const unsigned char empty_node[] = {1, 'W', 0};
+        CHECK(wsc_link_parse(hello, sizeof hello, &m, &why) == 0 && m.type == WSC_LINK_HELLO &&
+              wsc_str_eq(m.advertise, "ws:") && wsc_str_eq(m.secret, "s"));
+        CHECK(wsc_link_parse(welcome, sizeof welcome, &m, &why) == 0 && wsc_str_eq(m.node, "n3"));
+        CHECK(wsc_link_parse(empty_node, sizeof empty_node, &m, &why) == WSC_ERR_PROTO);
+    }
+}
+
+typedef struct plist { int n, bad, lines[16], ports[16], protos[16]; char paths[16][128]; } plist;
+static void plist_cb(void *arg, const wsc_peer_entry *e) {
+    plist *l = (plist *)arg;
+    if (e->error) { l->bad++; return; }
+    if (l->n < 16) {
+        l->lines[l->n] = e->line;
+        l->ports[l->n] = e->port;
+        l->protos[l->n] = e->proto;
+        snprintf(l->paths[l->n], sizeof l->paths[0], "%s", e->path);
+    }
+    l->n++;
+}
+
+static void test_peers(void) {
+    static const char text[] = "# the shared list\n"
+                               "127.0.0.1:8081\n"
+                               "\n"
+                               "  ws://127.0.0.1:8082/custom   # a comment\n"
+                               "tcp://[::1]:9000,10.0.0.1:1\n"
+                               "no-port\n"
+                               "wss://secure:443\n"
+                               "tcp://h:5/path\n"
+                               "h:0\n";
+    plist l;
+    memset(&l, 0, sizeof l);
+    CHECK(wsc_peers_parse(text, sizeof text - 1, plist_cb, &l) == 4);
+    CHECK(l.n == 4 && l.bad == 4);
+    CHECK(l.lines[0] == 2 && l.ports[0] == 8081 && l.protos[0] == WSC_PROTO_WS && l.paths[0][0] == 0);
+    CHECK(l.lines[1] == 4 && strcmp(l.paths[1], "/custom") == 0);
+    CHECK(l.lines[2] == 5 && l.protos[2] == WSC_PROTO_TCP && l.ports[2] == 9000);
+    CHECK(l.lines[3] == 5 && l.ports[3] == 1);
+    memset(&l, 0, sizeof l);
+    CHECK(wsc_peers_parse("a:1, b:2 c:3\tD:4", 16, plist_cb, &l) == 4); /* the env form */
+    memset(&l, 0, sizeof l);
+    CHECK(wsc_peers_parse("", 0, plist_cb, &l) == 0 && l.n == 0);
+}
+
+static void test_dedup(void) {
+    wsc_config cfg;
+    wsc_ctx *ctx;
+    wsc_str a = {"node-a", 6}, b = {"node-b", 6};
+    uint64_t base = (uint64_t)1 << 50, k;
+    int dups = 0;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.log_level = WSC_LOG_ERROR;
+    ctx = wsc_create(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    CHECK(!wsc__seen_before(ctx, a, base));
+    CHECK(wsc__seen_before(ctx, a, base));
+    CHECK(!wsc__seen_before(ctx, b, base)); /* per origin */
+    CHECK(!wsc__seen_before(ctx, a, base + 5));
+    CHECK(!wsc__seen_before(ctx, a, base + 3)); /* late but inside the window */
+    CHECK(wsc__seen_before(ctx, a, base + 3));
+    CHECK(!wsc__seen_before(ctx, a, base + 5000));
+    CHECK(wsc__seen_before(ctx, a, base + 5)); /* fell out of the window: refused */
+    for (k = 1; k <= 3000; k++) dups += wsc__seen_before(ctx, a, base + 5000 + k);
+    CHECK(dups == 0);
+    CHECK(!wsc__seen_before(ctx, a, 7)); /* a restarted origin with a far smaller id */
+    wsc_destroy(ctx);
+}
+
 int main(void) {
+    test_link();
+    test_peers();
+    test_dedup();
     test_sha1_base64();
     test_utf8();
     test_ws();

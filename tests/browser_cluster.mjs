@@ -1,0 +1,326 @@
+// Browser test of the chat page across a 3-instance wscluster-node cluster, in headless
+// Chromium (Debian's /usr/bin/chromium) driven by playwright-core.
+//
+// Three nodes share one server list file (each skips its own entry) and one cluster secret
+// (WSCLUSTER_SECRET), with short heartbeats. Chat pages on instance 1 and instance 3 must see
+// each other's messages, and a GET /send on instance 2 (no clients of its own) must reach both.
+//
+// Setup:  npm install --prefix tests/.npm ws playwright-core   (and: apt-get install chromium)
+// Run:    node --test tests/browser_cluster.mjs
+// Env:    WSC_NODE_BIN (default build/wscluster-node), CHROMIUM_BIN (default /usr/bin/chromium)
+// Leaves a screenshot of both pages side by side in build/cluster.png.
+import test, { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import crypto from 'node:crypto';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(ROOT, 'tests/.npm/node_modules/'));
+function load(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    throw new Error(`cannot load ${name} (${e.message}): run  npm install --prefix tests/.npm ws playwright-core`);
+  }
+}
+const { chromium } = load('playwright-core');
+
+const NODE_BIN = path.resolve(ROOT, process.env.WSC_NODE_BIN || 'build/wscluster-node');
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const SHOT = path.join(ROOT, 'build/cluster.png');
+const T = 20_000;       // one step (ASan build on a slow 2-core machine)
+const T_LINK = 60_000;  // until the whole mesh is linked
+const N = 3;
+const SECRET = crypto.randomBytes(12).toString('hex');
+const LINK_ARGS = ['--heartbeat-ms', '200', '--heartbeat-timeout-ms', '1000', '--refresh-ms', '500'];
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** n distinct free 127.0.0.1 ports (held open together, then released). */
+async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      await new Promise((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', resolve);
+      });
+      servers.push(srv);
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
+
+/** Start one instance on a fixed port; resolves once its `listening ws://` line is out. */
+async function startNode(id, port, peersFile) {
+  const args = ['--listen', `127.0.0.1:${port}`, '--id', id, '--peers', peersFile, ...LINK_ARGS];
+  const proc = spawn(NODE_BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WSCLUSTER_SECRET: SECRET },
+  });
+  let out = '';
+  let err = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { err = (err + d).slice(-16384); });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const ready = new Promise((resolve, reject) => {
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /^listening ws:\/\/127\.0\.0\.1:(\d+)\s*$/m.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.on('error', reject);
+    exited.then(({ code, signal }) =>
+      reject(new Error(`node ${id} exited early (code ${code}, signal ${signal})\nstderr:\n${err}`)));
+  });
+  const node = {
+    id, proc, port,
+    http: `http://127.0.0.1:${port}`,
+    stderr: () => err,
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+    async stop() {
+      if (node.alive()) proc.kill('SIGTERM');
+      return withTimeout(exited, T, `node ${id} exit after SIGTERM`);
+    },
+    kill() { if (node.alive()) proc.kill('SIGKILL'); },
+  };
+  try {
+    assert.equal(await withTimeout(ready, T, `node ${id} "listening ws://" line`), port);
+  } catch (e) {
+    node.kill();
+    throw e;
+  }
+  return node;
+}
+
+let tmpDir;
+let nodes = [];
+let browser;
+const problems = [];      // console errors/warnings and page errors, as "page: text"
+let allowConnFailures = false; // while the nodes are being stopped on purpose
+
+/** Start the three instances from one shared server list (retried if a port got taken). */
+async function startCluster() {
+  assert.ok(fs.existsSync(NODE_BIN), `node binary not found: ${NODE_BIN} (run make)`);
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsc-cluster-'));
+  const peersFile = path.join(tmpDir, 'peers.txt');
+  for (let attempt = 1; ; attempt++) {
+    const ports = await freePorts(N);
+    fs.writeFileSync(peersFile, ['# wscluster test cluster: every instance reads this file',
+      ...ports.map((p) => `127.0.0.1:${p}`), ''].join('\n'));
+    const started = [];
+    try {
+      for (let i = 0; i < N; i++) started.push(await startNode(`cl-${i + 1}`, ports[i], peersFile));
+      return started;
+    } catch (e) {
+      for (const n of started) n.kill();
+      if (attempt >= 3 || !/address already in use|bind/i.test(e.message)) throw e;
+    }
+  }
+}
+
+async function getJSON(node, urlPath) {
+  const res = await withTimeout(fetch(`${node.http}${urlPath}`), T, `GET ${urlPath} on ${node.id}`);
+  const body = await res.text();
+  assert.equal(res.status, 200, `GET ${urlPath} on ${node.id}: ${body}`);
+  return JSON.parse(body);
+}
+
+/** Why `stats` does not show a fully linked node yet ('' if it does). */
+function notLinked(node, stats) {
+  const others = nodes.filter((n) => n !== node).map((n) => n.id).sort();
+  const peers = (stats.peers || []).filter((p) => !p.self);
+  const up = peers.filter((p) => p.subscriber === 'up' && p.observable === 'up').map((p) => p.node).sort();
+  if (JSON.stringify(up) !== JSON.stringify(others)) {
+    return `${node.id}: peers up ${JSON.stringify(up)}, want ${JSON.stringify(others)}: ${JSON.stringify(stats.peers)}`;
+  }
+  return '';
+}
+
+async function waitLinked() {
+  const deadline = Date.now() + T_LINK;
+  let why = '';
+  for (;;) {
+    why = '';
+    for (const n of nodes) {
+      assert.ok(n.alive(), `node ${n.id} died\n${n.stderr()}`);
+      why = notLinked(n, await getJSON(n, '/stats'));
+      if (why) break;
+    }
+    if (!why) return;
+    if (Date.now() > deadline) assert.fail(`cluster not linked after ${T_LINK} ms: ${why}`);
+    await sleep(200);
+  }
+}
+
+function watch(page, label) {
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
+    const text = msg.text();
+    if (allowConnFailures && /^WebSocket connection to .* failed/.test(text)) return;
+    problems.push(`${label} console.${msg.type()}: ${text}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${label} pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    if (!r.url().startsWith('ws')) problems.push(`${label} requestfailed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`${label} HTTP ${r.status()} for ${r.url()}`);
+  });
+}
+
+async function openChat(node, name) {
+  const ctx = await browser.newContext({ viewport: { width: 640, height: 420 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  watch(page, `${name}@${node.id}`);
+  await page.goto(`${node.http}/#name=${encodeURIComponent(name)}`);
+  await page.locator('#status').filter({ hasText: /^connected$/ }).waitFor();
+  assert.equal(await page.inputValue('#name'), name);
+  return page;
+}
+
+const msgTexts = (page) => page.locator('#log .msg').allTextContents();
+
+async function waitForMsg(page, text) {
+  await page.locator('#log .msg', { hasText: text }).last().waitFor();
+  const all = await msgTexts(page);
+  assert.ok(all.includes(text), `expected a message exactly "${text}" in ${JSON.stringify(all)}`);
+}
+
+async function typeAndSend(page, text) {
+  await page.fill('#input', text);
+  await page.click('#send');
+}
+
+let alice; // chat page on instance 1
+let carol; // chat page on instance 3
+const expected = []; // every message both pages must show, exactly once
+
+before(async () => {
+  nodes = await startCluster();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const n of nodes) n.kill();
+  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+});
+
+test('three instances from one server list link up (subscriber + observable)', { timeout: T_LINK + T }, async () => {
+  await waitLinked();
+  for (const n of nodes) {
+    const s = await getJSON(n, '/stats');
+    assert.equal(s.id, n.id);
+    assert.equal(s.peers.filter((p) => p.self).length, 1, `${n.id} lists itself once: ${JSON.stringify(s.peers)}`);
+    assert.equal(s.connections.subscriber, N - 1, `${n.id} subscriber links: ${JSON.stringify(s.connections)}`);
+    assert.equal(s.connections.observable, N - 1, `${n.id} observable links: ${JSON.stringify(s.connections)}`);
+  }
+});
+
+test('chat pages on instance 1 and instance 3 connect with their names', { timeout: 3 * T }, async () => {
+  alice = await openChat(nodes[0], 'alice');
+  carol = await openChat(nodes[2], 'carol');
+  const c1 = await getJSON(nodes[0], '/clients');
+  const c3 = await getJSON(nodes[2], '/clients');
+  assert.deepEqual(c1.map((c) => [c.user, c.proto]), [['alice', 'ws']], JSON.stringify(c1));
+  assert.deepEqual(c3.map((c) => [c.user, c.proto]), [['carol', 'ws']], JSON.stringify(c3));
+  assert.deepEqual(await getJSON(nodes[1], '/clients'), []);
+});
+
+test('a message typed on instance 1 shows up with the sender\'s name on instance 3', { timeout: 3 * T }, async () => {
+  await typeAndSend(alice, 'hello from alice on one');
+  expected.push('alice: hello from alice on one');
+  await waitForMsg(carol, 'alice: hello from alice on one');
+  await waitForMsg(alice, 'alice: hello from alice on one');
+  assert.equal(await alice.inputValue('#input'), '', 'input is cleared after sending');
+});
+
+test('and one typed on instance 3 (Enter) shows up on instance 1', { timeout: 3 * T }, async () => {
+  await carol.fill('#input', 'carol answers from three');
+  await carol.press('#input', 'Enter');
+  expected.push('carol: carol answers from three');
+  await waitForMsg(alice, 'carol: carol answers from three');
+  await waitForMsg(carol, 'carol: carol answers from three');
+});
+
+test('GET /send?msg=... on instance 2 appears in both pages', { timeout: 3 * T }, async () => {
+  const r = await getJSON(nodes[1], `/send?msg=${encodeURIComponent('broadcast via two')}`);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.equal(r.delivered, 0, `instance 2 has no clients of its own: ${JSON.stringify(r)}`);
+  assert.equal(r.forwarded, N - 1, `one copy per peer: ${JSON.stringify(r)}`);
+  expected.push('?: broadcast via two');
+  await waitForMsg(alice, '?: broadcast via two');
+  await waitForMsg(carol, '?: broadcast via two');
+  // a JSON chat message from /send is shown with its user name
+  await getJSON(nodes[1], `/send?msg=${encodeURIComponent(JSON.stringify({ user: 'bot', text: 'from the middle' }))}`);
+  expected.push('bot: from the middle');
+  await waitForMsg(alice, 'bot: from the middle');
+  await waitForMsg(carol, 'bot: from the middle');
+});
+
+test('every message arrived exactly once, in order, on both pages', { timeout: 3 * T }, async () => {
+  await sleep(1000); // let any duplicate arrive
+  for (const [label, page] of [['alice', alice], ['carol', carol]]) {
+    const got = (await msgTexts(page)).filter((t) => expected.includes(t));
+    assert.deepEqual(got, expected, `${label}'s page: ${JSON.stringify(await msgTexts(page))}`);
+  }
+  for (const n of nodes) {
+    const s = await getJSON(n, '/stats');
+    assert.equal(s.forwarded.dropped, 0, `${n.id} forwarded: ${JSON.stringify(s.forwarded)}`);
+  }
+});
+
+test('no console errors or warnings; screenshot of both pages', { timeout: 3 * T }, async () => {
+  const a = await alice.screenshot();
+  const c = await carol.screenshot();
+  const ctx = await browser.newContext({ viewport: { width: 1320, height: 470 } });
+  const sheet = await ctx.newPage();
+  const img = (buf, caption) => `<figure><figcaption>${caption}</figcaption>` +
+    `<img src="data:image/png;base64,${buf.toString('base64')}"></figure>`;
+  await sheet.setContent('<!DOCTYPE html><style>body{margin:0;display:flex;gap:20px;padding:10px;' +
+    'background:#888;font:13px system-ui,sans-serif}figure{margin:0}figcaption{color:#fff;' +
+    'padding:0 0 4px}img{display:block;border:1px solid #444}</style>' +
+    img(a, `instance 1 (${nodes[0].http}) as alice`) + img(c, `instance 3 (${nodes[2].http}) as carol`));
+  fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+  await sheet.screenshot({ path: SHOT, fullPage: true });
+  await ctx.close();
+  assert.deepEqual(problems, []);
+});
+
+test('every node exits 0 on SIGTERM', { timeout: 2 * T }, async () => {
+  allowConnFailures = true; // the pages notice their node going away and retry
+  const results = await Promise.all(nodes.map((n) => n.stop()));
+  results.forEach(({ code, signal }, i) => {
+    assert.equal(signal, null, `${nodes[i].id} died by signal ${signal}\n${nodes[i].stderr()}`);
+    assert.equal(code, 0, `${nodes[i].id} exit code ${code}\n${nodes[i].stderr()}`);
+  });
+  for (const n of nodes) {
+    assert.doesNotMatch(n.stderr(), /wrong cluster secret|ERROR|Sanitizer/, `${n.id} stderr:\n${n.stderr()}`);
+  }
+});
