@@ -1654,7 +1654,8 @@ typedef struct wsc__conn {
     unsigned nmeta;
     void *userdata;
     unsigned char link;         /* a peer link: its messages are link messages */
-    unsigned char hello_ok;     /* Observable: authenticated; Subscriber: WELCOME seen */
+    unsigned char hello_ok;     /* Observable: 1 authenticated (WebSocket upgrade), 2 HELLO
+                                   answered; Subscriber: 1 WELCOME seen */
     unsigned char got_msg;      /* a message has arrived (a TCP link's HELLO must be first) */
     int peer_ix;                /* Subscriber: index in the peer table, -1 none */
     int ping_ms, idle_ms;       /* heartbeat of this connection, 0: the context's */
@@ -3227,7 +3228,8 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
     for (k = 0; k < ctx->nslots; k++) {
         wsc__conn *c = ctx->slots[k];
         const char *node;
-        if (!c || c->cls != WSC_OBSERVABLE || !c->link || !c->hello_ok || c->state != WSC__OPEN)
+        /* only after its HELLO was answered: a FORWARD must never overtake the WELCOME */
+        if (!c || c->cls != WSC_OBSERVABLE || !c->link || c->hello_ok != 2 || c->state != WSC__OPEN)
             continue;
         node = wsc__meta_val(c, "node");
         if (only && (!node || strcmp(node, only) != 0)) continue;

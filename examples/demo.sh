@@ -1,8 +1,107 @@
 #!/bin/sh
-# make demo: run wscluster-node with the chat page until Ctrl-C.
-set -eu
-cd "$(dirname "$0")/.."
-PORT=${DEMO_PORT:-8081}
-echo "demo: open http://127.0.0.1:$PORT/ in two browser tabs and chat (Ctrl-C stops)"
-echo "demo: send from the shell: curl 'http://127.0.0.1:$PORT/send?msg=hello'"
-exec ./build/wscluster-node --listen 127.0.0.1:"$PORT" --tcp-listen 127.0.0.1:$((PORT + 1000)) --id demo-1
+# make demo: a three-instance wscluster on this machine. Instances demo-1..demo-3 listen on
+# 127.0.0.1:8081-8083 (HTTP + WebSocket, chat page at /) and 127.0.0.1:9081-9083 (TCP
+# framer), all reading the server list examples/demo-peers.txt, with a demo cluster secret.
+# Logs: build/demo-N.log. Ctrl-C (or SIGTERM to this script) stops all three.
+# Needs build/wscluster-node (make builds it); POSIX sh.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+BIN=./build/wscluster-node
+PEERS=examples/demo-peers.txt
+# demo only: a real cluster keeps its secret out of scripts and argv
+WSCLUSTER_SECRET=${WSCLUSTER_SECRET:-wscluster-demo-secret}
+export WSCLUSTER_SECRET
+
+if [ ! -x "$BIN" ]; then
+    echo "demo: $BIN not found: run make first" >&2
+    exit 1
+fi
+
+pids=""
+stopping=0
+
+stop() {
+    [ "$stopping" = 1 ] && return
+    stopping=1
+    trap '' INT TERM
+    echo
+    echo "demo: stopping"
+    for pid in $pids; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    status=0
+    for pid in $pids; do
+        wait "$pid" || status=1
+    done
+    if [ "$status" = 0 ]; then
+        echo "demo: all instances stopped"
+    else
+        echo "demo: an instance exited with an error; see build/demo-*.log" >&2
+    fi
+    exit "$status"
+}
+trap stop INT TERM
+
+mkdir -p build
+for i in 1 2 3; do
+    "$BIN" --id "demo-$i" --listen "127.0.0.1:808$i" --tcp-listen "127.0.0.1:908$i" \
+        --peers "$PEERS" </dev/null >"build/demo-$i.log" 2>&1 &
+    pids="$pids $!"
+done
+
+nap() { sleep 0.2 2>/dev/null || sleep 1; }
+
+# true once instance $1 has both Subscriber and Observable links to the other two
+linked() {
+    s=$(curl -fsS --max-time 2 "http://127.0.0.1:808$1/stats" 2>/dev/null) || return 1
+    case $s in *'"subscriber":2'*) ;; *) return 1 ;; esac
+    case $s in *'"observable":2'*) return 0 ;; esac
+    return 1
+}
+
+alive() {
+    for pid in $pids; do
+        kill -0 "$pid" 2>/dev/null || return 1
+    done
+}
+
+if command -v curl >/dev/null 2>&1; then
+    tries=0
+    until linked 1 && linked 2 && linked 3; do
+        alive || break
+        tries=$((tries + 1))
+        if [ "$tries" -ge 100 ]; then
+            echo "demo: instances not linked yet; carrying on (see build/demo-*.log)" >&2
+            break
+        fi
+        nap
+    done
+else
+    sleep 2
+fi
+
+if ! alive; then
+    echo "demo: an instance failed to start (port in use?):" >&2
+    for i in 1 2 3; do
+        tail -n 3 "build/demo-$i.log" | sed "s/^/  demo-$i: /" >&2
+    done
+    stop
+fi
+
+cat <<MSG
+demo: three linked instances (server list $PEERS, logs build/demo-N.log):
+  chat on demo-1: http://127.0.0.1:8081/
+  chat on demo-2: http://127.0.0.1:8082/
+  chat on demo-3: http://127.0.0.1:8083/
+Open two or more of them (different instances) in browser tabs and chat across the cluster.
+Send to every client of the cluster from the shell:
+  curl 'http://127.0.0.1:8082/send?msg=hello'
+Cluster state: curl http://127.0.0.1:8081/stats   TCP devices: ./build/device 127.0.0.1:9081
+Ctrl-C stops all three.
+MSG
+
+# until a signal arrives (the trap stops the instances) or every instance has exited
+wait
+trap '' INT TERM
+echo "demo: all instances exited"
