@@ -51,7 +51,7 @@ $(B)/asan/threads: examples/threads.c $(HDR) | $(B)/asan
 
 # libFuzzer targets (clang); one per parser
 fuzz: $(FUZZERS)
-$(B)/fuzz/%: tests/fuzz/%.c $(HDR) | $(B)/fuzz
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/frames.inc $(HDR) | $(B)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $< -o $@
 
 # the header must compile warning-free as C with gcc and clang, as C++, and static

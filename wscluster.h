@@ -69,8 +69,10 @@
                   WSC_SUBSCRIBER by default); accepted connections are WSC_CLIENT unless the
                   upgrade handler calls wsc_set_class().
      Metadata     key -> value strings per connection (wsc_set_meta), e.g. user=alice,
-                  group=lobby. wsc_broadcast() selects targets by metadata (AND of pairs);
-                  the pseudo-key "path" matches the request path.
+                  group=lobby. A WebSocket upgrade sets user from the userId (or user)
+                  query parameter and group from group; the upgrade handler may change
+                  them. Selectors (wsc_broadcast locally, wsc_send_where cluster-wide)
+                  match metadata (AND of pairs); the pseudo-key "path" matches the path.
      Protocol     WSC_PROTO_WS or WSC_PROTO_TCP. Both carry text and binary messages with
                   the same send API; a broadcast reaches both kinds.
 
@@ -100,9 +102,10 @@
                       for every OPEN; the id is stale after it.
      WSC_EV_ERROR     something failed asynchronously: an outbound     wsc_error_info *
                       connection that never opened (id is then
-                      stale), a protocol violation that is closing
-                      an open connection (CLOSE follows), a refused
-                      handshake, an accept() failure (id 0).
+                      stale), a protocol violation, heartbeat
+                      timeout, slow consumer or failed send that is
+                      closing an open connection (CLOSE follows), a
+                      refused handshake, an accept() failure (id 0).
      WSC_EV_PONG      a pong arrived (heartbeat accounting)            wsc_msg *
      WSC_EV_FORWARD   a message from another instance was delivered   wsc_forward_info *
                       to this instance's clients (id: the link)
@@ -1938,6 +1941,8 @@ static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
                 "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
                 c->peer, c->pending, ctx->cfg.max_pending);
         wsc__set_close(ctx, c, 1008, "slow consumer", 13);
+        if (c->opened) wsc__emit_error(ctx, c, WSC_ERR_SLOW, "slow consumer: closing 1008");
+        if (c->state == WSC__DEAD) return WSC_ERR_SLOW;
         wsc__q_clear(ctx, c, 1);
         wsc__send_close(ctx, c, 1008, "slow consumer", 13, WSC__DRAIN);
         return WSC_ERR_SLOW;
@@ -2132,6 +2137,8 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: send: %s", c->peer, strerror(errno));
+            if (c->opened && c->state != WSC__LINGER && c->state != WSC__DRAIN)
+                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "send failed: connection reset");
             wsc__kill(ctx, c);
             return;
         }
@@ -2394,6 +2401,14 @@ static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t h
     c->path = wsc__strndup(ctx, req->path.ptr, req->path.len);
     if (!c->path) { wsc__kill(ctx, c); return; }
     req->subprotocol = NULL;
+    { /* default metadata from the query (the handler may change it): user, group */
+        char v[256];
+        if (wsc_query_get(req->query, "userId", v, sizeof v) > 0 ||
+            wsc_query_get(req->query, "user", v, sizeof v) > 0)
+            wsc_set_meta(ctx, wsc__id(ctx, c), "user", v);
+        if (wsc_query_get(req->query, "group", v, sizeof v) > 0)
+            wsc_set_meta(ctx, wsc__id(ctx, c), "group", v);
+    }
     if (ctx->cl_on && wsc__seq(req->path, ctx->cpath)) {
         if (wsc__link_upgrade(ctx, c, req) < 0) return; /* refused, answered */
     } else {
@@ -2553,6 +2568,11 @@ static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p
     h = wsc_http_header(resp.headers, resp.nheaders, "Sec-WebSocket-Protocol");
     if (h && (!c->subproto || !wsc__seq(*h, c->subproto))) {
         snprintf(msg, sizeof msg, "%s selected a subprotocol we did not offer", c->peer);
+        goto fail;
+    }
+    if (!h && c->link) {
+        snprintf(msg, sizeof msg, "%s is not a wscluster peer (no wscluster subprotocol)",
+                 c->peer);
         goto fail;
     }
     if (!h && c->subproto) { wsc__free(ctx, c->subproto); c->subproto = NULL; }

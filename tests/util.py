@@ -72,10 +72,14 @@ def run_async(coro, timeout=60):
 class Node:
     """One wscluster-node process on ephemeral ports, read from its `listening` lines."""
 
-    def __init__(self, *args, tcp=False, env=None):
+    def __init__(self, *args, tcp=False, env=None, port=0, tcp_port=0):
+        """`port` / `tcp_port`: listen on these (0: ephemeral); a nonzero tcp_port implies
+        tcp. `env` entries whose value is None are removed from the inherited environment."""
         self.args = list(args)
-        self.tcp = tcp
+        self.tcp = tcp or bool(tcp_port)
         self.env = env
+        self.req_port = port
+        self.req_tcp_port = tcp_port
         self.proc = None
         self.ws_port = None
         self.tcp_port = None
@@ -84,12 +88,16 @@ class Node:
     def start(self):
         if not os.access(NODE_BIN, os.X_OK):
             raise AssertionError("node binary missing: %s" % NODE_BIN)
-        cmd = [NODE_BIN, "--listen", "%s:0" % HOST]
+        cmd = [NODE_BIN, "--listen", "%s:%d" % (HOST, self.req_port)]
         if self.tcp:
-            cmd += ["--tcp-listen", "%s:0" % HOST]
+            cmd += ["--tcp-listen", "%s:%d" % (HOST, self.req_tcp_port)]
         cmd += self.args
         env = dict(os.environ)
-        env.update(self.env or {})
+        for k, v in (self.env or {}).items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr,
                                      stdin=subprocess.DEVNULL, cwd=REPO, env=env)
@@ -122,12 +130,17 @@ class Node:
                 self.tcp_port = int(m.group(2))
         return self
 
-    def log_tail(self, n=4000):
+    def log_text(self):
+        """Everything the node wrote to stderr so far. pread: the file offset is shared with
+        the running node, so seeking it would make the node overwrite its own log."""
         try:
-            self.stderr.seek(0)
-            return self.stderr.read().decode("utf-8", "replace")[-n:]
+            fd = self.stderr.fileno()
+            return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
         except Exception:
             return ""
+
+    def log_tail(self, n=4000):
+        return self.log_text()[-n:]
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
