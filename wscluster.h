@@ -122,15 +122,19 @@
    OPTIONS  (wsc_config; a zero field means the default in brackets)
      on_event            event handler                                   [none: ignore]
      user                passed to on_event and log                      [NULL]
-     max_conns           connections at once (all classes)               [10000]
-                         beyond it: HTTP 503 for WebSocket, TCP closed
+     max_conns           connections at once (all classes, plain HTTP    [10000]
+                         requests included); beyond it: HTTP 503, TCP
+                         connections closed at accept
      max_message         largest message in bytes, any fragmentation     [1 MiB]
                          (close 1009 / WSC_ERR_TOOBIG beyond it)
      max_head            largest HTTP request/response head              [8192] (431)
      max_body            largest plain HTTP request body                 [max_message] (413)
      max_pending         bytes queued for one connection before it is    [4 MiB]
                          closed as a slow consumer with 1008 (a message
-                         is always accepted into an empty queue)
+                         is always accepted into an empty queue). The
+                         kernel's socket send buffer (tcp_wmem) comes on
+                         top; a client that never reads sees EOF after
+                         close_timeout_ms rather than the 1008 frame.
      handshake_timeout_ms  HTTP head/body, WS handshake, outbound        [10000]
                          connect must finish within this
      ping_interval_ms    ping every open connection this often           [30000], <0 off

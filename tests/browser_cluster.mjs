@@ -313,6 +313,31 @@ test('no console errors or warnings; screenshot of both pages', { timeout: 3 * T
   assert.deepEqual(problems, []);
 });
 
+test('instance 3 restarts on its port, rejoins the cluster, and its page chats again', { timeout: T_LINK + 6 * T }, async () => {
+  const old = nodes[2];
+  allowConnFailures = true; // carol's page retries while instance 3 is down
+  const { code, signal } = await old.stop();
+  assert.equal(signal, null, `${old.id} died by signal ${signal}\n${old.stderr()}`);
+  assert.equal(code, 0, `${old.id} exit code ${code}\n${old.stderr()}`);
+  await carol.locator('#status').filter({ hasNotText: /^connected$/ }).waitFor();
+  nodes[2] = await startNode(old.id, old.port, path.join(tmpDir, 'peers.txt'));
+  await waitLinked();
+  await carol.locator('#status').filter({ hasText: /^connected$/ }).waitFor({ timeout: T_LINK });
+  allowConnFailures = false;
+  await typeAndSend(alice, 'welcome back carol');
+  expected.push('alice: welcome back carol');
+  await waitForMsg(carol, 'alice: welcome back carol');
+  await typeAndSend(carol, 'glad to be back');
+  expected.push('carol: glad to be back');
+  await waitForMsg(alice, 'carol: glad to be back');
+  await sleep(1000); // let any duplicate arrive
+  for (const [label, page] of [['alice', alice], ['carol', carol]]) {
+    const got = (await msgTexts(page)).filter((t) => expected.includes(t));
+    assert.deepEqual(got, expected, `${label}'s page: ${JSON.stringify(await msgTexts(page))}`);
+  }
+  assert.deepEqual(problems, []);
+});
+
 test('every node exits 0 on SIGTERM', { timeout: 2 * T }, async () => {
   allowConnFailures = true; // the pages notice their node going away and retry
   const results = await Promise.all(nodes.map((n) => n.stop()));

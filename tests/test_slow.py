@@ -9,22 +9,37 @@ import asyncio
 import json
 import os
 import socket
+import struct
 import threading
 import time
 import unittest
 
 from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, TIMEOUT, Node, RawTCP,
-                  RawWS, assert_echo, client_count, get_stats, http_request, main,
+                  RawWS, assert_echo, client_count, free_port, get_stats, http_request, main,
                   parse_close, read_http_head, recv, run_async, tcp_frame, upgrade_request,
                   wait_until, ws_connect)
 
 KiB = 1 << 10
 MiB = 1 << 20
 MAX_PENDING = 256 * KiB
-COUNT = 400          # messages pushed through /send
-SIZE = 8 * KiB       # bytes each: COUNT * SIZE is over ten times MAX_PENDING
+SIZE = 8 * KiB       # bytes per message pushed through /send
 RCVBUF = 4096        # the slow client's receive buffer (set before connect)
 SLOW = 120.0         # generous bound for whole phases (ASan build on a slow machine)
+
+
+def _kernel_send_buffer_max():
+    """On loopback the node's kernel send buffer autotunes up to tcp_wmem's maximum (4 MiB
+    by default), all of which fills before the node's own queue grows: the slow client is
+    only caught once that much is in flight."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 * MiB
+
+
+# enough messages to fill the kernel buffers and then twice MAX_PENDING (400 at least)
+COUNT = max(400, (_kernel_send_buffer_max() + 2 * MAX_PENDING) // SIZE + 100)
 
 
 def payload(i, size=SIZE):
@@ -208,6 +223,47 @@ class SlowConsumerTests(unittest.TestCase):
             fast.close()
         self.node.stop()  # exit status 0 after SIGTERM
 
+    def test_slow_client_that_wakes_up_reads_1008(self):
+        # A slow client that starts reading right after being cut off (well within the
+        # node's 3 s close timeout) gets its gapless prefix and then the close frame 1008.
+        port = self.node.ws_port
+        slow = slow_ws(port)
+        fast = RawWS(port, "/ws?user=fast")
+        result = {}
+
+        def wake_up():  # poll /stats; read the slow client as soon as it has been cut off
+            try:
+                wait_until(lambda: get_stats(port)["messages"]["closed_slow"] >= 1,
+                           timeout=SLOW, interval=0.02, msg="closed_slow >= 1")
+                result["closed"] = read_until_closed(ws_frames(slow), OP_CLOSE)
+            except BaseException as e:
+                result["error"] = e
+
+        try:
+            wait_until(lambda: client_count(port) == 2, msg="both clients counted")
+            reader = Reader(fast, COUNT)
+            reader.start()
+            waker = threading.Thread(target=wake_up, daemon=True)
+            waker.start()
+            self.push(COUNT)
+            self.check_fast_client(reader.finish(), COUNT)
+            waker.join(SLOW)
+            self.assertFalse(waker.is_alive(), "slow client reader hangs")
+            self.assertNotIn("error", result)
+            seqs, code = result["closed"]
+            self.check_slow_client(seqs, code)
+            self.assertEqual(code, 1008)
+            # answer the close: the node then ends the TCP connection
+            slow.send(OP_CLOSE, struct.pack("!H", 1008))
+            slow.expect_eof(SLOW)
+            wait_until(lambda: client_count(port) == 1, timeout=SLOW, msg="slow client gone")
+            self.assertEqual(get_stats(port)["messages"]["closed_slow"], 1)
+            self.check_still_serving(fast)
+        finally:
+            slow.close()
+            fast.close()
+        self.node.stop()
+
     def test_slow_tcp_client_closed_1008(self):
         port = self.node.ws_port
         s = slow_socket(self.node.tcp_port)
@@ -254,6 +310,71 @@ class SlowConsumerTests(unittest.TestCase):
             for c in (slow1, slow2, fast):
                 c.close()
         self.node.stop()
+
+
+class ClusterSlowConsumerTests(unittest.TestCase):
+    """Two linked instances: a slow client on instance 1 is cut off by instance 1 alone; the
+    peer link carrying the messages from instance 0 stays up and loses nothing."""
+
+    def setUp(self):
+        ports = [free_port(), free_port()]
+        env = {"WSCLUSTER_PEERS": ",".join("%s:%d" % (HOST, p) for p in ports),
+               "WSCLUSTER_SECRET": os.urandom(8).hex()}
+        self.nodes = []
+        for i, p in enumerate(ports):
+            self.nodes.append(Node("--listen", "%s:%d" % (HOST, p), "--id", "slow-cl-%d" % i,
+                                   "--max-pending", str(MAX_PENDING), "--heartbeat-ms", "200",
+                                   "--heartbeat-timeout-ms", "1000", env=env).start())
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.kill()
+
+    def links(self, node):
+        return [(p["node"], p["subscriber"], p["observable"], p["reconnects"])
+                for p in get_stats(node.ws_port)["peers"] if not p["self"]]
+
+    def test_slow_client_on_other_instance(self):
+        n0, n1 = self.nodes
+        wait_until(lambda: all(len(self.links(n)) == 1 and self.links(n)[0][1:3] == ("up", "up")
+                               for n in self.nodes), timeout=SLOW, msg="instances linked")
+        before = [self.links(n) for n in self.nodes]
+        slow = slow_ws(n1.ws_port)
+        fast1 = RawWS(n1.ws_port, "/ws?user=fast1")
+        fast0 = RawWS(n0.ws_port, "/ws?user=fast0")
+        try:
+            wait_until(lambda: client_count(n1.ws_port) == 2 and client_count(n0.ws_port) == 1,
+                       msg="clients counted")
+            readers = [Reader(fast0, COUNT), Reader(fast1, COUNT)]
+            for r in readers:
+                r.start()
+            for i in range(COUNT):  # all pushed on instance 0
+                send_via_http(n0.ws_port, i, payload(i), binary=bool(i % 2))
+            for r in readers:
+                got = r.finish()
+                for i, (op, data) in enumerate(got):
+                    if (op, data) != ((OP_BINARY if i % 2 else OP_TEXT), payload(i)):
+                        self.fail("fast client: message %d is %r %r..." % (i, op, data[:16]))
+            s0, s1 = get_stats(n0.ws_port), get_stats(n1.ws_port)
+            self.assertEqual(s0["messages"]["closed_slow"], 0, s0)
+            self.assertEqual(s1["messages"]["closed_slow"], 1, s1)
+            self.assertEqual(s0["forwarded"]["out"], COUNT, s0["forwarded"])
+            self.assertEqual(s0["forwarded"]["dropped"], 0, s0["forwarded"])
+            self.assertEqual(s1["forwarded"]["in"], COUNT, s1["forwarded"])
+            # the link never went down: same links, no new reconnects
+            self.assertEqual([self.links(n) for n in self.nodes], before)
+            wait_until(lambda: client_count(n1.ws_port) == 1, timeout=SLOW,
+                       msg="slow client dropped")
+            seqs, code = read_until_closed(ws_frames(slow), OP_CLOSE)
+            self.assertEqual(seqs, list(range(len(seqs))))
+            self.assertLess(len(seqs), COUNT)
+            self.assertIn(code, (1008, None))
+            assert_echo(n1.ws_port)
+        finally:
+            for c in (slow, fast0, fast1):
+                c.close()
+        for n in self.nodes:
+            n.stop()
 
 
 class BigMessageTests(unittest.TestCase):
