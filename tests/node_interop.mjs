@@ -313,7 +313,7 @@ describe('ws client against wscluster-node', () => {
     const b = await Client.open(`${node.ws}/ws?user=bob`);
     const r1 = await getJSON(`${node.http}/send?user=alice&msg=${encodeURIComponent('just for alice')}`);
     assert.equal(r1.status, 200, r1.body);
-    assert.deepEqual(r1.json, { ok: true, delivered: 1 });
+    assert.deepEqual(r1.json, { ok: true, delivered: 1, forwarded: 0 });
     const r2 = await getJSON(`${node.http}/send?msg=everyone`);
     assert.equal(r2.status, 200, r2.body);
     assert.equal(r2.json.ok, true);
@@ -323,7 +323,7 @@ describe('ws client against wscluster-node', () => {
     // bob's first message must be the broadcast: the targeted one was not delivered to him
     assert.equal((await b.next()).data.toString(), 'everyone');
     const r3 = await getJSON(`${node.http}/send?user=nobody&msg=x`);
-    assert.deepEqual(r3.json, { ok: true, delivered: 0 });
+    assert.deepEqual(r3.json, { ok: true, delivered: 0, forwarded: 0 });
     await a.close();
     await b.close();
   });
@@ -342,7 +342,7 @@ describe('ws client against wscluster-node', () => {
       method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'posted text',
     });
     assert.equal(r2.status, 200, r2.body);
-    assert.deepEqual(r2.json, { ok: true, delivered: 1 });
+    assert.deepEqual(r2.json, { ok: true, delivered: 1, forwarded: 0 });
     const m2 = await a.next();
     assert.equal(m2.isBinary, false);
     assert.equal(m2.data.toString(), 'posted text');
