@@ -173,6 +173,7 @@
      WSC_MAX_META                       metadata pairs per connection [16]
      WSC_RECV_BUF                       the loop's shared receive buffer [65536]
      WSC_MAX_IOV                        iovecs per writev() [64]
+     WSC_POOL_BYTES                     recycled frame buffers kept per size class [1 MiB]
      WSC_MAX_LISTENERS                  listeners per context [8]
      WSC_MAX_TIMERS                     timers per context [64]
      WSC_MAX_PEERS                      peer table entries [64]
@@ -444,7 +445,7 @@ typedef struct wsc_kv { const char *key, *value; } wsc_kv;
 typedef struct wsc_conn_info {
     int cls, proto, is_server;  /* is_server: accepted by us */
     int open;                   /* WSC_EV_OPEN has fired and no close started */
-    const char *peer;           /* "ip:port" */
+    char peer[64];              /* "ip:port" ("[ip6]:port"), or "host:port" as dialled */
     const char *path;           /* request path (server) or URL path (client); "" for TCP */
     const char *subprotocol;    /* negotiated, or "" */
     size_t pending;             /* bytes queued for output */
@@ -1626,7 +1627,20 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
 }
 
 /* >>conn ============================================ connections, ids, queues ======== */
-typedef struct wsc__buf { uint32_t refs; size_t len; unsigned char *data; } wsc__buf;
+typedef struct wsc__buf {
+    uint32_t refs;
+    int cls;                    /* pool size class, -1: not pooled */
+    size_t len;
+    unsigned char *data;
+    struct wsc__buf *next;      /* free list */
+} wsc__buf;
+
+/* frames are recycled by size class so that a steady stream of messages allocates nothing */
+#ifndef WSC_POOL_BYTES
+#define WSC_POOL_BYTES (1u << 20)
+#endif
+#define WSC__POOL_CLASSES 4
+static const size_t wsc__pool_size[WSC__POOL_CLASSES] = {256, 2048, 16384, 131072};
 typedef struct wsc__out { wsc__buf *b; size_t off; } wsc__out;
 
 enum wsc__state {
@@ -1642,30 +1656,36 @@ enum wsc__state {
     WSC__DEAD        /* freed at the end of this loop iteration */
 };
 
+typedef union wsc__dec { wsc_ws_decoder ws; wsc_tcp_decoder tcp; } wsc__dec;
+
+/* kept small: an idle connection holds only this (no decoder, no buffers) */
 typedef struct wsc__conn {
     int fd;
     uint32_t idx;
     unsigned char cls, proto, server, state, opened, dirty, by_peer, replied;
-    int close_code;
-    int64_t deadline, last_rx, last_ping;
-    unsigned char *in;          /* HTTP head/body, or a message being assembled */
-    size_t in_len, in_cap, body_need, scan;
-    union { wsc_ws_decoder ws; wsc_tcp_decoder tcp; } dec;
-    wsc__out *q;                /* ring of queued frames */
-    uint32_t qh, qn, qcap;
-    size_t pending;
-    char *path, *subproto, *close_reason;
-    char accept[29];            /* client: the Sec-WebSocket-Accept we expect */
-    char peer[64];
-    char *meta[WSC_MAX_META];   /* each "key\0value\0" */
-    unsigned nmeta;
-    void *userdata;
     unsigned char link;         /* a peer link: its messages are link messages */
     unsigned char hello_ok;     /* Observable: 1 authenticated (WebSocket upgrade), 2 HELLO
                                    answered; Subscriber: 1 WELCOME seen */
     unsigned char got_msg;      /* a message has arrived (a TCP link's HELLO must be first) */
-    int peer_ix;                /* Subscriber: index in the peer table, -1 none */
-    int ping_ms, idle_ms;       /* heartbeat of this connection, 0: the context's */
+    unsigned char fam;          /* 4 or 6: addr holds the peer's address; 0: see name */
+    uint16_t port;
+    int16_t peer_ix;            /* Subscriber: index in the peer table, -1 none */
+    int close_code;
+    uint32_t qh, qn, qcap;
+    uint32_t body_need, scan;   /* HTTP: body bytes expected; head scan position/length */
+    int64_t deadline, last_rx, last_ping;
+    unsigned char addr[16];
+    wsc__dec *dec;              /* only while a frame is partly received */
+    unsigned char *in;          /* HTTP head/body, or a message being assembled */
+    size_t in_len, in_cap;
+    wsc__out *q;                /* ring of queued frames */
+    size_t pending;
+    char *path, *subproto, *close_reason;
+    char *name;                 /* outbound: "host:port" as dialled */
+    char *accept;               /* outbound: the Sec-WebSocket-Accept we expect */
+    char **meta;                /* each "key\0value\0" */
+    unsigned nmeta, metacap;
+    void *userdata;
 } wsc__conn;
 
 typedef struct wsc__listener { int fd, proto, port; char host[256]; } wsc__listener;
@@ -1729,6 +1749,10 @@ struct wsc_ctx {
     wsc__selector sel[WSC_MAX_SELECTORS];
     uint64_t msg_seq;
     int64_t next_refresh;
+    wsc__buf *pool[WSC__POOL_CLASSES];
+    uint32_t npool[WSC__POOL_CLASSES];
+    wsc__dec scratch;           /* the decoder of every connection at rest */
+    char peerbuf[64];
 };
 
 WSC_DEF void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...) {
@@ -1777,6 +1801,17 @@ static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
     return c;
 }
 
+/* the peer's address as text, for logs (one at a time: a buffer in the context) */
+static const char *wsc__peer_s(wsc_ctx *ctx, const wsc__conn *c) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (c->name) return c->name;
+    if (c->fam == 4) inet_ntop(AF_INET, c->addr, ip, sizeof ip);
+    else if (c->fam == 6) inet_ntop(AF_INET6, c->addr, ip, sizeof ip);
+    snprintf(ctx->peerbuf, sizeof ctx->peerbuf, c->fam == 6 ? "[%s]:%u" : "%s:%u", ip,
+             (unsigned)c->port);
+    return ctx->peerbuf;
+}
+
 static uint64_t wsc__rand(wsc_ctx *ctx) { /* xorshift64*, seeded from /dev/urandom */
     ctx->rng ^= ctx->rng >> 12;
     ctx->rng ^= ctx->rng << 25;
@@ -1811,17 +1846,36 @@ static void wsc__emit_error(wsc_ctx *ctx, wsc__conn *c, int err, const char *msg
 
 /* -- shared frames -- */
 static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
-    wsc__buf *b = (wsc__buf *)wsc__alloc(ctx, sizeof(wsc__buf) + len);
-    if (!b) return NULL;
+    wsc__buf *b;
+    int k = 0;
+    while (k < WSC__POOL_CLASSES && len > wsc__pool_size[k]) k++;
+    if (k < WSC__POOL_CLASSES && ctx->pool[k]) {
+        b = ctx->pool[k];
+        ctx->pool[k] = b->next;
+        ctx->npool[k]--;
+    } else {
+        size_t cap = k < WSC__POOL_CLASSES ? wsc__pool_size[k] : len;
+        b = (wsc__buf *)wsc__alloc(ctx, sizeof(wsc__buf) + cap);
+        if (!b) return NULL;
+        b->cls = k < WSC__POOL_CLASSES ? k : -1;
+        b->data = (unsigned char *)(b + 1);
+    }
     b->refs = 1;
     b->len = len;
-    b->data = (unsigned char *)(b + 1);
+    b->next = NULL;
     return b;
 }
 static void wsc__buf_unref(wsc_ctx *ctx, wsc__buf *b) {
     if (!b) return;
     WSC_ASSERT(b->refs > 0);
-    if (--b->refs == 0) wsc__free(ctx, b);
+    if (--b->refs > 0) return;
+    if (b->cls >= 0 && ctx->npool[b->cls] < WSC_POOL_BYTES / wsc__pool_size[b->cls]) {
+        b->next = ctx->pool[b->cls];
+        ctx->pool[b->cls] = b;
+        ctx->npool[b->cls]++;
+        return;
+    }
+    wsc__free(ctx, b);
 }
 
 /* encode one message or control frame for connection kind (proto, server) */
@@ -1928,7 +1982,7 @@ static void wsc__set_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *rea
 /* a violation or a limit: log it, tell the peer, close this connection alone */
 static void wsc__fail(wsc_ctx *ctx, wsc__conn *c, int code, int err, const char *why) {
     if (c->state == WSC__DEAD || c->state == WSC__DRAIN || c->state == WSC__LINGER) return;
-    wsc_log(ctx, WSC_LOG_INFO, "conn %s: %s: closing with %d", c->peer, why, code);
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: %s: closing with %d", wsc__peer_s(ctx, c), why, code);
     if (code == 1002 || code == 1007) ctx->st.proto_errors++;
     wsc__set_close(ctx, c, code, why, strlen(why));
     if (c->opened) wsc__emit_error(ctx, c, err, why);
@@ -1943,7 +1997,7 @@ static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
         ctx->st.dropped++;
         wsc_log(ctx, WSC_LOG_WARN,
                 "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
-                c->peer, c->pending, ctx->cfg.max_pending);
+                wsc__peer_s(ctx, c), c->pending, ctx->cfg.max_pending);
         wsc__set_close(ctx, c, 1008, "slow consumer", 13);
         if (c->opened) wsc__emit_error(ctx, c, WSC_ERR_SLOW, "slow consumer: closing 1008");
         if (c->state == WSC__DEAD) return WSC_ERR_SLOW;
@@ -2027,12 +2081,6 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     c->last_rx = c->last_ping = ctx->now;
     c->deadline = ctx->now + ctx->cfg.handshake_timeout_ms;
     c->peer_ix = -1;
-    if (proto == WSC_PROTO_WS) {
-        c->dec.ws.max_message = ctx->cfg.max_message;
-        c->dec.ws.expect_mask = (unsigned char)server;
-    } else {
-        c->dec.tcp.max_message = ctx->cfg.max_message;
-    }
     return c;
 }
 
@@ -2059,6 +2107,10 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     wsc__free(ctx, c->subproto);
     wsc__free(ctx, c->close_reason);
     for (i = 0; i < c->nmeta; i++) wsc__free(ctx, c->meta[i]);
+    wsc__free(ctx, c->meta);
+    wsc__free(ctx, c->dec);
+    wsc__free(ctx, c->name);
+    wsc__free(ctx, c->accept);
     ctx->slots[c->idx] = NULL;
     ctx->gens[c->idx]++;
     if (ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
@@ -2100,24 +2152,6 @@ static int wsc__nonblock(int fd) {
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static void wsc__addr_str(const struct sockaddr *sa, char *out, size_t cap) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-        port = ntohs(s4->sin_port);
-        snprintf(out, cap, "%s:%d", ip, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-        port = ntohs(s6->sin6_port);
-        snprintf(out, cap, "[%s]:%d", ip, port);
-    } else {
-        snprintf(out, cap, "?");
-    }
-}
-
 /* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames */
 static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
     if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
@@ -2140,7 +2174,7 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: send: %s", c->peer, strerror(errno));
+            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: send: %s", wsc__peer_s(ctx, c), strerror(errno));
             if (c->opened && c->state != WSC__LINGER && c->state != WSC__DRAIN)
                 wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "send failed: connection reset");
             wsc__kill(ctx, c);
@@ -2256,17 +2290,43 @@ static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
     return 1;
 }
 
+static int wsc__dec_at_rest(const wsc__conn *c, const wsc__dec *d) {
+    if (c->proto == WSC_PROTO_WS) return !d->ws.phase && !d->ws.hlen && !d->ws.in_msg;
+    return !d->tcp.phase && !d->tcp.hlen;
+}
+
+/* Between frames a decoder holds nothing worth keeping, so connections at rest share the
+   context's scratch decoder; one gets its own only while a frame is partly received. */
 static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     wsc__fctx f;
     int64_t r;
+    wsc__dec *d = c->dec;
     f.ctx = ctx;
     f.c = c;
+    if (!d) {
+        d = &ctx->scratch;
+        memset(d, 0, sizeof *d);
+        if (c->proto == WSC_PROTO_WS) {
+            d->ws.max_message = ctx->cfg.max_message;
+            d->ws.expect_mask = c->server;
+        } else {
+            d->tcp.max_message = ctx->cfg.max_message;
+        }
+    }
     if (c->proto == WSC_PROTO_WS) {
-        r = wsc_ws_decode(&c->dec.ws, p, n, wsc__on_frame, &f);
-        if (r < 0) wsc__fail(ctx, c, c->dec.ws.close_code, (int)r, c->dec.ws.error);
+        r = wsc_ws_decode(&d->ws, p, n, wsc__on_frame, &f);
+        if (r < 0) wsc__fail(ctx, c, d->ws.close_code, (int)r, d->ws.error);
     } else {
-        r = wsc_tcp_decode(&c->dec.tcp, p, n, wsc__on_frame, &f);
-        if (r < 0) wsc__fail(ctx, c, c->dec.tcp.close_code, (int)r, c->dec.tcp.error);
+        r = wsc_tcp_decode(&d->tcp, p, n, wsc__on_frame, &f);
+        if (r < 0) wsc__fail(ctx, c, d->tcp.close_code, (int)r, d->tcp.error);
+    }
+    if (r < 0 || (c->state != WSC__OPEN && c->state != WSC__CLOSING)) return;
+    if (wsc__dec_at_rest(c, d)) {
+        if (c->dec) { wsc__free(ctx, c->dec); c->dec = NULL; }
+    } else if (!c->dec) {
+        c->dec = (wsc__dec *)wsc__alloc(ctx, sizeof *c->dec);
+        if (!c->dec) { wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory"); return; }
+        *c->dec = *d;
     }
 }
 
@@ -2327,7 +2387,7 @@ static void wsc__http_error(wsc_ctx *ctx, wsc__conn *c, int status, const char *
                             const char *extra) {
     char body[160];
     int n = snprintf(body, sizeof body, "%d %s: %s\n", status, wsc__status_text(status), why);
-    wsc_log(ctx, WSC_LOG_INFO, "conn %s: HTTP %d: %s", c->peer, status, why);
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: HTTP %d: %s", wsc__peer_s(ctx, c), status, why);
     ctx->st.refused++;
     wsc__respond(ctx, c, status, "text/plain", extra, body,
                  n > 0 ? ((size_t)n < sizeof body ? (size_t)n : sizeof body - 1) : 0);
@@ -2468,7 +2528,7 @@ static size_t wsc__head_end(wsc__conn *c) {
         if (i >= 1 && c->in[i - 1] == '\n') return i + 1;
         if (i >= 2 && c->in[i - 1] == '\r' && c->in[i - 2] == '\n') return i + 1;
     }
-    c->scan = c->in_len;
+    c->scan = (uint32_t)c->in_len; /* bounded by max_head + one read */
     return 0;
 }
 
@@ -2514,8 +2574,8 @@ static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, siz
             if (v > ctx->cfg.max_body)
                 { wsc__http_error(ctx, c, 413, "request body over max_body", NULL); return; }
         }
-        c->body_need = (size_t)v;
-        c->scan = end; /* remembers the head length while the body arrives */
+        c->body_need = (uint32_t)v; /* max_body < 4 GiB */
+        c->scan = (uint32_t)end;    /* remembers the head length while the body arrives */
         c->state = WSC__BODY;
     }
 body:
@@ -2536,47 +2596,47 @@ static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p
     end = wsc__head_end(c);
     if (end == 0) {
         if (c->in_len > ctx->cfg.max_head) {
-            snprintf(msg, sizeof msg, "handshake response from %s over max_head", c->peer);
+            snprintf(msg, sizeof msg, "handshake response from %s over max_head", wsc__peer_s(ctx, c));
             goto fail;
         }
         if (wsc_http_parse_response((const char *)c->in, c->in_len, &resp) == WSC_ERR_PROTO) {
-            snprintf(msg, sizeof msg, "malformed handshake response from %s", c->peer);
+            snprintf(msg, sizeof msg, "malformed handshake response from %s", wsc__peer_s(ctx, c));
             goto fail;
         }
         return;
     }
     r = wsc_http_parse_response((const char *)c->in, end, &resp);
     if (r < 0) {
-        snprintf(msg, sizeof msg, "malformed handshake response from %s", c->peer);
+        snprintf(msg, sizeof msg, "malformed handshake response from %s", wsc__peer_s(ctx, c));
         goto fail;
     }
     if (resp.status != 101) {
-        snprintf(msg, sizeof msg, "handshake refused by %s: HTTP %d", c->peer, resp.status);
+        snprintf(msg, sizeof msg, "handshake refused by %s: HTTP %d", wsc__peer_s(ctx, c), resp.status);
         goto fail;
     }
     h = wsc_http_header(resp.headers, resp.nheaders, "Upgrade");
     if (!h || !wsc_http_has_token(*h, "websocket")) {
-        snprintf(msg, sizeof msg, "handshake from %s lacks Upgrade: websocket", c->peer);
+        snprintf(msg, sizeof msg, "handshake from %s lacks Upgrade: websocket", wsc__peer_s(ctx, c));
         goto fail;
     }
     h = wsc_http_header(resp.headers, resp.nheaders, "Connection");
     if (!h || !wsc_http_has_token(*h, "upgrade")) {
-        snprintf(msg, sizeof msg, "handshake from %s lacks Connection: upgrade", c->peer);
+        snprintf(msg, sizeof msg, "handshake from %s lacks Connection: upgrade", wsc__peer_s(ctx, c));
         goto fail;
     }
     h = wsc_http_header(resp.headers, resp.nheaders, "Sec-WebSocket-Accept");
     if (!h || !wsc__seq(*h, c->accept)) {
-        snprintf(msg, sizeof msg, "wrong Sec-WebSocket-Accept from %s", c->peer);
+        snprintf(msg, sizeof msg, "wrong Sec-WebSocket-Accept from %s", wsc__peer_s(ctx, c));
         goto fail;
     }
     h = wsc_http_header(resp.headers, resp.nheaders, "Sec-WebSocket-Protocol");
     if (h && (!c->subproto || !wsc__seq(*h, c->subproto))) {
-        snprintf(msg, sizeof msg, "%s selected a subprotocol we did not offer", c->peer);
+        snprintf(msg, sizeof msg, "%s selected a subprotocol we did not offer", wsc__peer_s(ctx, c));
         goto fail;
     }
     if (!h && c->link) {
         snprintf(msg, sizeof msg, "%s is not a wscluster peer (no wscluster subprotocol)",
-                 c->peer);
+                 wsc__peer_s(ctx, c));
         goto fail;
     }
     if (!h && c->subproto) { wsc__free(ctx, c->subproto); c->subproto = NULL; }
@@ -2599,7 +2659,7 @@ static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
     if (err) {
         char msg[160];
-        snprintf(msg, sizeof msg, "connect to %s failed: %s", c->peer, strerror(err));
+        snprintf(msg, sizeof msg, "connect to %s failed: %s", wsc__peer_s(ctx, c), strerror(err));
         wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
         wsc__emit_error(ctx, c, WSC_ERR_SYS, msg);
         wsc__kill(ctx, c);
@@ -2617,7 +2677,7 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: recv: %s", c->peer, strerror(errno));
+            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: recv: %s", wsc__peer_s(ctx, c), strerror(errno));
             wsc__kill(ctx, c);
             return;
         }
@@ -2677,7 +2737,17 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
                     ctx->cfg.max_conns);
             continue;
         }
-        wsc__addr_str((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)&ss;
+            c->fam = 4;
+            memcpy(c->addr, &s4->sin_addr, 4);
+            c->port = ntohs(s4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)&ss;
+            c->fam = 6;
+            memcpy(c->addr, &s6->sin6_addr, 16);
+            c->port = ntohs(s6->sin6_port);
+        }
         if (l->proto == WSC_PROTO_TCP) {
             c->path = wsc__strndup(ctx, "", 0);
             ctx->st.accepted++;
@@ -2700,7 +2770,7 @@ static void wsc__sweep(wsc_ctx *ctx) {
             if (now >= c->deadline) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s to %s timed out (handshake_timeout_ms=%d)",
-                         c->state == WSC__HS ? "handshake" : "connect", c->peer,
+                         c->state == WSC__HS ? "handshake" : "connect", wsc__peer_s(ctx, c),
                          ctx->cfg.handshake_timeout_ms);
                 wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
                 wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, msg);
@@ -2712,15 +2782,15 @@ static void wsc__sweep(wsc_ctx *ctx) {
             if (now >= c->deadline) {
                 wsc_log(ctx, WSC_LOG_INFO,
                         "conn %s: request incomplete after handshake_timeout_ms=%d: dropped",
-                        c->peer, ctx->cfg.handshake_timeout_ms);
+                        wsc__peer_s(ctx, c), ctx->cfg.handshake_timeout_ms);
                 wsc__kill(ctx, c);
             }
             break;
         case WSC__OPEN: {
-            int idle = c->idle_ms ? c->idle_ms : ctx->cfg.idle_timeout_ms;
-            int ping = c->ping_ms ? c->ping_ms : ctx->cfg.ping_interval_ms;
+            int idle = c->link ? ctx->cfg.heartbeat_timeout_ms : ctx->cfg.idle_timeout_ms;
+            int ping = c->link ? ctx->cfg.heartbeat_ms : ctx->cfg.ping_interval_ms;
             if (idle > 0 && now - c->last_rx >= idle) {
-                wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for %d ms (%s): dropped", c->peer,
+                wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for %d ms (%s): dropped", wsc__peer_s(ctx, c),
                         idle, c->link ? "heartbeat_timeout_ms" : "idle_timeout_ms");
                 wsc__set_close(ctx, c, 1006, "heartbeat timeout", 17);
                 wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, "heartbeat timeout");
@@ -2881,9 +2951,7 @@ static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
         return;
     }
     c->link = 1;
-    c->peer_ix = (int)(p - ctx->peers);
-    c->ping_ms = ctx->cfg.heartbeat_ms;
-    c->idle_ms = ctx->cfg.heartbeat_timeout_ms;
+    c->peer_ix = (int16_t)(p - ctx->peers);
     p->sub = id;
 }
 
@@ -3073,7 +3141,7 @@ static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
     const wsc_str *sec = wsc_http_header(req->headers, req->nheaders, "X-Wscluster-Secret");
     wsc_str none = {"", 0};
     if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, sec ? *sec : none)) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", c->peer);
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
         wsc__http_error(ctx, c, 401, "wrong cluster secret", NULL);
         return -1;
     }
@@ -3085,8 +3153,6 @@ static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
     c->cls = WSC_OBSERVABLE;
     c->link = 1;
     c->hello_ok = 1;
-    c->ping_ms = ctx->cfg.heartbeat_ms;
-    c->idle_ms = ctx->cfg.heartbeat_timeout_ms;
     return 0;
 }
 
@@ -3130,18 +3196,14 @@ static int wsc__seen_before(wsc_ctx *ctx, wsc_str origin, uint64_t id) {
     return 0;
 }
 
-/* does client c match the message's target? */
+/* does client c match the message's target? keys: the selector's keys as C strings */
 static int wsc__target_match(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m,
-                             const wsc__selector *sel, const char *arg) {
+                             char keys[][256], const wsc__selector *sel, const char *arg) {
     size_t i;
     if (m->target == WSC_TGT_ALL) return 1;
     if (m->target == WSC_TGT_MATCH) {
         for (i = 0; i < m->nmatch; i++) {
-            char key[256];
-            const char *v;
-            memcpy(key, m->keys[i].ptr, m->keys[i].len);
-            key[m->keys[i].len] = '\0';
-            v = wsc__meta_val(c, key);
+            const char *v = wsc__meta_val(c, keys[i]);
             if (!v) return 0;
             if (!(m->values[i].len == 1 && m->values[i].ptr[0] == '*') &&
                 !wsc__seq(m->values[i], v))
@@ -3160,8 +3222,13 @@ static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
     uint32_t i;
     int count = 0;
     const wsc__selector *sel = NULL;
-    char *arg = NULL;
+    char *arg = NULL, keys[WSC_MAX_MATCH][256];
+    size_t k;
     memset(&mu, 0, sizeof mu);
+    for (k = 0; k < m->nmatch; k++) {
+        memcpy(keys[k], m->keys[k].ptr, m->keys[k].len);
+        keys[k][m->keys[k].len] = '\0';
+    }
     mu.opcode = m->opcode;
     mu.data = m->payload.ptr;
     mu.len = m->payload.len;
@@ -3174,9 +3241,9 @@ static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
         return count;
     }
     if (m->target == WSC_TGT_NAMED) {
-        int k;
-        for (k = 0; k < ctx->nsel; k++)
-            if (wsc__seq(m->name, ctx->sel[k].name)) sel = &ctx->sel[k];
+        int j;
+        for (j = 0; j < ctx->nsel; j++)
+            if (wsc__seq(m->name, ctx->sel[j].name)) sel = &ctx->sel[j];
         if (!sel) return -1;
         arg = wsc__strndup(ctx, m->arg.ptr, m->arg.len);
         if (!arg) return 0;
@@ -3184,7 +3251,7 @@ static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
     for (i = 0; i < ctx->nslots; i++) {
         wsc__conn *c = ctx->slots[i];
         if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN &&
-            wsc__target_match(ctx, c, m, sel, arg))
+            wsc__target_match(ctx, c, m, keys, sel, arg))
             count += wsc__multi_one(ctx, &mu, c);
     }
     wsc__multi_done(ctx, &mu);
@@ -3226,6 +3293,7 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
     uint32_t k;
     size_t n;
     unsigned char *enc;
+    wsc__buf *eb;
     wsc__multi mu;
     const char *only = NULL; /* WSC_TGT_CONN: the one node that needs it */
     char onlybuf[65];
@@ -3240,10 +3308,11 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
         onlybuf[m->conn_node.len] = '\0';
         only = onlybuf;
     }
-    if (!ctx->cl_on) return local;
+    if (!ctx->cl_on || (ctx->npeers == 0 && ctx->st.conns[WSC_OBSERVABLE] == 0)) return local;
     n = wsc__encode_forward(m, NULL);
-    enc = (unsigned char *)wsc__alloc(ctx, n);
-    if (!enc) return WSC_ERR_NOMEM;
+    eb = wsc__buf_new(ctx, n); /* pooled: no allocation per message in steady state */
+    if (!eb) return WSC_ERR_NOMEM;
+    enc = eb->data;
     wsc__encode_forward(m, enc);
     memset(&mu, 0, sizeof mu);
     mu.opcode = WSC_BINARY;
@@ -3261,7 +3330,7 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
         else wsc__drop(ctx, c, "peer link queue full or closing", node, m->msg_id);
     }
     wsc__multi_done(ctx, &mu);
-    wsc__free(ctx, enc);
+    wsc__buf_unref(ctx, eb);
     /* honest accounting: a known peer without a link to us does not get it */
     for (i = 0; i < ctx->npeers; i++) {
         wsc__peer *p = &ctx->peers[i];
@@ -3304,7 +3373,7 @@ static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
     wsc__peer *p;
     if (wsc__norm_text(ctx, m->advertise.ptr, m->advertise.len, url, sizeof url) < 0) {
         wsc_log(ctx, WSC_LOG_WARN, "peer %s introduced a bad address; not connecting back",
-                c->peer);
+                wsc__peer_s(ctx, c));
         return;
     }
     p = wsc__peer_find(ctx, NULL, m->node);
@@ -3349,7 +3418,7 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
         wsc__wr w;
         char node[65];
         if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m.secret)) {
-            wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", c->peer);
+            wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
             wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
             return;
         }
@@ -3365,8 +3434,6 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
             if (++ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
             c->cls = WSC_OBSERVABLE;
             c->link = 1;
-            c->ping_ms = ctx->cfg.heartbeat_ms;
-            c->idle_ms = ctx->cfg.heartbeat_timeout_ms;
             ctx->st.conns[c->cls]++;
             wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
             if (c->state != WSC__OPEN) return;
@@ -3501,6 +3568,7 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     if (c.max_message > 0xffffffffu) c.max_message = 0xffffffffu; /* TCP framer: 32-bit */
     if (c.max_head == 0) c.max_head = WSC__DEFAULT_MAX_HEAD;
     if (c.max_body == 0) c.max_body = (size_t)c.max_message;
+    if (c.max_body > 0xffffffffu) c.max_body = 0xffffffffu;
     if (c.max_pending == 0) c.max_pending = WSC__DEFAULT_MAX_PENDING;
     if (c.handshake_timeout_ms <= 0) c.handshake_timeout_ms = WSC__DEFAULT_HANDSHAKE_MS;
     if (c.ping_interval_ms == 0) c.ping_interval_ms = WSC__DEFAULT_PING_MS;
@@ -3588,6 +3656,12 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
         close(ctx->wake[0]);
     }
     if (ctx->wake[1] >= 0) close(ctx->wake[1]);
+    for (l = 0; l < WSC__POOL_CLASSES; l++)
+        while (ctx->pool[l]) {
+            wsc__buf *b = ctx->pool[l];
+            ctx->pool[l] = b->next;
+            wsc__free(ctx, b);
+        }
     wsc__free(ctx, ctx->slots);
     wsc__free(ctx, ctx->gens);
     wsc__free(ctx, ctx->freelist);
@@ -3812,7 +3886,12 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     c->state = WSC__CONNECTING;
     if (o.cls >= WSC_CLIENT && o.cls <= WSC_OBSERVABLE) c->cls = (unsigned char)o.cls;
     c->userdata = o.userdata;
-    snprintf(c->peer, sizeof c->peer, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    {
+        char nm[300];
+        snprintf(nm, sizeof nm, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+        c->name = wsc__strndup(ctx, nm, strlen(nm));
+        if (!c->name) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+    }
     c->path = wsc__strndup(ctx, proto == WSC_PROTO_WS ? path : "",
                            proto == WSC_PROTO_WS ? strlen(path) : 0);
     if (!c->path) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
@@ -3827,13 +3906,15 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
             memcpy(nonce + 8, &r2, 8);
         }
         wsc_base64_encode(nonce, 16, key);
+        c->accept = (char *)wsc__alloc(ctx, 29);
+        if (!c->accept) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
         wsc_ws_accept(key, 24, c->accept);
         if (o.subprotocol) c->subproto = wsc__strndup(ctx, o.subprotocol, strlen(o.subprotocol));
         n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
-                     path, c->peer, key, o.subprotocol ? "Sec-WebSocket-Protocol: " : "",
+                     path, c->name, key, o.subprotocol ? "Sec-WebSocket-Protocol: " : "",
                      o.subprotocol ? o.subprotocol : "", o.subprotocol ? "\r\n" : "",
                      o.headers ? o.headers : "");
         if (n < 0 || (size_t)n >= sizeof req) { wsc__kill(ctx, c); return WSC_ERR_INVAL; }
@@ -3974,7 +4055,7 @@ WSC_DEF int wsc_get_conn_info(wsc_ctx *ctx, wsc_id id, wsc_conn_info *info) {
     info->proto = c->proto;
     info->is_server = c->server;
     info->open = c->state == WSC__OPEN;
-    info->peer = c->peer;
+    snprintf(info->peer, sizeof info->peer, "%s", wsc__peer_s(ctx, c));
     info->path = c->path ? c->path : "";
     info->subprotocol = c->subproto ? c->subproto : "";
     info->pending = c->pending;
@@ -3997,6 +4078,13 @@ WSC_DEF int wsc_set_meta(wsc_ctx *ctx, wsc_id id, const char *key, const char *v
         return 0;
     }
     if (i < 0 && c->nmeta >= WSC_MAX_META) return WSC_ERR_LIMIT;
+    if (i < 0 && c->nmeta == c->metacap) {
+        unsigned ncap = c->metacap ? c->metacap * 2 : 2;
+        char **nm = (char **)wsc__realloc(ctx, c->meta, ncap * sizeof *nm);
+        if (!nm) return WSC_ERR_NOMEM;
+        c->meta = nm;
+        c->metacap = ncap;
+    }
     kl = strlen(key);
     vl = strlen(value);
     kv = (char *)wsc__alloc(ctx, kl + vl + 2);
@@ -4045,7 +4133,7 @@ WSC_DEF int wsc_reject(wsc_ctx *ctx, wsc_id id, int status, const char *body) {
         body = text;
     }
     ctx->st.refused++;
-    wsc_log(ctx, WSC_LOG_INFO, "conn %s: upgrade of %s refused with %d", c->peer,
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: upgrade of %s refused with %d", wsc__peer_s(ctx, c),
             c->path ? c->path : "?", status);
     return wsc__respond(ctx, c, status, "text/plain", NULL, body, strlen(body));
 }
