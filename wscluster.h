@@ -1697,6 +1697,8 @@ typedef struct wsc__listener { int fd, proto, port; char host[256]; } wsc__liste
 #define WSC_MAX_SELECTORS 16
 #endif
 #define WSC__DEDUP_WINDOW 1024
+/* the largest FORWARD envelope: origin, id, type bytes, 8 selector pairs, length */
+#define WSC__LINK_OVERHEAD (2u + 65u + 8u + 2u + 1u + 8u * (1u + 255u + 2u + 65535u) + 4u)
 
 typedef struct wsc__peer {
     char url[300];              /* normalised: ws://host:port/path or tcp://host:port */
@@ -2306,11 +2308,13 @@ static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t 
     if (!d) {
         d = &ctx->scratch;
         memset(d, 0, sizeof *d);
+        /* a peer link carries a FORWARD: a max_message payload plus its envelope */
+        uint64_t max = ctx->cfg.max_message + (c->link ? WSC__LINK_OVERHEAD : 0);
         if (c->proto == WSC_PROTO_WS) {
-            d->ws.max_message = ctx->cfg.max_message;
+            d->ws.max_message = max;
             d->ws.expect_mask = c->server;
         } else {
-            d->tcp.max_message = ctx->cfg.max_message;
+            d->tcp.max_message = max > 0xffffffffu ? 0xffffffffu : max;
         }
     }
     if (c->proto == WSC_PROTO_WS) {
@@ -2899,6 +2903,30 @@ static wsc__peer *wsc__peer_find(wsc_ctx *ctx, const char *url, wsc_str node) {
     return NULL;
 }
 
+/* another entry for the same node with a live link of ours */
+static wsc__peer *wsc__peer_other(wsc_ctx *ctx, const wsc__peer *self, wsc_str node) {
+    int i;
+    for (i = 0; i < ctx->npeers; i++) {
+        wsc__peer *p = &ctx->peers[i];
+        if (p->used && p != self && !p->dup && wsc__seq(node, p->node) && wsc__get(ctx, p->sub))
+            return p;
+    }
+    return NULL;
+}
+
+/* any open, answered Observable link from node */
+static wsc_id wsc__obs_of(wsc_ctx *ctx, const char *node, wsc_id except) {
+    uint32_t k;
+    for (k = 0; k < ctx->nslots; k++) {
+        wsc__conn *c = ctx->slots[k];
+        const char *n;
+        if (!c || c->cls != WSC_OBSERVABLE || c->hello_ok != 2 || c->state != WSC__OPEN) continue;
+        n = wsc__meta_val(c, "node");
+        if (n && strcmp(n, node) == 0 && wsc__id(ctx, c) != except) return wsc__id(ctx, c);
+    }
+    return 0;
+}
+
 static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
     int i;
     for (i = 0; i < WSC_MAX_PEERS; i++) {
@@ -2980,7 +3008,8 @@ static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c) {
         }
     }
     for (i = 0; i < ctx->npeers; i++)
-        if (ctx->peers[i].used && ctx->peers[i].obs == id) ctx->peers[i].obs = 0;
+        if (ctx->peers[i].used && ctx->peers[i].obs == id)
+            ctx->peers[i].obs = wsc__obs_of(ctx, ctx->peers[i].node, id);
 }
 
 /* -- the server list -- */
@@ -3052,8 +3081,6 @@ static int wsc__list_load(wsc_ctx *ctx) {
         if (p->used && !p->intro && !p->mark) {
             wsc_log(ctx, WSC_LOG_INFO, "peer %s removed from the server list", p->url);
             wsc__peer_remove(ctx, p);
-        } else if (p->used && p->dup && p->mark) {
-            p->dup = 0; /* give aliases another chance on every refresh */
         }
     }
     return L.n;
@@ -3101,7 +3128,15 @@ static void wsc__cluster_tick(wsc_ctx *ctx) {
     for (i = 0; i < ctx->npeers; i++) {
         wsc__peer *p = &ctx->peers[i];
         wsc__conn *s;
-        if (!p->used || p->self || p->dup) continue;
+        wsc_str nd;
+        if (!p->used || p->self) continue;
+        nd.ptr = p->node;
+        nd.len = strlen(p->node);
+        if (p->dup) { /* an alias: linked again only when the entry it duplicates is not */
+            if (wsc__peer_other(ctx, p, nd)) continue;
+            p->dup = 0;
+            p->next_try = ctx->now;
+        }
         if ((s = wsc__get(ctx, p->sub)) != NULL) {
             if (s->state == WSC__OPEN) p->last_rx = s->last_rx;
             continue;
@@ -3462,11 +3497,17 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
             wsc_close(ctx, wsc__id(ctx, c), 1000, "reached itself");
             return;
         }
-        other = wsc__peer_find(ctx, NULL, m.node);
-        if (other && other != pe && wsc__get(ctx, other->sub) && other->sub != pe->sub) {
+        other = wsc__peer_other(ctx, pe, m.node);
+        if (other && other->intro && !pe->intro) {
+            /* a listed entry replaces the introduced one that reached the same node */
+            if (!pe->obs) pe->obs = other->obs;
+            wsc__peer_remove(ctx, other);
+        } else if (other) {
             wsc_log(ctx, WSC_LOG_INFO, "peer %s is %.*s, already linked as %s: alias skipped",
                     pe->url, (int)m.node.len, m.node.ptr, other->url);
             pe->dup = 1;
+            memcpy(pe->node, m.node.ptr, m.node.len);
+            pe->node[m.node.len] = '\0';
             wsc_close(ctx, wsc__id(ctx, c), 1000, "duplicate link");
             if (pe->intro) wsc__peer_remove(ctx, pe);
             return;
