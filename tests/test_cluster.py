@@ -5,9 +5,11 @@ changes at runtime, the cluster secret, a hostile peer, and the device / threads
 Run: /usr/bin/python3 tests/test_cluster.py   (binaries from WSC_NODE_BIN, WSC_DEVICE_BIN,
 WSC_THREADS_BIN; the ASan builds in build/asan/ work too, only slower).
 
-Every wait polls a condition (/stats, a client's inbox, a log) against a generous deadline;
-the only fixed sleeps are the short drains after the expected messages arrived, which give
-duplicates a chance to show up."""
+Every wait polls a condition (/stats, a client's inbox, a log) against a generous deadline.
+Fixed sleeps never stand in for a condition: they are the short drains after the expected
+messages arrived (giving duplicates a chance to show up) and the spacing of samples taken
+over a few refresh periods. Tests of server bugs still open are skipped unless
+WSC_KNOWN_BUGS=1."""
 
 import asyncio
 import json
@@ -40,6 +42,9 @@ QUICK = 2.0       # "promptly": a message among healthy instances while another 
 SLACK = 2.0       # scheduling slack on a slow, noisy machine (ASan) over a protocol timer
 DRAIN = 1.0       # after the expected messages arrived, listen this long for duplicates
 SECRET = "s3cret-%s" % uuid.uuid4().hex[:10]
+
+# tests of server bugs still open are skipped unless WSC_KNOWN_BUGS=1
+KNOWN_BUGS = os.environ.get("WSC_KNOWN_BUGS") == "1"
 
 TIMINGS = {}      # measured durations, printed at the end (VERBOSE runs) for the report
 
@@ -94,6 +99,24 @@ def write_file(path, text):
 def str8(s):
     s = s.encode() if isinstance(s, str) else s
     return bytes([len(s)]) + s
+
+
+def str16(s):
+    s = s.encode() if isinstance(s, str) else s
+    return struct.pack("!H", len(s)) + s
+
+
+def target_match(*kv):
+    return b"\x01" + bytes([len(kv)]) + b"".join(str8(k) + str16(v) for k, v in kv)
+
+
+def target_conn(global_id):
+    node, _, hexid = global_id.rpartition("/")
+    return b"\x02" + str8(node) + struct.pack("!Q", int(hexid, 16))
+
+
+def target_named(name, arg):
+    return b"\x03" + str8(name) + str16(arg)
 
 
 def link_hello(node, advertise, secret):
@@ -397,6 +420,7 @@ class FakePeer:
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.error = None
+        self.first_reply = None  # set: the next link gets this instead of a WELCOME
         self.thread = threading.Thread(target=self._main, daemon=True)
 
     @property
@@ -439,7 +463,7 @@ class FakePeer:
         import websockets
         rec = {"ws": ws, "path": ws.path, "headers": ws.request_headers,
                "subprotocol": ws.subprotocol, "hello": None, "welcomed": False,
-               "closed": False, "code": None, "msgs": []}
+               "first": None, "closed": False, "code": None, "msgs": []}
         with self.cond:
             self.recs.append(rec)
             self.cond.notify_all()
@@ -449,8 +473,14 @@ class FakePeer:
                 return
             hello = await ws.recv()
             self._set(rec, hello=hello)
-            await ws.send(link_welcome(self.node_id))
-            self._set(rec, welcomed=True)
+            with self.cond:
+                first, self.first_reply = self.first_reply, None
+            if first is not None:  # one-shot: something else than WELCOME
+                self._set(rec, first=first)
+                await ws.send(first)
+            else:
+                await ws.send(link_welcome(self.node_id))
+                self._set(rec, welcomed=True)
             async for m in ws:
                 rec["msgs"].append(m)
         except websockets.ConnectionClosed:
@@ -473,6 +503,14 @@ class FakePeer:
 
     def send(self, rec, data):
         asyncio.run_coroutine_threadsafe(rec["ws"].send(data), self.loop).result(10)
+
+    def reply_next_with(self, data, timeout=DEADLINE):
+        """The next link the node opens gets `data` instead of WELCOME; returns its record."""
+        with self.cond:
+            n = len(self.recs)
+            self.first_reply = data
+        return wait_for(lambda: next((r for r in self.recs[n:] if r["first"] is not None), None),
+                        timeout, "the node to link to the fake peer again")
 
     def wait_closed(self, rec, timeout=DEADLINE):
         wait_for(lambda: rec["closed"], timeout, "the node to close the fake peer's link")
@@ -588,7 +626,7 @@ class ClusterCase(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def expect_delivery(self, clients, expected, opcodes=None):
+    def expect_delivery(self, clients, expected, opcodes=None, timeout=DEADLINE):
         """expected: {payload: clients that must get it}. Waits until they all have it, drains
         a little, then: each of them got it exactly once, every other client never."""
         opcodes = opcodes or {}
@@ -597,7 +635,7 @@ class ClusterCase(unittest.TestCase):
 
         def missing():
             return [(c.label, p[:40]) for p, rc in exp.items() for c in rc if c.count(p) == 0]
-        wait_for(lambda: not missing(), DEADLINE, "delivery", diag=lambda: "missing %r"
+        wait_for(lambda: not missing(), timeout, "delivery", diag=lambda: "missing %r"
                  % missing())
         time.sleep(DRAIN)
         errors = []
@@ -619,6 +657,24 @@ class ClusterCase(unittest.TestCase):
         wait_for(lambda: all(n.stats()["connections"]["client"] == k for n, k in counts.items()),
                  DEADLINE, "client counts %r" % {n.name: k for n, k in counts.items()},
                  diag=lambda: {n.name: n.stats()["connections"] for n in counts})
+
+    def wait_delivering(self, nodes, clients, timeout=DEADLINE):
+        """For lists whose peer tables are not a plain mesh: send probe rounds from every
+        node until one round reaches every client."""
+        deadline = time.monotonic() + timeout
+        while True:
+            probes = []
+            for n in nodes:
+                probes.append(tok("probe-" + n.name))
+                n.send(probes[-1])
+            round_end = time.monotonic() + 2
+            while time.monotonic() < round_end:
+                if all(c.count(p) for c in clients for p in probes):
+                    return
+                time.sleep(0.05)
+            if time.monotonic() > deadline:
+                self.fail("no probe round reached every client; tables: %r"
+                          % {n.name: n.stats()["peers"] for n in nodes})
 
     def wait_log(self, node, needle, count=1, timeout=DEADLINE):
         wait_for(lambda: node.log_count(needle) >= count, timeout,
@@ -891,8 +947,7 @@ class FailureTests(ClusterCase):
         self.assertLess(max(latencies), QUICK, latencies)
         # heartbeat timeout, plus the sweep and a slow machine
         self.assertLess(down, HB_TIMEOUT_MS / 1000 + SLACK + 1)
-        for t in sent:
-            self.assertEqual(c1.count(t), 1, t)
+        self.expect_delivery([c1, c2], {t: [c1, c2] for t in sent})
 
         f3.send_signal(signal.SIGCONT)
         t0 = time.monotonic()
@@ -1197,6 +1252,10 @@ class HostilePeerTests(ClusterCase):
             ("FORWARD trailing bytes", good + b"\x00"),
             ("WELCOME again", link_welcome("fake-peer") + b"x"),
         ]
+        cases += [  # link messages that are well-formed but wrong here
+            ("HELLO on the node's own link", link_hello("fake-peer", self.fake.entry, SECRET)),
+            ("FORWARD of an unknown version", b"\x02" + good[1:]),
+        ]
         used = []
         for name, data in cases:
             with self.subTest(case=name):
@@ -1208,12 +1267,68 @@ class HostilePeerTests(ClusterCase):
                 wait_for(lambda: h.stats()["protocol_errors"] >= errors + 1, DEADLINE,
                          "protocol_errors to count it")
                 self.assertEqual(h.stats()["protocol_errors"], errors + 1)
+        with self.subTest(case="FORWARD instead of WELCOME"):
+            errors = h.stats()["protocol_errors"]
+            rec = self.fake.reply_next_with(link_forward("fake-origin", 8, tok("early")))
+            self.assertEqual(self.fake.wait_closed(rec), 1002)
+            wait_for(lambda: h.stats()["protocol_errors"] >= errors + 1, DEADLINE,
+                     "protocol_errors to count it")
+        with self.subTest(case="text frame on a link"):
+            rec = self.fake.wait_live(exclude=used)
+            used.append(rec)
+            self.fake.send(rec, "\x01Fnot binary")
+            self.assertIn(self.fake.wait_closed(rec), (1002, 1003))
         h.assert_alive()
         self.assertIn("malformed link message", h.log_text())
         self.assert_still_serving(ch, cg)
         # the other link never blinked, and the fake peer is linked again
         self.assertEqual(h.peers()[self.g.link_url]["reconnects"], reconnects)
         self.fake.wait_live(exclude=used)
+
+    def test_forward_targets_from_peer(self):
+        """Every target kind of the FORWARD format, as a peer sends it."""
+        h = self.h
+        c_u = self.client(h, user="tgt-user", group="grp")
+        c_o = self.client(h, user="other", group="grp")
+        c_t = self.client(h, "tcp")
+        cg = self.client(self.g, user="tgt-user", group="grp")
+        self.wait_clients({h: 3})
+        ids = {(c["user"], c["proto"]): c["id"] for c in h.clients()}
+        g_id = self.g.clients()[0]["id"]
+        rec = self.fake.wait_live()
+        origin = "fake-targets-%s" % uuid.uuid4().hex[:6]
+        f0 = h.stats()["forwarded"]
+        cases = [
+            ("match user", target_match(("user", "tgt-user")), [c_u]),
+            ("match group", target_match(("group", "grp")), [c_u, c_o]),
+            ("match user AND group", target_match(("user", "other"), ("group", "grp")), [c_o]),
+            ("match none", target_match(("user", "tgt-user"), ("group", "nope")), []),
+            ("conn ws", target_conn(ids[("tgt-user", "ws")]), [c_u]),
+            ("conn tcp", target_conn(ids[("", "tcp")]), [c_t]),
+            ("conn on another node", target_conn(g_id), []),
+            ("named", target_named("user-prefix", "tgt"), [c_u]),
+            ("named, empty arg", target_named("user-prefix", ""), [c_u, c_o]),
+            ("all", b"\x00", [c_u, c_o, c_t]),
+        ]
+        exp = {}
+        for i, (name, target, rcpts) in enumerate(cases):
+            t = tok(name.replace(" ", "_"))
+            self.fake.send(rec, link_forward(origin, 1000 + i, t, target=target))
+            exp[t] = rcpts
+        t = tok("unknown-selector")
+        self.fake.send(rec, link_forward(origin, 2000, t, target=target_named("no-such", "x")))
+        exp[t] = []
+        blob = b"\x00\xffbinary" + uuid.uuid4().bytes
+        self.fake.send(rec, link_forward(origin, 2001, blob, opcode=OP_BINARY))
+        exp[blob] = [c_u, c_o, c_t]
+        ops = {p: OP_TEXT for p in exp}
+        ops[blob] = OP_BINARY
+        # h delivers to its own clients only: g's client never gets any of them
+        self.expect_delivery([c_u, c_o, c_t, cg], exp, opcodes=ops)
+        f1 = h.stats()["forwarded"]
+        self.assertEqual(f1["in"] - f0["in"], len(cases) + 2, (f0, f1))  # + unknown, binary
+        self.assertGreaterEqual(f1["dropped"] - f0["dropped"], 1, "unknown selector not counted")
+        self.assertFalse(rec["closed"])
 
     def test_duplicate_forward_delivered_once(self):
         h = self.h
@@ -1228,8 +1343,11 @@ class HostilePeerTests(ClusterCase):
         t2 = tok("next-id")
         self.fake.send(rec, link_forward(origin, msg_id + 1, t2))
         self.fake.send(rec, msg)
+        # a message claiming to come from h itself is never delivered back to it
+        t3 = tok("reflected")
+        self.fake.send(rec, link_forward("h", 1 << 60, t3))
         # h delivers to its own clients and never forwards again (g's client gets nothing)
-        self.expect_delivery([ch, cg], {t: [ch], t2: [ch]})
+        self.expect_delivery([ch, cg], {t: [ch], t2: [ch], t3: []})
         wait_for(lambda: h.stats()["forwarded"]["duplicates"] >= f0["duplicates"] + 2, DEADLINE,
                  "forwarded.duplicates", diag=lambda: h.stats()["forwarded"])
         f1 = h.stats()["forwarded"]
@@ -1237,6 +1355,113 @@ class HostilePeerTests(ClusterCase):
         self.assertEqual(f1["in"] - f0["in"], 2, (f0, f1))
         self.assertFalse(rec["closed"], "a duplicate closed the link")
         self.assert_still_serving(ch, self.client(self.g, "tcp"))
+
+
+# ==================================================================== TCP peer links ==
+
+class TcpLinkTests(ClusterCase):
+    """Instances listed by their TCP framer listeners (tcp://HOST:PORT): the links they open
+    from the list are TCP framer links, the links opened back after an introduction go to
+    the advertised WebSocket address."""
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.peers_file = os.path.join(cls.tmp.name, "peers")
+        cls.N = [CNode(name, peers_file=cls.peers_file) for name in ("t1", "t2", "t3")]
+        write_file(cls.peers_file, peers_text("tcp://%s:%d" % (HOST, n.req_tcp_port)
+                                              for n in cls.N))
+        for n in cls.N:
+            cls.start(n)
+
+    def test_tcp_listed_cluster_delivers_once(self):
+        clients = []
+        for n in self.N:
+            clients += [self.client(n, user="u-" + n.name), self.client(n, "tcp")]
+        self.wait_delivering(self.N, clients)
+        for n in self.N:
+            st = n.stats()
+            self.assertGreaterEqual(st["connections"]["subscriber"], 2, (n.name, st["peers"]))
+        sent = []
+        for i, n in enumerate(self.N):
+            sent.append(tok("get-" + n.name))
+            n.send(sent[-1])
+            sent.append(tok("tcp-" + n.name))
+            clients[2 * i + 1].send_text(sent[-1])
+        blob = os.urandom(3000) + b"\x00"
+        self.N[1].post(blob, "application/octet-stream")
+        exp = {t: clients for t in sent}
+        exp[blob] = clients
+        ops = {p: OP_TEXT for p in exp}
+        ops[blob] = OP_BINARY
+        self.expect_delivery(clients, exp, opcodes=ops)
+
+    def test_tcp_listed_peers_show_up_in_peer_table(self):
+        """The listed tcp:// entry is the one that shows the peer (not an introduced ws://
+        twin), both links up, and no send counts a linked peer as unreachable."""
+        clients = [self.client(n) for n in self.N]
+        self.wait_delivering(self.N, clients)
+        listed = {"tcp://%s:%d" % (HOST, n.req_tcp_port): n for n in self.N}
+        d0 = {n.name: n.stats()["forwarded"]["dropped"] for n in self.N}
+        for _ in range(4):  # a few refresh periods
+            for n in self.N:
+                n.send(tok("sample"))
+                peers = n.peers()
+                for url, m in listed.items():
+                    if m is n:
+                        continue
+                    p = peers.get(url)
+                    self.assertEqual((p["node"], p["subscriber"], p["observable"]),
+                                     (m.name, "up", "up"), (n.name, url, p))
+            time.sleep(REFRESH_MS / 1000)
+        # every peer is linked both ways: nothing counted as "peer unreachable"
+        self.assertEqual({n.name: n.stats()["forwarded"]["dropped"] for n in self.N}, d0)
+
+
+# ====================================================================== link edge cases ==
+
+class LinkEdgeTests(ClusterCase):
+    """Regressions: these failed against the first cluster build (a527bcd)."""
+
+    def test_message_of_max_message_bytes_crosses_instances(self):
+        # the FORWARD wrapping a payload adds ~30 bytes: the receiving link must accept a
+        # max-message payload plus its envelope (it used to close with 1009, message lost)
+        pf = os.path.join(self.tmp.name, "peers-maxmsg")
+        a, b = (CNode(x, peers_file=pf, extra=["--max-message", "1024"]) for x in ("mx-a", "mx-b"))
+        write_file(pf, peers_text([a.entry, b.entry]))
+        self.start(a)
+        self.start(b)
+        wait_mesh([a, b])
+        ca, cb = self.client(a), self.client(b)
+        reconnects = b.peers()[a.link_url]["reconnects"]
+        big1, big2 = b"1" * 1000, b"2" * 1024
+        for blob in (big1, big2):
+            self.assertEqual(a.post(blob, "application/octet-stream")["delivered"], 1)
+        self.expect_delivery([ca, cb], {big1: [ca, cb], big2: [ca, cb]}, timeout=5)
+        self.assertEqual(b.peers()[a.link_url]["reconnects"], reconnects)
+
+    @unittest.skipUnless(KNOWN_BUGS, "open server bug: an aliased entry takes the peer's "
+                         "Observable link, sends count 'peer unreachable' (WSC_KNOWN_BUGS=1)")
+    def test_aliased_entries_keep_observable_state(self):
+        # every instance listed twice (127.0.0.1:P and localhost:P): the alias link that was
+        # opened and closed on every refresh used to clear the peer's observable state
+        pf = os.path.join(self.tmp.name, "peers-alias")
+        a, b = CNode("al-a", peers_file=pf), CNode("al-b", peers_file=pf)
+        write_file(pf, peers_text(["127.0.0.1:%d" % a.req_port, "localhost:%d" % a.req_port,
+                                   "127.0.0.1:%d" % b.req_port, "localhost:%d" % b.req_port]))
+        self.start(a)
+        self.start(b)
+        clients = [self.client(a), self.client(b)]
+        self.wait_delivering([a, b], clients)
+        d0 = (a.stats()["forwarded"]["dropped"], b.stats()["forwarded"]["dropped"])
+        for _ in range(4):
+            for n, m in ((a, b), (b, a)):
+                n.send(tok("sample"))
+                p = n.peers()[m.link_url]
+                self.assertEqual((p["node"], p["subscriber"], p["observable"]),
+                                 (m.name, "up", "up"), (n.name, p))
+            time.sleep(REFRESH_MS / 1000)
+        self.assertEqual((a.stats()["forwarded"]["dropped"],
+                          b.stats()["forwarded"]["dropped"]), d0)
 
 
 # ================================================================ 8b: threads example ==
