@@ -268,6 +268,8 @@
      There is no store-and-forward: a message sent while a peer is unreachable (link down,
      not yet re-established, or closed as a slow consumer) is not delivered to that peer's
      clients, and is counted (fwd_dropped) with a WSC_EV_DROP naming the peer and reason.
+     Only peers reached at least once are counted (an entry never reached may be an alias
+     of another, or an instance not started yet).
      A hung peer costs at most max_pending bytes of queue before its link is closed; it
      never blocks or slows delivery to anyone else. Where loss must be lower, put a broker
      behind the sends (the transport between instances is the one place to swap).
@@ -342,7 +344,7 @@ typedef enum wsc_err {
 } wsc_err;
 
 typedef enum wsc_class { WSC_CLIENT = 1, WSC_SUBSCRIBER = 2, WSC_OBSERVABLE = 3 } wsc_class;
-typedef enum wsc_proto { WSC_PROTO_WS = 1, WSC_PROTO_TCP = 2 } wsc_proto;
+typedef enum wsc_proto { WSC_PROTO_WS = 1, WSC_PROTO_TCP = 2, WSC_PROTO_TLS = 0x10 } wsc_proto;
 
 typedef enum wsc_event {
     WSC_EV_UPGRADE = 1, WSC_EV_HTTP, WSC_EV_OPEN, WSC_EV_MESSAGE, WSC_EV_CLOSE,
@@ -431,6 +433,11 @@ typedef struct wsc_config {
     int heartbeat_timeout_ms;    /* a link silent this long is closed [15000] */
     int refresh_ms;              /* re-read the server list this often [10000] */
     int reconnect_max_ms;        /* cap of the reconnect backoff [10000] */
+    /* TLS (needs WSCLUSTER_MBEDTLS; see TLS) */
+    const char *tls_cert, *tls_key;          /* PEM files for wss:// and tcps:// listeners */
+    const char *tls_cert_pem, *tls_key_pem;  /* or the PEM text itself (NUL-terminated) */
+    const char *tls_ca, *tls_ca_pem;         /* CA to verify wss:// / tcps:// servers */
+    int tls_insecure;            /* 1: do not verify servers (tests only; logged loudly) */
 } wsc_config;
 
 typedef struct wsc_connect_opts {
@@ -725,10 +732,11 @@ typedef struct wsc_link_msg {
 WSC_API int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, const char **why);
 
 /* The server list: one entry per line ('#' comments, blank lines) or separated by commas
-   and whitespace: HOST:PORT (WebSocket), ws://HOST:PORT[/path], tcp://HOST:PORT. cb gets
+   and whitespace: HOST:PORT (WebSocket), ws://HOST:PORT[/path], tcp://HOST:PORT, and with
+   TLS wss://HOST:PORT[/path], tcps://HOST:PORT. cb gets
    each entry with its line number; error is NULL for a good entry, else why it is bad. */
 typedef struct wsc_peer_entry {
-    int line, proto, port;
+    int line, proto, port, tls;   /* proto: WSC_PROTO_WS or _TCP; tls: wss:// or tcps:// */
     char host[256];
     char path[128];               /* "" when the entry has none */
     const char *error;
@@ -736,7 +744,8 @@ typedef struct wsc_peer_entry {
 WSC_API int wsc_peers_parse(const char *text, size_t len,
                             void (*cb)(void *arg, const wsc_peer_entry *e), void *arg);
 
-/* wsc_url_parse: "ws://host:port/path", "tcp://host:port", "host:port". scheme gets
+/* wsc_url_parse: "ws://host:port/path", "tcp://host:port", "host:port", and the TLS forms
+   "wss://" and "tcps://" (proto then has WSC_PROTO_TLS set). scheme gets
    WSC_PROTO_*, host is NUL-terminated into host[hostcap]; path points into url ("/" if
    absent). Returns 0 or WSC_ERR_ADDR. IPv6 literals in brackets are accepted. */
 WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostcap,
@@ -1443,6 +1452,8 @@ WSC_DEF int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
     *proto = WSC_PROTO_WS;
     if (strncmp(p, "ws://", 5) == 0) p += 5;
     else if (strncmp(p, "tcp://", 6) == 0) { p += 6; *proto = WSC_PROTO_TCP; }
+    else if (strncmp(p, "wss://", 6) == 0) { p += 6; *proto = WSC_PROTO_WS | WSC_PROTO_TLS; }
+    else if (strncmp(p, "tcps://", 7) == 0) { p += 7; *proto = WSC_PROTO_TCP | WSC_PROTO_TLS; }
     else if (strstr(p, "://")) return WSC_ERR_ADDR;
     if (*p == '[') {
         h = p + 1;
@@ -1606,15 +1617,19 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
                 if ((unsigned char)tmp[k] < 0x21 || (unsigned char)tmp[k] > 0x7e)
                     e.error = "non-printable character";
             if (e.error) {}
-            else if (strncmp(tmp, "wss://", 6) == 0 || strncmp(tmp, "tcps://", 7) == 0)
-                e.error = "TLS entries need a build with TLS";
             else if (wsc_url_parse(tmp, &e.proto, e.host, sizeof e.host, &e.port, &path) < 0 ||
                      e.port == 0)
-                e.error = "not HOST:PORT, ws://HOST:PORT[/path] or tcp://HOST:PORT";
+                e.error = "not HOST:PORT, ws[s]://HOST:PORT[/path] or tcp[s]://HOST:PORT";
+#ifndef WSCLUSTER_MBEDTLS
+            else if (e.proto & WSC_PROTO_TLS)
+                e.error = "wss:// and tcps:// entries need a build with WSCLUSTER_MBEDTLS";
+#endif
             else {
                 const char *hp = strstr(tmp, "://"), *pp;
                 pp = strchr(hp ? hp + 3 : tmp, '/'); /* an explicit path, if any */
                 (void)path;
+                e.tls = (e.proto & WSC_PROTO_TLS) != 0;
+                e.proto &= ~WSC_PROTO_TLS;
                 if (pp && e.proto == WSC_PROTO_TCP) e.error = "tcp:// entries take no path";
                 else if (pp && strlen(pp) >= sizeof e.path) e.error = "path too long";
                 else if (pp) snprintf(e.path, sizeof e.path, "%s", pp);
@@ -1649,6 +1664,7 @@ enum wsc__state {
     WSC__HS,         /* client: request sent, reading the 101 response */
     WSC__HTTP,       /* server: reading a request head */
     WSC__BODY,       /* server: reading a request body */
+    WSC__TLS,        /* TLS handshake in progress (either role) */
     WSC__OPEN,
     WSC__CLOSING,    /* we sent a close frame and wait for the peer's */
     WSC__DRAIN,      /* flush what is queued, then shut down writing */
@@ -1668,6 +1684,8 @@ typedef struct wsc__conn {
                                    answered; Subscriber: 1 WELCOME seen */
     unsigned char got_msg;      /* a message has arrived (a TCP link's HELLO must be first) */
     unsigned char fam;          /* 4 or 6: addr holds the peer's address; 0: see name */
+    unsigned char tls_want;     /* TLS handshake: the poll events it waits for */
+    unsigned char tls_wblock;   /* TLS: the head frame is inside a blocked write */
     uint16_t port;
     int16_t peer_ix;            /* Subscriber: index in the peer table, -1 none */
     int close_code;
@@ -1676,6 +1694,7 @@ typedef struct wsc__conn {
     int64_t deadline, last_rx, last_ping;
     unsigned char addr[16];
     wsc__dec *dec;              /* only while a frame is partly received */
+    void *tls;                  /* the TLS session (WSCLUSTER_MBEDTLS), NULL for plain */
     unsigned char *in;          /* HTTP head/body, or a message being assembled */
     size_t in_len, in_cap;
     wsc__out *q;                /* ring of queued frames */
@@ -1688,7 +1707,7 @@ typedef struct wsc__conn {
     void *userdata;
 } wsc__conn;
 
-typedef struct wsc__listener { int fd, proto, port; char host[256]; } wsc__listener;
+typedef struct wsc__listener { int fd, proto, port, tls; char host[256]; } wsc__listener;
 
 #ifndef WSC_MAX_PEERS
 #define WSC_MAX_PEERS 64
@@ -1749,12 +1768,14 @@ struct wsc_ctx {
     wsc__peer peers[WSC_MAX_PEERS];
     wsc__seen seen[WSC_MAX_PEERS];
     wsc__selector sel[WSC_MAX_SELECTORS];
-    uint64_t msg_seq;
+    uint64_t msg_seq, list_hash;
+    int list_err;
     int64_t next_refresh;
     wsc__buf *pool[WSC__POOL_CLASSES];
     uint32_t npool[WSC__POOL_CLASSES];
     wsc__dec scratch;           /* the decoder of every connection at rest */
     char peerbuf[64];
+    void *tls;                  /* the TLS configuration (WSCLUSTER_MBEDTLS) */
 };
 
 WSC_DEF void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...) {
@@ -1910,7 +1931,7 @@ static void wsc__mark_dirty(wsc_ctx *ctx, wsc__conn *c) {
    follows it (a close frame) does not land in the middle of a frame on the wire */
 static void wsc__q_clear(wsc_ctx *ctx, wsc__conn *c, int keep_partial) {
     wsc__out keep = {NULL, 0};
-    int kept = keep_partial && c->qn > 0 && c->q[c->qh].off > 0;
+    int kept = keep_partial && c->qn > 0 && (c->q[c->qh].off > 0 || c->tls_wblock);
     if (kept) { keep = c->q[c->qh]; c->qh = (c->qh + 1) % c->qcap; c->qn--; }
     while (c->qn) {
         wsc__buf_unref(ctx, c->q[c->qh].b);
@@ -2087,6 +2108,7 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
 }
 
 static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c);
+static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c);
 
 static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     unsigned i;
@@ -2111,6 +2133,7 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     for (i = 0; i < c->nmeta; i++) wsc__free(ctx, c->meta[i]);
     wsc__free(ctx, c->meta);
     wsc__free(ctx, c->dec);
+    wsc__tls_free(ctx, c);
     wsc__free(ctx, c->name);
     wsc__free(ctx, c->accept);
     ctx->slots[c->idx] = NULL;
@@ -2140,6 +2163,267 @@ static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c) {
     c->in_len = c->in_cap = 0;
 }
 
+/* >>tls ===================================== optional TLS through mbedTLS ========== */
+#ifdef WSCLUSTER_MBEDTLS
+#include <mbedtls/version.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/x509_crt.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+
+typedef struct wsc__tlsctx {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config srv, cli;
+    mbedtls_x509_crt cert, ca;
+    mbedtls_pk_context key;
+    int have_srv, have_cli;
+} wsc__tlsctx;
+
+typedef struct wsc__tlsconn { mbedtls_ssl_context ssl; int fd; } wsc__tlsconn;
+
+static const char *wsc__tls_err(int r, char *buf, size_t cap) {
+    mbedtls_strerror(r, buf, cap);
+    return buf;
+}
+
+static int wsc__bio_send(void *arg, const unsigned char *p, size_t n) {
+    ssize_t w = send(((wsc__tlsconn *)arg)->fd, p, n, MSG_NOSIGNAL);
+    if (w >= 0) return (int)w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return MBEDTLS_ERR_SSL_WANT_WRITE;
+    return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int wsc__bio_recv(void *arg, unsigned char *p, size_t n) {
+    ssize_t r = recv(((wsc__tlsconn *)arg)->fd, p, n, 0);
+    if (r >= 0) return (int)r; /* 0: EOF, which mbedTLS reports as a closed connection */
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return MBEDTLS_ERR_SSL_WANT_READ;
+    return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static void wsc__tls_free_ctx(wsc_ctx *ctx) {
+    wsc__tlsctx *t = (wsc__tlsctx *)ctx->tls;
+    if (!t) return;
+    mbedtls_ssl_config_free(&t->srv);
+    mbedtls_ssl_config_free(&t->cli);
+    mbedtls_x509_crt_free(&t->cert);
+    mbedtls_x509_crt_free(&t->ca);
+    mbedtls_pk_free(&t->key);
+    mbedtls_ctr_drbg_free(&t->drbg);
+    mbedtls_entropy_free(&t->entropy);
+    wsc__free(ctx, t);
+    ctx->tls = NULL;
+}
+
+/* the shared TLS state, made on first use: server side when server, client side else */
+static int wsc__tls_setup(wsc_ctx *ctx, int server) {
+    wsc__tlsctx *t = (wsc__tlsctx *)ctx->tls;
+    char eb[128];
+    int r;
+    if (!t) {
+        t = (wsc__tlsctx *)wsc__alloc(ctx, sizeof *t);
+        if (!t) return WSC_ERR_NOMEM;
+        memset(t, 0, sizeof *t);
+        mbedtls_entropy_init(&t->entropy);
+        mbedtls_ctr_drbg_init(&t->drbg);
+        mbedtls_ssl_config_init(&t->srv);
+        mbedtls_ssl_config_init(&t->cli);
+        mbedtls_x509_crt_init(&t->cert);
+        mbedtls_x509_crt_init(&t->ca);
+        mbedtls_pk_init(&t->key);
+        ctx->tls = t;
+        r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
+                                  (const unsigned char *)"wscluster", 9);
+        if (r) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: seeding the RNG failed: %s", wsc__tls_err(r, eb, sizeof eb));
+            wsc__tls_free_ctx(ctx);
+            return WSC_ERR_SYS;
+        }
+    }
+    if (server && !t->have_srv) {
+        const wsc_config *c = &ctx->cfg;
+        if (c->tls_cert_pem)
+            r = mbedtls_x509_crt_parse(&t->cert, (const unsigned char *)c->tls_cert_pem,
+                                       strlen(c->tls_cert_pem) + 1);
+        else if (c->tls_cert) r = mbedtls_x509_crt_parse_file(&t->cert, c->tls_cert);
+        else {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS listener needs tls_cert and tls_key");
+            return WSC_ERR_INVAL;
+        }
+        if (r) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: certificate %s: %s",
+                    c->tls_cert ? c->tls_cert : "(tls_cert_pem)", wsc__tls_err(r, eb, sizeof eb));
+            return WSC_ERR_INVAL;
+        }
+#if MBEDTLS_VERSION_MAJOR >= 3
+        if (c->tls_key_pem)
+            r = mbedtls_pk_parse_key(&t->key, (const unsigned char *)c->tls_key_pem,
+                                     strlen(c->tls_key_pem) + 1, NULL, 0,
+                                     mbedtls_ctr_drbg_random, &t->drbg);
+        else if (c->tls_key)
+            r = mbedtls_pk_parse_keyfile(&t->key, c->tls_key, NULL, mbedtls_ctr_drbg_random,
+                                         &t->drbg);
+#else
+        if (c->tls_key_pem)
+            r = mbedtls_pk_parse_key(&t->key, (const unsigned char *)c->tls_key_pem,
+                                     strlen(c->tls_key_pem) + 1, NULL, 0);
+        else if (c->tls_key) r = mbedtls_pk_parse_keyfile(&t->key, c->tls_key, NULL);
+#endif
+        else r = -1;
+        if (r) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: private key %s: %s",
+                    c->tls_key ? c->tls_key : "(tls_key_pem or none)",
+                    r == -1 ? "missing" : wsc__tls_err(r, eb, sizeof eb));
+            return WSC_ERR_INVAL;
+        }
+        if ((r = mbedtls_ssl_config_defaults(&t->srv, MBEDTLS_SSL_IS_SERVER,
+                                             MBEDTLS_SSL_TRANSPORT_STREAM,
+                                             MBEDTLS_SSL_PRESET_DEFAULT)) != 0 ||
+            (r = mbedtls_ssl_conf_own_cert(&t->srv, &t->cert, &t->key)) != 0) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: server setup: %s", wsc__tls_err(r, eb, sizeof eb));
+            return WSC_ERR_INVAL;
+        }
+        mbedtls_ssl_conf_rng(&t->srv, mbedtls_ctr_drbg_random, &t->drbg);
+        t->have_srv = 1;
+    }
+    if (!server && !t->have_cli) {
+        const wsc_config *c = &ctx->cfg;
+        r = 0;
+        if (c->tls_ca_pem)
+            r = mbedtls_x509_crt_parse(&t->ca, (const unsigned char *)c->tls_ca_pem,
+                                       strlen(c->tls_ca_pem) + 1);
+        else if (c->tls_ca) r = mbedtls_x509_crt_parse_file(&t->ca, c->tls_ca);
+        else if (!c->tls_insecure) {
+            wsc_log(ctx, WSC_LOG_ERROR, "wss:// and tcps:// need tls_ca to verify servers "
+                    "(or tls_insecure for tests)");
+            return WSC_ERR_INVAL;
+        }
+        if (r) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: CA %s: %s", c->tls_ca ? c->tls_ca : "(tls_ca_pem)",
+                    wsc__tls_err(r, eb, sizeof eb));
+            return WSC_ERR_INVAL;
+        }
+        if ((r = mbedtls_ssl_config_defaults(&t->cli, MBEDTLS_SSL_IS_CLIENT,
+                                             MBEDTLS_SSL_TRANSPORT_STREAM,
+                                             MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: client setup: %s", wsc__tls_err(r, eb, sizeof eb));
+            return WSC_ERR_INVAL;
+        }
+        mbedtls_ssl_conf_rng(&t->cli, mbedtls_ctr_drbg_random, &t->drbg);
+        if (c->tls_insecure && !c->tls_ca && !c->tls_ca_pem) {
+            wsc_log(ctx, WSC_LOG_WARN, "TLS SERVER VERIFICATION IS OFF (tls_insecure): any "
+                    "server, or anyone in between, is trusted");
+            mbedtls_ssl_conf_authmode(&t->cli, MBEDTLS_SSL_VERIFY_NONE);
+        } else {
+            mbedtls_ssl_conf_authmode(&t->cli, MBEDTLS_SSL_VERIFY_REQUIRED);
+            mbedtls_ssl_conf_ca_chain(&t->cli, &t->ca, NULL);
+        }
+        t->have_cli = 1;
+    }
+    return 0;
+}
+
+static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
+    if (!s) return;
+    mbedtls_ssl_free(&s->ssl);
+    wsc__free(ctx, s);
+    c->tls = NULL;
+}
+
+static void wsc__tls_ready(wsc_ctx *ctx, wsc__conn *c);
+
+/* drive the handshake as far as the socket allows */
+static void wsc__tls_step(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
+    int r = mbedtls_ssl_handshake(&s->ssl);
+    char eb[128], msg[400];
+    if (r == 0) { wsc__tls_ready(ctx, c); return; }
+    if (r == MBEDTLS_ERR_SSL_WANT_READ) { c->tls_want = POLLIN; return; }
+    if (r == MBEDTLS_ERR_SSL_WANT_WRITE) { c->tls_want = POLLOUT; return; }
+    wsc__tls_err(r, eb, sizeof eb);
+    if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+        char vi[160];
+        int n = mbedtls_x509_crt_verify_info(vi, sizeof vi, "", mbedtls_ssl_get_verify_result(&s->ssl));
+        while (n > 0 && (vi[n - 1] == '\n' || vi[n - 1] == ' ')) vi[--n] = '\0';
+        snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s (%s)", wsc__peer_s(ctx, c),
+                 eb, n > 0 ? vi : "?");
+    } else {
+        snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s", wsc__peer_s(ctx, c), eb);
+    }
+    wsc_log(ctx, c->server ? WSC_LOG_INFO : WSC_LOG_WARN, "%s", msg);
+    ctx->st.refused += c->server;
+    if (!c->server) wsc__emit_error(ctx, c, WSC_ERR_HANDSHAKE, msg);
+    wsc__kill(ctx, c);
+}
+
+static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
+    wsc__tlsctx *t = (wsc__tlsctx *)ctx->tls;
+    wsc__tlsconn *s = (wsc__tlsconn *)wsc__alloc(ctx, sizeof *s);
+    if (!s) return WSC_ERR_NOMEM;
+    mbedtls_ssl_init(&s->ssl);
+    s->fd = c->fd;
+    c->tls = s;
+    if (mbedtls_ssl_setup(&s->ssl, c->server ? &t->srv : &t->cli) != 0 ||
+        (host && mbedtls_ssl_set_hostname(&s->ssl, host) != 0))
+        return WSC_ERR_NOMEM;
+    mbedtls_ssl_set_bio(&s->ssl, s, wsc__bio_send, wsc__bio_recv, NULL);
+    c->state = WSC__TLS;
+    c->tls_want = POLLIN;
+    return 0;
+}
+
+/* >0 bytes, 0 end of stream, -1 error, -2 would block */
+static ssize_t wsc__tls_recv(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
+    int r = mbedtls_ssl_read(&((wsc__tlsconn *)c->tls)->ssl, p, n);
+    char eb[128];
+    if (r > 0) return r;
+    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) return -2;
+    if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: TLS: %s", wsc__peer_s(ctx, c), wsc__tls_err(r, eb, sizeof eb));
+    return -1;
+}
+
+static ssize_t wsc__tls_send(wsc__conn *c, const unsigned char *p, size_t n) {
+    int r = mbedtls_ssl_write(&((wsc__tlsconn *)c->tls)->ssl, p, n);
+    if (r >= 0) { c->tls_wblock = 0; return r; }
+    if (r == MBEDTLS_ERR_SSL_WANT_WRITE || r == MBEDTLS_ERR_SSL_WANT_READ) {
+        c->tls_wblock = 1;
+        return -2;
+    }
+    return -1;
+}
+
+static void wsc__tls_close_notify(wsc__conn *c) {
+    if (c->tls) mbedtls_ssl_close_notify(&((wsc__tlsconn *)c->tls)->ssl);
+}
+#else /* no TLS: every path that could create a session refuses first */
+static void wsc__tls_free_ctx(wsc_ctx *ctx) { (void)ctx; }
+static int wsc__tls_setup(wsc_ctx *ctx, int server) {
+    (void)server;
+    wsc_log(ctx, WSC_LOG_ERROR, "wss:// and tcps:// need a build with WSCLUSTER_MBEDTLS");
+    return WSC_ERR_INVAL;
+}
+static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) { (void)ctx; (void)c; }
+static void wsc__tls_step(wsc_ctx *ctx, wsc__conn *c) { wsc__kill(ctx, c); }
+static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
+    (void)ctx; (void)c; (void)host;
+    return WSC_ERR_INVAL;
+}
+static ssize_t wsc__tls_recv(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
+    (void)ctx; (void)c; (void)p; (void)n;
+    return -1;
+}
+static ssize_t wsc__tls_send(wsc__conn *c, const unsigned char *p, size_t n) {
+    (void)c; (void)p; (void)n;
+    return -1;
+}
+static void wsc__tls_close_notify(wsc__conn *c) { (void)c; }
+#endif
+
 /* >>loop ======================================== sockets, poll, handshakes ========== */
 /* the cluster layer's hooks into the loop (defined in >>cluster) */
 static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c);
@@ -2155,8 +2439,36 @@ static int wsc__nonblock(int fd) {
 }
 
 /* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames */
+/* TLS: one record per frame through mbedTLS (no gathering write) */
+static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
+    while (c->qn > 0) {
+        wsc__out *o = &c->q[c->qh];
+        ssize_t n = wsc__tls_send(c, o->b->data + o->off, o->b->len - o->off);
+        if (n == -2) return 0;
+        if (n < 0) {
+            if (c->opened && c->state != WSC__LINGER && c->state != WSC__DRAIN)
+                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "send failed: TLS error");
+            wsc__kill(ctx, c);
+            return -1;
+        }
+        o->off += (size_t)n;
+        c->pending -= (size_t)n;
+        if (o->off == o->b->len) {
+            wsc__buf_unref(ctx, o->b);
+            c->qh = (c->qh + 1) % c->qcap;
+            c->qn--;
+        }
+    }
+    return 1;
+}
+
 static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
     if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
+    if (c->state == WSC__TLS) {
+        if (c->tls_want == POLLOUT) wsc__tls_step(ctx, c);
+        return;
+    }
+    if (c->tls && wsc__flush_tls(ctx, c) <= 0) return;
     while (c->qn > 0) {
         struct iovec iov[WSC_MAX_IOV];
         struct msghdr mh;
@@ -2197,6 +2509,7 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
         if ((size_t)n < total) return; /* socket buffer full: POLLOUT will resume */
     }
     if (c->state == WSC__DRAIN) {
+        wsc__tls_close_notify(c);
         shutdown(c->fd, SHUT_WR);
         c->state = WSC__LINGER;
         c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
@@ -2229,8 +2542,11 @@ typedef struct wsc__fctx { wsc_ctx *ctx; wsc__conn *c; } wsc__fctx;
 static int wsc__deliver(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
     wsc_msg m;
     /* a TCP peer link announces itself with a HELLO as its first message */
+    wsc_link_msg lm;
+    const char *why;
     int hello = !c->got_msg && ctx->cl_on && c->server && c->proto == WSC_PROTO_TCP &&
-                opcode == WSC_BINARY && n >= 2 && p[0] == 1 && p[1] == WSC_LINK_HELLO;
+                opcode == WSC_BINARY && n >= 2 && p[0] == 1 && p[1] == WSC_LINK_HELLO &&
+                wsc_link_parse(p, n, &lm, &why) == 0;
     c->got_msg = 1;
     if (c->link || hello) {
         wsc__link_in(ctx, c, opcode, p, n);
@@ -2669,6 +2985,11 @@ static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
         wsc__kill(ctx, c);
         return;
     }
+    if (c->tls) {
+        c->state = WSC__TLS;
+        wsc__tls_step(ctx, c);
+        return;
+    }
     if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
     else c->state = WSC__HS;
     wsc__mark_dirty(ctx, c);
@@ -2676,8 +2997,19 @@ static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
 
 static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
     int rounds;
-    for (rounds = 0; rounds < 4; rounds++) {
-        ssize_t n = recv(c->fd, ctx->rbuf, WSC_RECV_BUF, 0);
+    if (c->state == WSC__TLS) {
+        wsc__tls_step(ctx, c);
+        if (c->state == WSC__TLS || c->state == WSC__DEAD) return;
+    }
+    /* TLS may hold decrypted bytes the socket no longer signals: read until it blocks */
+    for (rounds = 0; rounds < (c->tls ? 64 : 4); rounds++) {
+        ssize_t n = c->tls ? wsc__tls_recv(ctx, c, ctx->rbuf, WSC_RECV_BUF)
+                           : recv(c->fd, ctx->rbuf, WSC_RECV_BUF, 0);
+        if (c->tls && n < 0) {
+            if (n == -2) return;
+            wsc__kill(ctx, c);
+            return;
+        }
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -2701,9 +3033,29 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
         case WSC__CLOSING: wsc__frames_in(ctx, c, ctx->rbuf, (size_t)n); break;
         default: break; /* DRAIN, LINGER: discard until the peer closes */
         }
-        if (c->state == WSC__DEAD || (size_t)n < WSC_RECV_BUF) return;
+        if (c->state == WSC__DEAD || (!c->tls && (size_t)n < WSC_RECV_BUF)) return;
     }
 }
+
+static void wsc__tcp_accepted(wsc_ctx *ctx, wsc__conn *c) {
+    c->path = wsc__strndup(ctx, "", 0);
+    ctx->st.accepted++;
+    wsc__opened(ctx, c);
+}
+
+#ifdef WSCLUSTER_MBEDTLS
+/* the handshake is done: on to HTTP (server), the upgrade request (client), or open */
+static void wsc__tls_ready(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->server) {
+        if (c->proto == WSC_PROTO_TCP) wsc__tcp_accepted(ctx, c);
+        else c->state = WSC__HTTP;
+    } else {
+        if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
+        else c->state = WSC__HS;
+        wsc__mark_dirty(ctx, c);
+    }
+}
+#endif
 
 static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
     int i;
@@ -2752,10 +3104,10 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
             memcpy(c->addr, &s6->sin6_addr, 16);
             c->port = ntohs(s6->sin6_port);
         }
-        if (l->proto == WSC_PROTO_TCP) {
-            c->path = wsc__strndup(ctx, "", 0);
-            ctx->st.accepted++;
-            wsc__opened(ctx, c);
+        if (l->tls) {
+            if (wsc__tls_start(ctx, c, NULL) < 0) wsc__kill(ctx, c);
+        } else if (l->proto == WSC_PROTO_TCP) {
+            wsc__tcp_accepted(ctx, c);
         } else {
             c->state = WSC__HTTP;
         }
@@ -2781,6 +3133,18 @@ static void wsc__sweep(wsc_ctx *ctx) {
                 wsc__kill(ctx, c);
             }
             break;
+        case WSC__TLS:
+            if (!c->server && now >= c->deadline) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "TLS handshake with %s timed out "
+                         "(handshake_timeout_ms=%d)", wsc__peer_s(ctx, c),
+                         ctx->cfg.handshake_timeout_ms);
+                wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
+                wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, msg);
+                wsc__kill(ctx, c);
+                break;
+            }
+            /* fall through - a server-side handshake times out like a request */
         case WSC__HTTP:
         case WSC__BODY:
             if (now >= c->deadline) {
@@ -2853,9 +3217,10 @@ static int wsc__ct_eq(const char *secret, wsc_str given) { /* constant time */
 /* normalise a server-list entry into the form peers are compared by */
 static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
                          char *out, size_t cap) {
-    const char *fmt = strchr(host, ':') ? "%s://[%s]:%d%s" : "%s://%s:%d%s";
-    int n = snprintf(out, cap, fmt, proto == WSC_PROTO_TCP ? "tcp" : "ws", host, port,
-                     proto == WSC_PROTO_TCP ? "" : (path && *path ? path : ctx->cpath));
+    const char *fmt = strchr(host, ':') ? "%s%s://[%s]:%d%s" : "%s%s://%s:%d%s";
+    int tcp = (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP;
+    int n = snprintf(out, cap, fmt, tcp ? "tcp" : "ws", (proto & WSC_PROTO_TLS) ? "s" : "", host,
+                     port, tcp ? "" : (path && *path ? path : ctx->cpath));
     return n > 0 && (size_t)n < cap ? 0 : WSC_ERR_INVAL;
 }
 
@@ -2884,7 +3249,7 @@ static int wsc__is_self(wsc_ctx *ctx, const wsc_peer_entry *e, const char *url) 
     for (l = 0; l < ctx->nlst; l++) {
         const wsc__listener *L = &ctx->lst[l];
         int wild = L->host[0] == '\0' || strcmp(L->host, "0.0.0.0") == 0 || strcmp(L->host, "::") == 0;
-        if (L->proto != e->proto || L->port != e->port) continue;
+        if (L->proto != e->proto || L->tls != e->tls || L->port != e->port) continue;
         if (strcmp(L->host, e->host) == 0 || ((wild || wsc__is_loopback(L->host)) &&
                                               wsc__is_loopback(e->host)))
             return 1;
@@ -2902,6 +3267,8 @@ static wsc__peer *wsc__peer_find(wsc_ctx *ctx, const char *url, wsc_str node) {
     }
     return NULL;
 }
+
+static const wsc_str wsc__empty = {"", 0};
 
 /* another entry for the same node with a live link of ours */
 static wsc__peer *wsc__peer_other(wsc_ctx *ctx, const wsc__peer *self, wsc_str node) {
@@ -3026,7 +3393,9 @@ static void wsc__list_entry(void *arg, const wsc_peer_entry *e) {
                 e->error);
         return;
     }
-    if (wsc__norm_url(ctx, e->proto, e->host, e->port, e->path, url, sizeof url) < 0) return;
+    if (wsc__norm_url(ctx, e->proto | (e->tls ? WSC_PROTO_TLS : 0), e->host, e->port, e->path,
+                      url, sizeof url) < 0)
+        return;
     L->n++;
     p = wsc__peer_find(ctx, url, none);
     if (!p) {
@@ -3050,25 +3419,41 @@ static int wsc__list_load(wsc_ctx *ctx) {
         size_t cap = 1 << 20;
         src = ctx->cfg.peers_file;
         if (!f) {
-            wsc_log(ctx, WSC_LOG_WARN, "cannot read server list %s: %s (keeping the last list)",
-                    src, strerror(errno));
+            if (!ctx->list_err) /* once per failure, not every refresh */
+                wsc_log(ctx, WSC_LOG_WARN, "cannot read server list %s: %s (keeping the last "
+                        "list)", src, strerror(errno));
+            ctx->list_err = 1;
             return WSC_ERR_SYS;
         }
         text = (char *)wsc__alloc(ctx, cap);
         if (!text) { fclose(f); return WSC_ERR_NOMEM; }
         len = fread(text, 1, cap, f);
         if (ferror(f) || len == cap) {
-            wsc_log(ctx, WSC_LOG_WARN, "server list %s unreadable or over 1 MiB (keeping the "
-                    "last list)", src);
+            if (!ctx->list_err)
+                wsc_log(ctx, WSC_LOG_WARN, "server list %s unreadable or over 1 MiB (keeping "
+                        "the last list)", src);
+            ctx->list_err = 1;
             fclose(f);
             wsc__free(ctx, text);
             return WSC_ERR_SYS;
         }
         fclose(f);
+        ctx->list_err = 0;
     } else {
         src = ctx->cfg.peers ? "peers" : "WSCLUSTER_PEERS";
         text = (char *)(ctx->cfg.peers ? ctx->cfg.peers : getenv("WSCLUSTER_PEERS"));
         len = text ? strlen(text) : 0;
+    }
+    { /* unchanged text: nothing to do (and no warning repeated every refresh) */
+        uint64_t h = 1469598103934665603ull;
+        size_t k;
+        for (k = 0; k < len; k++) h = (h ^ (unsigned char)text[k]) * 1099511628211ull;
+        h ^= len + 1; /* an empty list differs from no list yet */
+        if (h == ctx->list_hash) {
+            if (ctx->cfg.peers_file) wsc__free(ctx, text);
+            return 0;
+        }
+        ctx->list_hash = h;
     }
     for (i = 0; i < ctx->npeers; i++) ctx->peers[i].mark = 0;
     L.ctx = ctx;
@@ -3104,7 +3489,8 @@ static void wsc__cluster_start(wsc_ctx *ctx) {
                 h = "127.0.0.1";
             }
             if (L->proto == WSC_PROTO_WS || l == ctx->nlst - 1) {
-                wsc__norm_url(ctx, L->proto, h, L->port, NULL, ctx->advertise,
+                wsc__norm_url(ctx, L->proto | (L->tls ? WSC_PROTO_TLS : 0), h, L->port, NULL,
+                              ctx->advertise,
                               sizeof ctx->advertise);
                 if (L->proto == WSC_PROTO_WS) break;
             }
@@ -3199,6 +3585,13 @@ static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char
     d.peer = peer ? peer : "";
     d.msg_id = msg_id;
     wsc__emit(ctx, c, WSC_EV_DROP, &d);
+}
+
+/* a fresh link to an origin starts a fresh window: ids restart with its process */
+static void wsc__seen_forget(wsc_ctx *ctx, wsc_str origin) {
+    int i;
+    for (i = 0; i < WSC_MAX_PEERS; i++)
+        if (ctx->seen[i].used && wsc__seq(origin, ctx->seen[i].node)) ctx->seen[i].used = 0;
 }
 
 /* 1 when (origin, id) was seen before; remembers it otherwise */
@@ -3366,12 +3759,13 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
     }
     wsc__multi_done(ctx, &mu);
     wsc__buf_unref(ctx, eb);
-    /* honest accounting: a known peer without a link to us does not get it */
+    /* honest accounting: a known peer without a link to us does not get it (an entry never
+       reached is not counted: it may be an alias, or an instance not started yet) */
     for (i = 0; i < ctx->npeers; i++) {
         wsc__peer *p = &ctx->peers[i];
-        if (!p->used || p->self || p->dup || wsc__get(ctx, p->obs)) continue;
+        if (!p->used || p->self || p->dup || !p->node[0] || wsc__get(ctx, p->obs)) continue;
         if (only && strcmp(p->node, only) != 0) continue;
-        wsc__drop(ctx, NULL, "peer unreachable", p->node[0] ? p->node : p->url, m->msg_id);
+        wsc__drop(ctx, NULL, "peer unreachable", p->node, m->msg_id);
     }
     return local;
 }
@@ -3411,8 +3805,14 @@ static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
                 wsc__peer_s(ctx, c));
         return;
     }
-    p = wsc__peer_find(ctx, NULL, m->node);
-    if (!p) p = wsc__peer_find(ctx, url, m->node);
+    p = wsc__peer_other(ctx, NULL, m->node); /* the entry whose link to it is up */
+    if (!p) { /* else a non-alias entry for that node, else one for that address */
+        int i;
+        for (i = 0; i < ctx->npeers && !p; i++)
+            if (ctx->peers[i].used && !ctx->peers[i].dup && wsc__seq(m->node, ctx->peers[i].node))
+                p = &ctx->peers[i];
+        if (!p) p = wsc__peer_find(ctx, url, wsc__empty);
+    }
     if (!p) {
         p = wsc__peer_add(ctx, url, 1);
         if (!p) return;
@@ -3484,6 +3884,10 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
         wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
         wsc__link_send(ctx, c, buf, w.at);
         if (!wsc__seq(m.node, ctx->node)) wsc__introduced(ctx, c, &m);
+        else if (!wsc__seq(m.advertise, ctx->advertise))
+            wsc_log(ctx, WSC_LOG_ERROR, "an instance advertised as %.*s uses our node id %s: "
+                    "node ids must be unique (no link between the two)", (int)m.advertise.len,
+                    m.advertise.ptr, ctx->node);
         return;
     }
     if (m.type == WSC_LINK_WELCOME && !c->server) {
@@ -3506,6 +3910,8 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
             wsc_log(ctx, WSC_LOG_INFO, "peer %s is %.*s, already linked as %s: alias skipped",
                     pe->url, (int)m.node.len, m.node.ptr, other->url);
             pe->dup = 1;
+            if (!wsc__get(ctx, other->obs)) other->obs = pe->obs; /* the state lives there */
+            pe->obs = 0;
             memcpy(pe->node, m.node.ptr, m.node.len);
             pe->node[m.node.len] = '\0';
             wsc_close(ctx, wsc__id(ctx, c), 1000, "duplicate link");
@@ -3515,6 +3921,8 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
         memcpy(pe->node, m.node.ptr, m.node.len);
         pe->node[m.node.len] = '\0';
         pe->fails = 0;
+        wsc__seen_forget(ctx, m.node);
+        if (!wsc__get(ctx, pe->obs)) pe->obs = wsc__obs_of(ctx, pe->node, 0);
         wsc_log(ctx, WSC_LOG_INFO, "peer %s (%s): subscribed", pe->url, pe->node);
         return;
     }
@@ -3710,6 +4118,7 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
     wsc__free(ctx, ctx->rbuf);
     wsc__free(ctx, ctx->pfds);
     wsc__free(ctx, ctx->pidx);
+    wsc__tls_free_ctx(ctx);
     WSC_FREE(ctx, ctx->cfg.alloc_user);
 }
 
@@ -3727,7 +4136,7 @@ static int wsc__resolve(const char *host, int port, struct addrinfo **out, int p
 WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
     char host[256];
     const char *path;
-    int proto, port, fd = -1, one = 1;
+    int proto, port, fd = -1, one = 1, tls, r;
     struct addrinfo *ai, *a;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -3738,6 +4147,9 @@ WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
         wsc_log(ctx, WSC_LOG_ERROR, "listen: bad address '%s'", url);
         return WSC_ERR_ADDR;
     }
+    tls = (proto & WSC_PROTO_TLS) != 0;
+    proto &= ~WSC_PROTO_TLS;
+    if (tls && (r = wsc__tls_setup(ctx, 1)) < 0) { freeaddrinfo(ai); return r; }
     for (a = ai; a; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
         if (fd < 0) continue;
@@ -3756,6 +4168,7 @@ WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     ctx->lst[ctx->nlst].fd = fd;
     ctx->lst[ctx->nlst].proto = proto;
+    ctx->lst[ctx->nlst].tls = tls;
     snprintf(ctx->lst[ctx->nlst].host, sizeof ctx->lst[ctx->nlst].host, "%s", host);
     ctx->lst[ctx->nlst].port = ss.ss_family == AF_INET6
         ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
@@ -3804,6 +4217,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         if (!c) continue;
         ctx->pfds[np].fd = c->fd;
         ctx->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
+                                       : c->state == WSC__TLS ? c->tls_want
                                        : (POLLIN | (c->qn ? POLLOUT : 0)));
         ctx->pfds[np].revents = 0;
         ctx->pidx[np++] = i;
@@ -3899,16 +4313,19 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
                         wsc_id *out) {
     char host[256];
     const char *path;
-    int proto, port, fd = -1, one = 1;
+    int proto, port, fd = -1, one = 1, tls, r;
     struct addrinfo *ai, *a;
     wsc__conn *c;
     wsc_connect_opts o;
     if (!ctx || !url) return WSC_ERR_INVAL;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof o);
-    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 || port == 0 ||
-        wsc__resolve(host, port, &ai, 0) < 0)
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
         return WSC_ERR_ADDR;
+    tls = (proto & WSC_PROTO_TLS) != 0;
+    proto &= ~WSC_PROTO_TLS;
+    if (tls && (r = wsc__tls_setup(ctx, 0)) < 0) return r;
+    if (wsc__resolve(host, port, &ai, 0) < 0) return WSC_ERR_ADDR;
     if (ctx->nconns >= (uint32_t)ctx->cfg.max_conns) { freeaddrinfo(ai); return WSC_ERR_LIMIT; }
     for (a = ai; a; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
@@ -3924,6 +4341,7 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c = wsc__conn_new(ctx, fd, proto, 0);
     if (!c) { close(fd); return WSC_ERR_NOMEM; }
+    if (tls && wsc__tls_start(ctx, c, host) < 0) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
     c->state = WSC__CONNECTING;
     if (o.cls >= WSC_CLIENT && o.cls <= WSC_OBSERVABLE) c->cls = (unsigned char)o.cls;
     c->userdata = o.userdata;
@@ -4293,11 +4711,16 @@ WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {
         if (!p->used) continue;
         if (n < max && out) {
             wsc_peer_info *o = &out[n];
+            wsc_str nd;
+            nd.ptr = p->node;
+            nd.len = strlen(p->node);
+            if (p->dup && wsc__peer_other(ctx, p, nd)) /* an alias shows its twin's links */
+                p = wsc__peer_other(ctx, p, nd);
             s = wsc__get(ctx, p->sub);
-            o->url = p->url;
+            o->url = ctx->peers[i].url;
             o->node = p->node;
             o->self = p->self;
-            o->introduced = p->intro;
+            o->introduced = ctx->peers[i].intro;
             o->sub_up = s && s->state == WSC__OPEN && s->hello_ok;
             o->obs_up = wsc__get(ctx, p->obs) != NULL;
             o->last_heartbeat_ms = p->last_rx < 0 ? -1 : wsc_now_ms() - p->last_rx;

@@ -16,7 +16,7 @@ typedef struct opt { const char *name, *env, *def, *help; const char *val; } opt
 static opt opts[] = {
     {"listen", "WSCLUSTER_LISTEN", "127.0.0.1:8080", "HOST:PORT for HTTP + WebSocket", 0},
     {"tcp-listen", "WSCLUSTER_TCP_LISTEN", "", "HOST:PORT for raw TCP framer clients", 0},
-    {"id", "WSCLUSTER_ID", "", "node id [node-<pid>]", 0},
+    {"id", "WSCLUSTER_ID", "", "node id, unique in the cluster [node-<random>]", 0},
     {"max-message", "WSCLUSTER_MAX_MESSAGE", "16777216", "largest message, bytes", 0},
     {"max-clients", "WSCLUSTER_MAX_CLIENTS", "10000", "connections at once", 0},
     {"log-level", "WSCLUSTER_LOG_LEVEL", "info", "error|warn|info|debug", 0},
@@ -34,9 +34,13 @@ static opt opts[] = {
     {"heartbeat-timeout-ms", "WSCLUSTER_HEARTBEAT_TIMEOUT_MS", "15000",
      "a peer link silent this long is closed", 0},
     {"refresh-ms", "WSCLUSTER_REFRESH_MS", "10000", "re-read the server list this often", 0},
+    {"tls-cert", "WSCLUSTER_TLS_CERT", "", "PEM certificate: --listen/--tcp-listen speak TLS", 0},
+    {"tls-key", "WSCLUSTER_TLS_KEY", "", "PEM private key for --tls-cert", 0},
+    {"tls-ca", "WSCLUSTER_TLS_CA", "", "PEM CA that wss:// and tcps:// peers must chain to", 0},
+    {"tls-insecure", "WSCLUSTER_TLS_INSECURE", "0", "1: do not verify TLS peers (tests only)", 0},
 };
 enum { O_LISTEN, O_TCP, O_ID, O_MAXMSG, O_MAXCLI, O_LOG, O_HSTO, O_PING, O_PENDING, O_PEERS,
-       O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_N };
+       O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_CERT, O_KEY, O_CA, O_INSECURE, O_N };
 
 static volatile sig_atomic_t g_stop, g_hup;
 static void on_signal(int sig) {
@@ -44,7 +48,7 @@ static void on_signal(int sig) {
     else g_stop = 1;
 }
 
-typedef struct node { char id[64]; size_t max_message; } node;
+typedef struct node { char id[80]; size_t max_message; } node;
 
 static void usage(FILE *f) {
     int i;
@@ -324,13 +328,12 @@ int main(int argc, char **argv) {
     struct sigaction sa;
     const char *lv;
     char url[300];
-    int l, port, hostlen;
+    int l, port, hostlen, tls = 0;
     int64_t until;
     if (parse_args(argc, argv) < 0) return 2;
     memset(&cfg, 0, sizeof cfg);
     memset(&n, 0, sizeof n);
     if (opts[O_ID].val[0]) snprintf(n.id, sizeof n.id, "%s", opts[O_ID].val);
-    else snprintf(n.id, sizeof n.id, "node-%ld", (long)getpid());
     n.max_message = (size_t)num(O_MAXMSG, 1, 0xffffffffL);
     lv = opts[O_LOG].val;
     cfg.log_level = strcmp(lv, "error") == 0 ? WSC_LOG_ERROR : strcmp(lv, "warn") == 0 ? WSC_LOG_WARN
@@ -348,17 +351,33 @@ int main(int argc, char **argv) {
     if (cfg.ping_interval_ms == 0) cfg.ping_interval_ms = -1;
     cfg.max_pending = (size_t)num(O_PENDING, 1, 0x7fffffffL);
     cfg.cluster = 1; /* always ready to be introduced, even with no server list */
-    cfg.node_id = n.id;
+    cfg.node_id = n.id[0] ? n.id : NULL; /* else the library's random node-xxxxxxxx */
     cfg.peers_file = opts[O_PEERS].val[0] ? opts[O_PEERS].val : NULL;
     cfg.advertise = opts[O_ADV].val[0] ? opts[O_ADV].val : NULL;
     cfg.secret = opts[O_SECRET].val[0] ? opts[O_SECRET].val : NULL;
     cfg.heartbeat_ms = (int)num(O_HB, 1, 3600000);
     cfg.heartbeat_timeout_ms = (int)num(O_HBTO, 1, 3600000);
     cfg.refresh_ms = (int)num(O_REFRESH, 1, 86400000);
+    cfg.tls_cert = opts[O_CERT].val[0] ? opts[O_CERT].val : NULL;
+    cfg.tls_key = opts[O_KEY].val[0] ? opts[O_KEY].val : NULL;
+    cfg.tls_ca = opts[O_CA].val[0] ? opts[O_CA].val : NULL;
+    cfg.tls_insecure = (int)num(O_INSECURE, 0, 1);
+#ifndef WSCLUSTER_MBEDTLS
+    if (cfg.tls_cert || cfg.tls_key || cfg.tls_ca) {
+        fprintf(stderr, "wscluster-node: built without TLS: use wscluster-node-tls (make tls)\n");
+        return 2;
+    }
+#endif
+    if (!cfg.tls_cert != !cfg.tls_key) {
+        fprintf(stderr, "wscluster-node: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    tls = cfg.tls_cert != NULL;
     ctx = wsc_create(&cfg);
     if (!ctx) return 1;
+    snprintf(n.id, sizeof n.id, "%s", wsc_node_id(ctx));
     wsc_register_selector(ctx, "user-prefix", sel_user_prefix, NULL);
-    snprintf(url, sizeof url, "ws://%s", opts[O_LISTEN].val);
+    snprintf(url, sizeof url, "%s://%s", tls ? "wss" : "ws", opts[O_LISTEN].val);
     if ((l = wsc_listen(ctx, url)) < 0) {
         fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", url, wsc_strerror(l));
         wsc_destroy(ctx);
@@ -366,21 +385,21 @@ int main(int argc, char **argv) {
     }
     port = wsc_listener_port(ctx, l);
     hostlen = (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val);
-    printf("listening ws://%.*s:%d\n", hostlen, opts[O_LISTEN].val, port);
+    printf("listening %s://%.*s:%d\n", tls ? "wss" : "ws", hostlen, opts[O_LISTEN].val, port);
     if (opts[O_TCP].val[0]) {
-        snprintf(url, sizeof url, "tcp://%s", opts[O_TCP].val);
+        snprintf(url, sizeof url, "%s://%s", tls ? "tcps" : "tcp", opts[O_TCP].val);
         if ((l = wsc_listen(ctx, url)) < 0) {
             fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", url, wsc_strerror(l));
             wsc_destroy(ctx);
             return 1;
         }
-        printf("listening tcp://%.*s:%d\n",
+        printf("listening %s://%.*s:%d\n", tls ? "tcps" : "tcp",
                (int)(strrchr(opts[O_TCP].val, ':') - opts[O_TCP].val), opts[O_TCP].val,
                wsc_listener_port(ctx, l));
     }
     fflush(stdout);
-    wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at http://%.*s:%d/", n.id, hostlen,
-            opts[O_LISTEN].val, port);
+    wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at %s://%.*s:%d/", n.id,
+            tls ? "https" : "http", hostlen, opts[O_LISTEN].val, port);
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
