@@ -10,7 +10,7 @@ FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp $(B)/fuzz/fu
 FUZZ_SECONDS ?= 20
 HDR     := wscluster.h
 
-.PHONY: all asan fuzz test demo deps clean check-headers
+.PHONY: all asan tls fuzz test demo deps clean check-headers
 all: $(PROGS)
 
 $(B) $(B)/asan $(B)/fuzz:
@@ -36,6 +36,19 @@ $(B)/device: examples/device.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@
 $(B)/threads: examples/threads.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) -pthread $< -o $@
+
+# the TLS variants (mbedTLS): the same programs with WSCLUSTER_MBEDTLS
+TLSLIB  := -lmbedtls -lmbedx509 -lmbedcrypto
+TLS     := $(B)/wscluster-node-tls $(B)/wsc-client-tls $(B)/asan/wscluster-node-tls $(B)/asan/wsc-client-tls
+tls: $(TLS)
+$(B)/wscluster-node-tls: examples/node.c $(HDR) $(B)/chat_html.h | $(B)
+	$(CC) $(WARN) $(CFLAGS) -DWSCLUSTER_MBEDTLS -I$(B) $< -o $@ $(TLSLIB)
+$(B)/wsc-client-tls: tests/wsc_client.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -DWSCLUSTER_MBEDTLS $< -o $@ $(TLSLIB)
+$(B)/asan/wscluster-node-tls: examples/node.c $(HDR) $(B)/chat_html.h | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -DWSCLUSTER_MBEDTLS -I$(B) $< -o $@ $(TLSLIB)
+$(B)/asan/wsc-client-tls: tests/wsc_client.c $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -DWSCLUSTER_MBEDTLS $< -o $@ $(TLSLIB)
 
 asan: $(ASAN)
 $(B)/asan/wscluster-node: examples/node.c $(HDR) $(B)/chat_html.h | $(B)/asan
@@ -69,3 +82,17 @@ demo: deps $(B)/wscluster-node
 
 clean:
 	rm -rf $(B)
+
+# the benchmark (tests/bench): installs what it needs, then runs every server; see run.sh
+.PHONY: bench
+bench:
+	sh tests/bench/run.sh
+$(B)/bench:
+	mkdir -p $@
+$(B)/bench/wsbench: tests/bench/wsbench.c | $(B)/bench
+	$(CC) -std=c99 -Wall -Wextra -Wpedantic -O2 -g $< -o $@
+$(B)/bench/malloc_count.so: tests/bench/malloc_count.c | $(B)/bench
+	$(CC) -Wall -Wextra -O2 -g -fPIC -shared $< -o $@
+$(B)/bench/lws_server: tests/bench/lws_server.c | $(B)/bench
+	$(CC) -std=c99 -Wall -Wextra -O2 -g $$(pkg-config --cflags libwebsockets 2>/dev/null) $< -o $@ \
+	    $$(pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets)

@@ -47,6 +47,19 @@ for cc in gcc clang; do
         echo "check_headers: a misspelled WSCLUSTER_IMPLEMENTATION linked ($cc)"; fail=1
     fi
 done
+# with TLS (mbedTLS): as C and as C++, linked
+cat > "$T/impl_tls.c" <<'X'
+#define WSCLUSTER_MBEDTLS
+#define WSCLUSTER_IMPLEMENTATION
+#include "../../wscluster.h"
+X
+TLSLIB="-lmbedtls -lmbedx509 -lmbedcrypto"
+for cc in gcc clang; do
+    run $cc -std=c99 $W -Wconversion -c "$T/impl_tls.c" -o "$T/impl_tls_$cc.o"
+    run $cc -std=c99 $W "$T/user.c" "$T/impl_tls_$cc.o" -o "$T/user_tls_$cc" $TLSLIB
+    run "$T/user_tls_$cc"
+done
+run g++ -std=c++11 $W -x c++ -c "$T/impl_tls.c" -o "$T/impl_tls_gxx.o"
 for cxx in g++ clang++; do
     run $cxx -std=c++11 $W -x c++ -c "$T/impl.c" -o "$T/impl_$cxx.o"
     run $cxx -std=c++11 $W -x c++ "$T/user.c" -x none "$T/impl_$cxx.o" -o "$T/user_$cxx"
@@ -58,5 +71,5 @@ for cc in gcc clang; do
         run $cc -std=c99 $W -Wconversion -O2 -Ibuild -c "$f" -o "$T/ex_$cc.o"
     done
 done
-[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, nm, typo)"
+[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, nm, typo)"
 exit $fail

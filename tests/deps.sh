@@ -24,6 +24,8 @@ fi
 have node || pkgs="$pkgs nodejs"
 have npm || pkgs="$pkgs npm"
 [ -x /usr/bin/chromium ] || pkgs="$pkgs chromium"
+[ -f /usr/include/mbedtls/ssl.h ] || pkgs="$pkgs libmbedtls-dev"   # the TLS variant
+have openssl || pkgs="$pkgs openssl"                               # test certificates
 if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "deps: installing$pkgs"

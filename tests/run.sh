@@ -1,5 +1,5 @@
 #!/bin/sh
-# The whole suite: builds (gcc + clang, strict warnings), header health, unit tests, interop
+# The whole suite: builds (gcc + clang, strict warnings; plain and TLS), header health, unit tests, interop
 # with real peers (Python websockets, Node ws, Chromium) against the plain and the
 # ASan+UBSan builds, and each libFuzzer target for FUZZ_SECONDS. Ends with one line
 # "test: N passed, N failed" counting the steps.
@@ -28,6 +28,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 step build-gcc make -s CC=gcc all asan
+step build-tls make -s CC=gcc tls
 step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build/clang/wsc-client build/clang/unit build/clang/minimal
 step headers sh tests/check_headers.sh
 step unit ./build/unit
@@ -37,16 +38,18 @@ for v in plain asan; do
     if [ $v = plain ]; then d=build; else d=build/asan; fi
     export WSC_NODE_BIN=$d/wscluster-node WSC_CLIENT_BIN=$d/wsc-client
     export WSC_DEVICE_BIN=$d/device WSC_THREADS_BIN=$d/threads
+    export WSC_NODE_TLS_BIN=$d/wscluster-node-tls WSC_CLIENT_TLS_BIN=$d/wsc-client-tls
     step "python-node-$v" $PY tests/test_node.py
     step "python-badinput-$v" $PY tests/test_badinput.py
     step "python-slow-$v" $PY tests/test_slow.py
     step "python-client-$v" $PY tests/test_client_role.py
     step "python-cluster-$v" $PY tests/test_cluster.py
+    step "python-tls-$v" $PY tests/test_tls.py
     step "node-ws-$v" node --test tests/node_interop.mjs
     step "browser-$v" node --test tests/browser_test.mjs
     step "browser-cluster-$v" node --test tests/browser_cluster.mjs
 done
-unset WSC_NODE_BIN WSC_CLIENT_BIN WSC_DEVICE_BIN WSC_THREADS_BIN
+unset WSC_NODE_BIN WSC_CLIENT_BIN WSC_DEVICE_BIN WSC_THREADS_BIN WSC_NODE_TLS_BIN WSC_CLIENT_TLS_BIN
 
 step fuzzers-build make -s fuzz
 for f in http ws tcp link peers; do

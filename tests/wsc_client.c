@@ -1,5 +1,6 @@
 /* wsc-client: drives wscluster.h's client role for the interop tests.
-   wsc-client [--count N] [--size BYTES] [--binary] [--subprotocol P] URL
+   wsc-client [--count N] [--size BYTES] [--binary] [--subprotocol P] [--ca FILE] [--insecure] URL
+   (wss:// and tcps:// in the TLS build, wsc-client-tls: --ca verifies the server)
    Sends N messages one at a time, expects each echoed back identical, closes with 1000,
    prints "ok N". Exit 1 on any failure, 2 when the handshake is refused. */
 #define WSCLUSTER_IMPLEMENTATION
@@ -79,8 +80,8 @@ int main(int argc, char **argv) {
     wsc_connect_opts o;
     wsc_ctx *ctx;
     wsc_id id;
-    const char *url = NULL;
-    int i, r;
+    const char *url = NULL, *ca = NULL;
+    int i, r, insecure = 0;
     memset(&s, 0, sizeof s);
     memset(&o, 0, sizeof o);
     s.count = 1;
@@ -90,9 +91,11 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) s.size = atol(argv[++i]);
         else if (strcmp(argv[i], "--binary") == 0) s.binary = 1;
         else if (strcmp(argv[i], "--subprotocol") == 0 && i + 1 < argc) o.subprotocol = argv[++i];
+        else if (strcmp(argv[i], "--ca") == 0 && i + 1 < argc) ca = argv[++i];
+        else if (strcmp(argv[i], "--insecure") == 0) insecure = 1;
         else if (argv[i][0] != '-' && !url) url = argv[i];
         else { fprintf(stderr, "usage: wsc-client [--count N] [--size B] [--binary] "
-                               "[--subprotocol P] URL\n"); return 1; }
+                               "[--subprotocol P] [--ca FILE] [--insecure] URL\n"); return 1; }
     }
     if (!url || s.count < 0 || s.size < 0) return 1;
     s.buf = (unsigned char *)malloc((size_t)s.size + 1);
@@ -102,6 +105,8 @@ int main(int argc, char **argv) {
     cfg.max_message = (uint64_t)s.size + (1u << 20);
     cfg.max_pending = (size_t)s.size + (1u << 20);
     cfg.log_level = WSC_LOG_WARN;
+    cfg.tls_ca = ca;              /* wss:// and tcps:// (the TLS build) */
+    cfg.tls_insecure = insecure;
     o.cls = WSC_CLIENT;
     ctx = wsc_create(&cfg);
     if (!ctx || !s.buf) return 1;
