@@ -28,6 +28,7 @@
      >>url       ws:// tcp:// host:port parsing
      >>link      peer-link messages and the server list (pure)
      >>conn      connection table, ids, metadata, output queues
+     >>tls       optional TLS through mbedTLS (WSCLUSTER_MBEDTLS)
      >>loop      sockets, poll(), handshakes, timers: the only code that does socket I/O
      >>cluster   discovery, peer links, introductions, forwarding, wsc_post
      >>public    the public functions
@@ -146,6 +147,14 @@
      log                 log sink void(void *user, int level, const char *line)
                                                                          [stderr with time]
      alloc_user          context pointer passed to WSC_MALLOC & co       [NULL]
+     -- TLS (WSCLUSTER_MBEDTLS; see TLS) --
+     tls_cert, tls_key   PEM files of a wss:// / tcps:// listener        [none]
+     tls_cert_pem,       the same as PEM text in memory (NUL-terminated) [none]
+       tls_key_pem
+     tls_ca, tls_ca_pem  CA that wss:// / tcps:// servers must chain to  [none: such
+                                                                          connections are
+                                                                          refused]
+     tls_insecure        1: do not verify servers (tests only; logged)   [0]
      -- the cluster (all optional; see CLUSTER MODEL) --
      cluster             1: join even with no server list yet            [0: joins when a
                          (peers can still introduce themselves)           list is given]
@@ -180,6 +189,8 @@
      WSC_MAX_SELECTORS                  named selectors [16]
      WSC_MAX_MATCH                      key=value pairs in one selector [8]
      WSCLUSTER_STATIC                   make every function static
+     WSCLUSTER_MBEDTLS                  TLS through mbedTLS (link -lmbedtls -lmbedx509
+                                        -lmbedcrypto); without it: libc + sockets only
 
    ERRORS
      Functions return >= 0 on success and a negative wsc_err on failure; wsc_strerror()
@@ -190,6 +201,19 @@
      1000 normal  1001 wsc_close_all/shutdown  1002 protocol error  1006 (reported only:
      no close frame, heartbeat timeout, reset)  1007 invalid UTF-8  1008 slow consumer
      1009 message too big  1011 internal error (out of memory).
+
+   TLS  (#define WSCLUSTER_MBEDTLS before the implementation; mbedTLS 2.28 and 3.x)
+     wsc_listen(ctx, "wss://HOST:PORT") and "tcps://HOST:PORT" listen with TLS using
+     tls_cert/tls_key (or the _pem buffers, for appliances without a file system), next
+     to or instead of plain listeners. wsc_connect() and the server list take wss:// and
+     tcps:// URLs: the server is verified against tls_ca (its name: the URL's host, also
+     sent as SNI) unless tls_insecure. The handshake runs inside the loop, non-blocking,
+     and handshake_timeout_ms covers it; a bad or stalled handshake closes that connection
+     alone (logged). An instance whose listener speaks TLS advertises wss:// (tcps://), so
+     its peers link to it over TLS. Without WSCLUSTER_MBEDTLS these URLs are refused
+     (WSC_ERR_INVAL, logged) and the library needs nothing beyond libc and sockets.
+     Writes over TLS go one record per frame (no gathering write); reads drain mbedTLS's
+     buffer before returning to poll().
 
    THE TCP FRAMER  (tcp:// listeners and connections)
      frame = length (4 bytes, big-endian, payload bytes only) | type (1 byte) | payload
@@ -293,7 +317,7 @@
      - No HTTP keep-alive; HTTP replies must be given during WSC_EV_HTTP.
      - Worst-case memory: max_conns x (max_message + max_pending) plus the connection
        state; an idle connection holds no buffer.
-     - The cluster secret travels in clear on plain ws:// and tcp:// links.
+     - The cluster secret travels in clear on plain ws:// and tcp:// links (use wss://).
      - The implementation file must see wscluster.h before any system header (it defines
        _POSIX_C_SOURCE), or be compiled with -D_POSIX_C_SOURCE=200809L.
 */
