@@ -1726,8 +1726,10 @@ typedef struct wsc__conn {
     char *path, *subproto, *close_reason;
     char *name;                 /* outbound: "host:port" as dialled */
     char *accept;               /* outbound: the Sec-WebSocket-Accept we expect */
-    char **meta;                /* each "key\0value\0" */
-    unsigned nmeta, metacap;
+    char *meta;                 /* one block: "key\0value\0" pairs, metalen bytes */
+    uint32_t nmeta, metalen;
+    char pathin[16];            /* short paths live here (c->path points to it) */
+    wsc__out qin[2];            /* the queue's first ring: most connections never need more */
     void *userdata;
 } wsc__conn;
 
@@ -1773,6 +1775,7 @@ struct wsc_ctx {
     wsc__conn **slots;
     uint32_t *gens, *freelist, *dirty;
     uint32_t nfree, ndirty, nslots, nconns;
+    uint32_t hi;                /* slots at or above hi are empty: loops stop there */
     wsc__listener lst[WSC_MAX_LISTENERS];
     int nlst;
     wsc__timer timers[WSC_MAX_TIMERS];
@@ -1956,10 +1959,10 @@ static void wsc__mark_dirty(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__q_clear(wsc_ctx *ctx, wsc__conn *c, int keep_partial) {
     wsc__out keep = {NULL, 0};
     int kept = keep_partial && c->qn > 0 && (c->q[c->qh].off > 0 || c->tls_wblock);
-    if (kept) { keep = c->q[c->qh]; c->qh = (c->qh + 1) % c->qcap; c->qn--; }
+    if (kept) { keep = c->q[c->qh]; c->qh = (c->qh + 1) & (c->qcap - 1); c->qn--; }
     while (c->qn) {
         wsc__buf_unref(ctx, c->q[c->qh].b);
-        c->qh = (c->qh + 1) % c->qcap;
+        c->qh = (c->qh + 1) & (c->qcap - 1);
         c->qn--;
     }
     c->qh = 0;
@@ -1977,14 +1980,14 @@ static int wsc__q_push(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
         uint32_t ncap = c->qcap ? c->qcap * 2 : 4, i;
         wsc__out *nq = (wsc__out *)wsc__alloc(ctx, ncap * sizeof *nq);
         if (!nq) return WSC_ERR_NOMEM;
-        for (i = 0; i < c->qn; i++) nq[i] = c->q[(c->qh + i) % c->qcap];
-        wsc__free(ctx, c->q);
+        for (i = 0; i < c->qn; i++) nq[i] = c->q[(c->qh + i) & (c->qcap - 1)];
+        if (c->q != c->qin) wsc__free(ctx, c->q);
         c->q = nq;
         c->qh = 0;
         c->qcap = ncap;
     }
-    c->q[(c->qh + c->qn) % c->qcap].b = b;
-    c->q[(c->qh + c->qn) % c->qcap].off = 0;
+    c->q[(c->qh + c->qn) & (c->qcap - 1)].b = b;
+    c->q[(c->qh + c->qn) & (c->qcap - 1)].off = 0;
     c->qn++;
     b->refs++;
     c->pending += b->len;
@@ -2089,17 +2092,21 @@ static void wsc__multi_done(wsc_ctx *ctx, wsc__multi *m) {
 }
 
 /* -- metadata -- */
-static int wsc__meta_find(const wsc__conn *c, const char *key) {
-    unsigned i;
-    for (i = 0; i < c->nmeta; i++)
-        if (strcmp(c->meta[i], key) == 0) return (int)i;
+/* the pair for key: its offset in the block, or -1 */
+static long wsc__meta_find(const wsc__conn *c, const char *key) {
+    uint32_t at = 0;
+    while (at < c->metalen) {
+        const char *k = c->meta + at, *v = k + strlen(k) + 1;
+        if (strcmp(k, key) == 0) return (long)at;
+        at = (uint32_t)(v + strlen(v) + 1 - c->meta);
+    }
     return -1;
 }
 static const char *wsc__meta_val(const wsc__conn *c, const char *key) {
-    int i;
+    long at;
     if (strcmp(key, "path") == 0) return c->path ? c->path : "";
-    i = wsc__meta_find(c, key);
-    return i < 0 ? NULL : c->meta[i] + strlen(c->meta[i]) + 1;
+    at = wsc__meta_find(c, key);
+    return at < 0 ? NULL : c->meta + at + strlen(c->meta + at) + 1;
 }
 static int wsc__matches(const wsc__conn *c, const wsc_kv *m, size_t n) {
     size_t i;
@@ -2112,6 +2119,18 @@ static int wsc__matches(const wsc__conn *c, const wsc_kv *m, size_t n) {
 }
 
 /* -- the table -- */
+/* short paths (the common case) need no allocation */
+static int wsc__set_path(wsc_ctx *ctx, wsc__conn *c, const char *p, size_t n) {
+    if (n < sizeof c->pathin) {
+        memcpy(c->pathin, p, n);
+        c->pathin[n] = '\0';
+        c->path = c->pathin;
+        return 0;
+    }
+    c->path = wsc__strndup(ctx, p, n);
+    return c->path ? 0 : WSC_ERR_NOMEM;
+}
+
 static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     wsc__conn *c;
     if (ctx->nfree == 0) return NULL;
@@ -2120,6 +2139,7 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     memset(c, 0, sizeof *c);
     c->idx = ctx->freelist[--ctx->nfree];
     ctx->slots[c->idx] = c;
+    if (c->idx + 1 > ctx->hi) ctx->hi = c->idx + 1;
     ctx->nconns++;
     c->fd = fd;
     c->proto = (unsigned char)proto;
@@ -2128,6 +2148,8 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     c->last_rx = c->last_ping = ctx->now;
     c->deadline = ctx->now + ctx->cfg.handshake_timeout_ms;
     c->peer_ix = -1;
+    c->q = c->qin;
+    c->qcap = 2;
     return c;
 }
 
@@ -2135,7 +2157,6 @@ static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c);
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c);
 
 static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
-    unsigned i;
     if (c->link || c->peer_ix >= 0) wsc__link_gone(ctx, c);
     if (c->opened) {
         wsc_close_info ci;
@@ -2149,18 +2170,18 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     }
     if (c->fd >= 0) close(c->fd);
     wsc__q_clear(ctx, c, 0);
-    wsc__free(ctx, c->q);
     wsc__free(ctx, c->in);
-    wsc__free(ctx, c->path);
     wsc__free(ctx, c->subproto);
     wsc__free(ctx, c->close_reason);
-    for (i = 0; i < c->nmeta; i++) wsc__free(ctx, c->meta[i]);
     wsc__free(ctx, c->meta);
+    if (c->path != c->pathin) wsc__free(ctx, c->path);
+    if (c->q != c->qin) wsc__free(ctx, c->q);
     wsc__free(ctx, c->dec);
     wsc__tls_free(ctx, c);
     wsc__free(ctx, c->name);
     wsc__free(ctx, c->accept);
     ctx->slots[c->idx] = NULL;
+    while (ctx->hi > 0 && !ctx->slots[ctx->hi - 1]) ctx->hi--;
     ctx->gens[c->idx]++;
     if (ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
     ctx->freelist[ctx->nfree++] = c->idx;
@@ -2479,7 +2500,7 @@ static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
         c->pending -= (size_t)n;
         if (o->off == o->b->len) {
             wsc__buf_unref(ctx, o->b);
-            c->qh = (c->qh + 1) % c->qcap;
+            c->qh = (c->qh + 1) & (c->qcap - 1);
             c->qn--;
         }
     }
@@ -2500,7 +2521,7 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
         uint32_t i, cnt = c->qn < WSC_MAX_IOV ? c->qn : WSC_MAX_IOV;
         ssize_t n;
         for (i = 0; i < cnt; i++) {
-            wsc__out *o = &c->q[(c->qh + i) % c->qcap];
+            wsc__out *o = &c->q[(c->qh + i) & (c->qcap - 1)];
             iov[i].iov_base = o->b->data + o->off;
             iov[i].iov_len = o->b->len - o->off;
             total += iov[i].iov_len;
@@ -2527,7 +2548,7 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
             if (sent < left) { o->off += sent; break; }
             sent -= left;
             wsc__buf_unref(ctx, o->b);
-            c->qh = (c->qh + 1) % c->qcap;
+            c->qh = (c->qh + 1) & (c->qcap - 1);
             c->qn--;
         }
         if ((size_t)n < total) return; /* socket buffer full: POLLOUT will resume */
@@ -2806,8 +2827,7 @@ static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t h
         { wsc__http_error(ctx, c, 400, "Sec-WebSocket-Key is not 16 bytes in base64",
                                NULL); return; }
     wsc_ws_accept(key->ptr, key->len, accept);
-    c->path = wsc__strndup(ctx, req->path.ptr, req->path.len);
-    if (!c->path) { wsc__kill(ctx, c); return; }
+    if (wsc__set_path(ctx, c, req->path.ptr, req->path.len) < 0) { wsc__kill(ctx, c); return; }
     req->subprotocol = NULL;
     { /* default metadata from the query (the handler may change it): user, group */
         char v[256];
@@ -3062,7 +3082,7 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
 }
 
 static void wsc__tcp_accepted(wsc_ctx *ctx, wsc__conn *c) {
-    c->path = wsc__strndup(ctx, "", 0);
+    wsc__set_path(ctx, c, "", 0);
     ctx->st.accepted++;
     wsc__opened(ctx, c);
 }
@@ -3141,7 +3161,7 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
 static void wsc__sweep(wsc_ctx *ctx) {
     uint32_t i;
     int64_t now = ctx->now;
-    for (i = 0; i < ctx->nslots; i++) {
+    for (i = 0; i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (!c) continue;
         switch (c->state) {
@@ -3208,7 +3228,7 @@ static void wsc__reap(wsc_ctx *ctx) {
     while (ctx->need_reap) {
         uint32_t i;
         ctx->need_reap = 0;
-        for (i = 0; i < ctx->nslots; i++)
+        for (i = 0; i < ctx->hi; i++)
             if (ctx->slots[i] && ctx->slots[i]->state == WSC__DEAD)
                 wsc__conn_free(ctx, ctx->slots[i]);
     }
@@ -3308,7 +3328,7 @@ static wsc__peer *wsc__peer_other(wsc_ctx *ctx, const wsc__peer *self, wsc_str n
 /* any open, answered Observable link from node */
 static wsc_id wsc__obs_of(wsc_ctx *ctx, const char *node, wsc_id except) {
     uint32_t k;
-    for (k = 0; k < ctx->nslots; k++) {
+    for (k = 0; k < ctx->hi; k++) {
         wsc__conn *c = ctx->slots[k];
         const char *n;
         if (!c || c->cls != WSC_OBSERVABLE || c->hello_ok != 2 || c->state != WSC__OPEN) continue;
@@ -3700,7 +3720,7 @@ static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
         arg = wsc__strndup(ctx, m->arg.ptr, m->arg.len);
         if (!arg) return 0;
     }
-    for (i = 0; i < ctx->nslots; i++) {
+    for (i = 0; i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN &&
             wsc__target_match(ctx, c, m, keys, sel, arg))
@@ -3770,7 +3790,7 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
     mu.opcode = WSC_BINARY;
     mu.data = enc;
     mu.len = n;
-    for (k = 0; k < ctx->nslots; k++) {
+    for (k = 0; k < ctx->hi; k++) {
         wsc__conn *c = ctx->slots[k];
         const char *node;
         /* only after its HELLO was answered: a FORWARD must never overtake the WELCOME */
@@ -4117,7 +4137,7 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
     uint32_t i;
     int l;
     if (!ctx) return;
-    for (i = 0; ctx->slots && i < ctx->nslots; i++) {
+    for (i = 0; ctx->slots && i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (c) { c->opened = 0; wsc__conn_free(ctx, c); }
     }
@@ -4236,7 +4256,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     ctx->pfds[np].events = POLLIN;
     ctx->pfds[np].revents = 0;
     ctx->pidx[np++] = 0;
-    for (i = 0; i < ctx->nslots && np < need; i++) {
+    for (i = 0; i < ctx->hi && np < need; i++) {
         wsc__conn *c = ctx->slots[i];
         if (!c) continue;
         ctx->pfds[np].fd = c->fd;
@@ -4375,9 +4395,11 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
         c->name = wsc__strndup(ctx, nm, strlen(nm));
         if (!c->name) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
     }
-    c->path = wsc__strndup(ctx, proto == WSC_PROTO_WS ? path : "",
-                           proto == WSC_PROTO_WS ? strlen(path) : 0);
-    if (!c->path) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+    if (wsc__set_path(ctx, c, proto == WSC_PROTO_WS ? path : "",
+                      proto == WSC_PROTO_WS ? strlen(path) : 0) < 0) {
+        wsc__kill(ctx, c);
+        return WSC_ERR_NOMEM;
+    }
     if (proto == WSC_PROTO_WS) {
         unsigned char nonce[16];
         char key[25], req[2048];
@@ -4443,7 +4465,7 @@ WSC_DEF int wsc_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int 
     m.opcode = opcode;
     m.data = data;
     m.len = len;
-    for (i = 0; i < ctx->nslots; i++) {
+    for (i = 0; i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN && wsc__matches(c, match, nmatch))
             count += wsc__multi_one(ctx, &m, c);
@@ -4503,7 +4525,7 @@ WSC_DEF int wsc_close(wsc_ctx *ctx, wsc_id id, int code, const char *reason) {
 WSC_DEF int wsc_close_all(wsc_ctx *ctx, int code, const char *reason) {
     uint32_t i;
     int n = 0;
-    for (i = 0; ctx && i < ctx->nslots; i++) {
+    for (i = 0; ctx && i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (!c) continue;
         if (c->state == WSC__OPEN) n++;
@@ -4521,7 +4543,7 @@ WSC_DEF int wsc_count(wsc_ctx *ctx, int cls) {
 WSC_DEF size_t wsc_conns(wsc_ctx *ctx, int cls, wsc_id *out, size_t max) {
     uint32_t i;
     size_t n = 0;
-    for (i = 0; ctx && i < ctx->nslots; i++) {
+    for (i = 0; ctx && i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (!c || c->state != WSC__OPEN || (cls && c->cls != cls)) continue;
         if (n < max && out) out[n] = wsc__id(ctx, c);
@@ -4547,35 +4569,33 @@ WSC_DEF int wsc_get_conn_info(wsc_ctx *ctx, wsc_id id, wsc_conn_info *info) {
 
 WSC_DEF int wsc_set_meta(wsc_ctx *ctx, wsc_id id, const char *key, const char *value) {
     wsc__conn *c = wsc__get(ctx, id);
-    int i;
-    char *kv;
-    size_t kl, vl;
+    long at;
+    size_t kl, vl, old = 0, need;
+    char *nb;
     if (!c) return WSC_ERR_STALE;
     if (!key || !*key) return WSC_ERR_INVAL;
-    i = wsc__meta_find(c, key);
-    if (!value) {
-        if (i >= 0) {
-            wsc__free(ctx, c->meta[i]);
-            c->meta[i] = c->meta[--c->nmeta];
-        }
-        return 0;
+    at = wsc__meta_find(c, key);
+    if (at >= 0) { /* cut the old pair out */
+        char *k = c->meta + at;
+        old = strlen(k) + 1;
+        old += strlen(k + old) + 1;
+        memmove(k, k + old, c->metalen - (size_t)at - old);
+        c->metalen -= (uint32_t)old;
+        c->nmeta--;
     }
-    if (i < 0 && c->nmeta >= WSC_MAX_META) return WSC_ERR_LIMIT;
-    if (i < 0 && c->nmeta == c->metacap) {
-        unsigned ncap = c->metacap ? c->metacap * 2 : 2;
-        char **nm = (char **)wsc__realloc(ctx, c->meta, ncap * sizeof *nm);
-        if (!nm) return WSC_ERR_NOMEM;
-        c->meta = nm;
-        c->metacap = ncap;
-    }
+    if (!value) return 0;
+    if (c->nmeta >= WSC_MAX_META) return WSC_ERR_LIMIT;
     kl = strlen(key);
     vl = strlen(value);
-    kv = (char *)wsc__alloc(ctx, kl + vl + 2);
-    if (!kv) return WSC_ERR_NOMEM;
-    memcpy(kv, key, kl + 1);
-    memcpy(kv + kl + 1, value, vl + 1);
-    if (i >= 0) { wsc__free(ctx, c->meta[i]); c->meta[i] = kv; }
-    else c->meta[c->nmeta++] = kv;
+    need = c->metalen + kl + vl + 2;
+    if (need > 0xffffffu) return WSC_ERR_INVAL;
+    nb = (char *)wsc__realloc(ctx, c->meta, need);
+    if (!nb) return WSC_ERR_NOMEM;
+    memcpy(nb + c->metalen, key, kl + 1);
+    memcpy(nb + c->metalen + kl + 1, value, vl + 1);
+    c->meta = nb;
+    c->metalen = (uint32_t)need;
+    c->nmeta++;
     return 0;
 }
 
