@@ -3675,10 +3675,23 @@ static int wsc__target_match(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m,
     if (m->target == WSC_TGT_ALL) return 1;
     if (m->target == WSC_TGT_MATCH) {
         for (i = 0; i < m->nmatch; i++) {
-            const char *v = wsc__meta_val(c, keys[i]);
+            /* the hot path of every fan-out: walk the block comparing lengths first */
+            const char *v = NULL;
+            size_t kl = m->keys[i].len;
+            if (kl == 4 && memcmp(keys[i], "path", 4) == 0) v = c->path ? c->path : "";
+            else {
+                uint32_t at = 0;
+                while (at < c->metalen) {
+                    const char *k = c->meta + at;
+                    size_t l = strlen(k);
+                    const char *val = k + l + 1;
+                    if (l == kl && memcmp(k, keys[i], kl) == 0) { v = val; break; }
+                    at = (uint32_t)(val + strlen(val) + 1 - c->meta);
+                }
+            }
             if (!v) return 0;
             if (!(m->values[i].len == 1 && m->values[i].ptr[0] == '*') &&
-                !wsc__seq(m->values[i], v))
+                (strncmp(v, m->values[i].ptr, m->values[i].len) != 0 || v[m->values[i].len]))
                 return 0;
         }
         return 1;
