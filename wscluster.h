@@ -850,6 +850,8 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #define WSC__DEFAULT_PING_MS 30000
 #define WSC__DEFAULT_CLOSE_MS 3000
 #define WSC__SWEEP_MS 100
+#define WSC__WBUF 16384         /* the gathering buffer of wsc__flush */
+#define WSC__SMALL_FRAME 512    /* frames up to this size are gathered */
 
 WSC_DEF int64_t wsc_now_ms(void) {
     struct timespec ts;
@@ -1784,6 +1786,7 @@ struct wsc_ctx {
     uint32_t *pidx;             /* pfds[i] -> slot index (or listener) */
     size_t pcap;
     unsigned char *rbuf;        /* one receive buffer shared by every connection */
+    unsigned char *wbuf;        /* where small queued frames are gathered for one write */
     volatile int stop;
     int need_reap, events;
     int64_t now, next_sweep, accept_pause_until;
@@ -2517,14 +2520,30 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
     while (c->qn > 0) {
         struct iovec iov[WSC_MAX_IOV];
         struct msghdr mh;
-        size_t total = 0, sent;
-        uint32_t i, cnt = c->qn < WSC_MAX_IOV ? c->qn : WSC_MAX_IOV;
+        size_t total = 0, sent, used = 0;
+        uint32_t i, cnt = 0;
         ssize_t n;
-        for (i = 0; i < cnt; i++) {
+        /* small frames are copied together into the loop's write buffer: the kernel's cost
+           is per iovec, and a fan-out queues many tiny frames back to back */
+        for (i = 0; i < c->qn && cnt < WSC_MAX_IOV; i++) {
             wsc__out *o = &c->q[(c->qh + i) & (c->qcap - 1)];
-            iov[i].iov_base = o->b->data + o->off;
-            iov[i].iov_len = o->b->len - o->off;
-            total += iov[i].iov_len;
+            unsigned char *p = o->b->data + o->off;
+            size_t len = o->b->len - o->off;
+            if (len <= WSC__SMALL_FRAME && used + len <= WSC__WBUF) {
+                if (cnt > 0 && (unsigned char *)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len ==
+                                   ctx->wbuf + used) {
+                    iov[cnt - 1].iov_len += len; /* extends the run being copied */
+                } else {
+                    iov[cnt].iov_base = ctx->wbuf + used;
+                    iov[cnt++].iov_len = len;
+                }
+                memcpy(ctx->wbuf + used, p, len);
+                used += len;
+            } else {
+                iov[cnt].iov_base = p;
+                iov[cnt++].iov_len = len;
+            }
+            total += len;
         }
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = iov;
@@ -4099,7 +4118,8 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     ctx->freelist = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->freelist);
     ctx->dirty = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->dirty);
     ctx->rbuf = (unsigned char *)wsc__alloc(ctx, WSC_RECV_BUF);
-    if (!ctx->slots || !ctx->gens || !ctx->freelist || !ctx->dirty || !ctx->rbuf) {
+    ctx->wbuf = (unsigned char *)wsc__alloc(ctx, WSC__WBUF);
+    if (!ctx->slots || !ctx->gens || !ctx->freelist || !ctx->dirty || !ctx->rbuf || !ctx->wbuf) {
         wsc_log(ctx, WSC_LOG_ERROR, "out of memory for max_conns=%d", c.max_conns);
         wsc_destroy(ctx);
         return NULL;
@@ -4173,6 +4193,7 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
     wsc__free(ctx, ctx->freelist);
     wsc__free(ctx, ctx->dirty);
     wsc__free(ctx, ctx->rbuf);
+    wsc__free(ctx, ctx->wbuf);
     wsc__free(ctx, ctx->pfds);
     wsc__free(ctx, ctx->pidx);
     wsc__tls_free_ctx(ctx);
