@@ -191,6 +191,9 @@
      WSCLUSTER_STATIC                   make every function static
      WSCLUSTER_MBEDTLS                  TLS through mbedTLS (link -lmbedtls -lmbedx509
                                         -lmbedcrypto); without it: libc + sockets only
+     WSCLUSTER_EPOLL                    Linux: epoll instead of poll(), same API; the
+                                        cost of a loop turn then follows the ready sockets,
+                                        not all of them
 
    ERRORS
      Functions return >= 0 on success and a negative wsc_err on failure; wsc_strerror()
@@ -803,6 +806,9 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#ifdef WSCLUSTER_EPOLL
+#include <sys/epoll.h>
+#endif
 
 #if defined(WSC_MALLOC) || defined(WSC_REALLOC) || defined(WSC_FREE)
 #if !defined(WSC_MALLOC) || !defined(WSC_REALLOC) || !defined(WSC_FREE)
@@ -1711,6 +1717,7 @@ typedef struct wsc__conn {
     unsigned char got_msg;      /* a message has arrived (a TCP link's HELLO must be first) */
     unsigned char fam;          /* 4 or 6: addr holds the peer's address; 0: see name */
     unsigned char tls_want;     /* TLS handshake: the poll events it waits for */
+    unsigned char ev;           /* epoll: the events registered */
     unsigned char tls_wblock;   /* TLS: the head frame is inside a blocked write */
     uint16_t port;
     int16_t peer_ix;            /* Subscriber: index in the peer table, -1 none */
@@ -1790,6 +1797,7 @@ struct wsc_ctx {
     volatile int stop;
     int need_reap, events;
     int64_t now, next_sweep, accept_pause_until;
+    int epfd, lst_paused;       /* the epoll backend (WSCLUSTER_EPOLL); -1: poll() */
     uint64_t rng;
     wsc_stats st;
     /* the cluster */
@@ -2153,6 +2161,7 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
     c->peer_ix = -1;
     c->q = c->qin;
     c->qcap = 2;
+    c->ev = 0xff; /* not registered with epoll yet */
     return c;
 }
 
@@ -2487,6 +2496,36 @@ static int wsc__nonblock(int fd) {
 }
 
 /* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames */
+/* -- the epoll backend: interest changes only when a socket blocks or unblocks -- */
+#define WSC__EV_LISTENER (1ull << 63) /* epoll tags: listener | index, the wake pipe, */
+#define WSC__EV_WAKE (1ull << 62)     /* or a connection: slot << 32 | fd */
+#ifdef WSCLUSTER_EPOLL
+static unsigned char wsc__ev_want(const wsc__conn *c) {
+    if (c->state == WSC__CONNECTING) return POLLOUT;
+    if (c->state == WSC__TLS) return c->tls_want;
+    if (c->state == WSC__LINGER) return POLLIN;
+    return (unsigned char)(POLLIN | (c->qn ? POLLOUT : 0)); /* queued after a flush: blocked */
+}
+static int wsc__ep(wsc_ctx *ctx, int op, int fd, unsigned ev, uint64_t tag) {
+    struct epoll_event e;
+    memset(&e, 0, sizeof e);
+    e.events = (ev & POLLIN ? (unsigned)EPOLLIN : 0u) | (ev & POLLOUT ? (unsigned)EPOLLOUT : 0u);
+    e.data.u64 = tag;
+    return epoll_ctl(ctx->epfd, op, fd, &e);
+}
+static uint64_t wsc__ev_tag(const wsc__conn *c) {
+    return (uint64_t)c->idx << 32 | (uint32_t)c->fd;
+}
+static void wsc__ev_sync(wsc_ctx *ctx, wsc__conn *c) {
+    unsigned char want = wsc__ev_want(c);
+    if (ctx->epfd < 0 || want == c->ev || c->state == WSC__DEAD) return;
+    if (wsc__ep(ctx, c->ev == 0xff ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, want, wsc__ev_tag(c)) == 0)
+        c->ev = want;
+}
+#else
+static void wsc__ev_sync(wsc_ctx *ctx, wsc__conn *c) { (void)ctx; (void)c; }
+#endif
+
 /* TLS: one record per frame through mbedTLS (no gathering write) */
 static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
     while (c->qn > 0) {
@@ -2510,7 +2549,13 @@ static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
     return 1;
 }
 
+static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c);
 static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__flush_q(ctx, c);
+    wsc__ev_sync(ctx, c);
+}
+
+static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c) {
     if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
     if (c->state == WSC__TLS) {
         if (c->tls_want == POLLOUT) wsc__tls_step(ctx, c);
@@ -3051,17 +3096,19 @@ static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
     if (c->tls) {
         c->state = WSC__TLS;
         wsc__tls_step(ctx, c);
-        return;
+    } else {
+        if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
+        else c->state = WSC__HS;
+        wsc__mark_dirty(ctx, c);
     }
-    if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
-    else c->state = WSC__HS;
-    wsc__mark_dirty(ctx, c);
+    wsc__ev_sync(ctx, c);
 }
 
 static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
     int rounds;
     if (c->state == WSC__TLS) {
         wsc__tls_step(ctx, c);
+        wsc__ev_sync(ctx, c);
         if (c->state == WSC__TLS || c->state == WSC__DEAD) return;
     }
     /* TLS may hold decrypted bytes the socket no longer signals: read until it blocks */
@@ -3174,6 +3221,7 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
         } else {
             c->state = WSC__HTTP;
         }
+        wsc__ev_sync(ctx, c);
     }
 }
 
@@ -4111,6 +4159,7 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     memset(ctx, 0, sizeof *ctx);
     ctx->cfg = c;
     ctx->wake[0] = ctx->wake[1] = -1;
+    ctx->epfd = -1;
     n = (uint32_t)c.max_conns;
     ctx->nslots = n;
     ctx->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *ctx->slots);
@@ -4140,6 +4189,14 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
         wsc_destroy(ctx);
         return NULL;
     }
+#ifdef WSCLUSTER_EPOLL
+    ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (ctx->epfd < 0 || wsc__ep(ctx, EPOLL_CTL_ADD, ctx->wake[0], POLLIN, WSC__EV_WAKE) < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "epoll: %s", strerror(errno));
+        wsc_destroy(ctx);
+        return NULL;
+    }
+#endif
     /* the cluster */
     {
         const char *id = c.node_id, *path = c.cluster_path ? c.cluster_path : "/wscluster";
@@ -4182,6 +4239,7 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
         close(ctx->wake[0]);
     }
     if (ctx->wake[1] >= 0) close(ctx->wake[1]);
+    if (ctx->epfd >= 0) close(ctx->epfd);
     for (l = 0; l < WSC__POOL_CLASSES; l++)
         while (ctx->pool[l]) {
             wsc__buf *b = ctx->pool[l];
@@ -4247,6 +4305,12 @@ WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
     ctx->lst[ctx->nlst].fd = fd;
     ctx->lst[ctx->nlst].proto = proto;
     ctx->lst[ctx->nlst].tls = tls;
+#ifdef WSCLUSTER_EPOLL
+    if (wsc__ep(ctx, EPOLL_CTL_ADD, fd, POLLIN, WSC__EV_LISTENER | (uint64_t)(unsigned)ctx->nlst) < 0) {
+        close(fd);
+        return WSC_ERR_SYS;
+    }
+#endif
     snprintf(ctx->lst[ctx->nlst].host, sizeof ctx->lst[ctx->nlst].host, "%s", host);
     ctx->lst[ctx->nlst].port = ss.ss_family == AF_INET6
         ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
@@ -4259,6 +4323,16 @@ WSC_DEF int wsc_listener_port(wsc_ctx *ctx, int l) {
     return ctx->lst[l].port;
 }
 
+/* a socket is ready: connect completed, readable, writable */
+static void wsc__ready(wsc_ctx *ctx, wsc__conn *c, short re) {
+    if (c->state == WSC__CONNECTING) {
+        wsc__connected(ctx, c);
+        return;
+    }
+    if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
+    if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
+}
+
 WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     size_t np = 0, need, k;
     uint32_t i;
@@ -4268,7 +4342,7 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     wsc__flush_dirty(ctx);
     wsc__reap(ctx);
     if (ctx->cl_on && !ctx->cl_started) wsc__cluster_tick(ctx); /* start at once */
-    need = (size_t)ctx->nlst + 1 + ctx->nconns;
+    need = ctx->epfd >= 0 ? 0 : (size_t)ctx->nlst + 1 + ctx->nconns; /* poll() only */
     if (need > ctx->pcap) {
         size_t cap = need + 64;
         struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, ctx->pfds, cap * sizeof *p);
@@ -4280,16 +4354,18 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         ctx->pidx = x;
         ctx->pcap = cap;
     }
-    for (l = 0; l < ctx->nlst; l++) {
+    for (l = 0; need && l < ctx->nlst; l++) {
         ctx->pfds[np].fd = ctx->lst[l].fd;
         ctx->pfds[np].events = ctx->now < ctx->accept_pause_until ? 0 : POLLIN;
         ctx->pfds[np].revents = 0;
         ctx->pidx[np++] = (uint32_t)l;
     }
-    ctx->pfds[np].fd = ctx->wake[0];
-    ctx->pfds[np].events = POLLIN;
-    ctx->pfds[np].revents = 0;
-    ctx->pidx[np++] = 0;
+    if (need) {
+        ctx->pfds[np].fd = ctx->wake[0];
+        ctx->pfds[np].events = POLLIN;
+        ctx->pfds[np].revents = 0;
+        ctx->pidx[np++] = 0;
+    }
     for (i = 0; i < ctx->hi && np < need; i++) {
         wsc__conn *c = ctx->slots[i];
         if (!c) continue;
@@ -4316,6 +4392,39 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
             if (wait < 0 || d < wait) wait = (int)d;
         }
     }
+#ifdef WSCLUSTER_EPOLL
+    if (ctx->epfd >= 0) {
+        struct epoll_event evs[256];
+        int paused = ctx->now < ctx->accept_pause_until;
+        if (paused != ctx->lst_paused) { /* stop polling listeners while out of descriptors */
+            for (l = 0; l < ctx->nlst; l++)
+                wsc__ep(ctx, EPOLL_CTL_MOD, ctx->lst[l].fd, paused ? 0u : (unsigned)POLLIN,
+                        WSC__EV_LISTENER | (uint64_t)(unsigned)l);
+            ctx->lst_paused = paused;
+        }
+        n = epoll_wait(ctx->epfd, evs, 256, wait);
+        if (n < 0 && errno != EINTR) {
+            wsc_log(ctx, WSC_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+            return WSC_ERR_SYS;
+        }
+        ctx->now = wsc_now_ms();
+        for (l = 0; l < n; l++) {
+            uint64_t tag = evs[l].data.u64;
+            unsigned e = evs[l].events;
+            wsc__conn *c;
+            if (tag & WSC__EV_LISTENER) {
+                if (!ctx->lst_paused) wsc__accept(ctx, &ctx->lst[tag & 0xff]);
+                continue;
+            }
+            if (tag & WSC__EV_WAKE) { wsc__wake_drain(ctx); continue; }
+            c = ctx->slots[(uint32_t)(tag >> 32)];
+            if (!c || c->fd != (int)(uint32_t)tag || c->state == WSC__DEAD) continue;
+            wsc__ready(ctx, c, (short)((e & EPOLLIN ? POLLIN : 0) | (e & EPOLLOUT ? POLLOUT : 0) |
+                                       (e & EPOLLERR ? POLLERR : 0) | (e & EPOLLHUP ? POLLHUP : 0)));
+        }
+        goto tail;
+    }
+#endif
     n = poll(ctx->pfds, (nfds_t)np, wait);
     if (n < 0 && errno != EINTR) {
         wsc_log(ctx, WSC_LOG_ERROR, "poll: %s", strerror(errno));
@@ -4330,13 +4439,11 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         if (k == (size_t)ctx->nlst) { wsc__wake_drain(ctx); continue; }
         c = ctx->slots[ctx->pidx[k]];
         if (!c || c->fd != ctx->pfds[k].fd || c->state == WSC__DEAD) continue;
-        if (c->state == WSC__CONNECTING) {
-            wsc__connected(ctx, c);
-            continue;
-        }
-        if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
-        if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
+        wsc__ready(ctx, c, re);
     }
+#ifdef WSCLUSTER_EPOLL
+tail:
+#endif
     wsc__run_timers(ctx);
     if (ctx->now >= ctx->next_sweep) {
         wsc__sweep(ctx);
@@ -4463,6 +4570,7 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
         wsc__q_push(ctx, c, b);
         wsc__buf_unref(ctx, b);
     }
+    wsc__ev_sync(ctx, c);
     if (out) *out = wsc__id(ctx, c);
     return 0;
 }
