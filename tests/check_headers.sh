@@ -60,6 +60,14 @@ for cc in gcc clang; do
     run "$T/user_tls_$cc"
 done
 run g++ -std=c++11 $W -x c++ -c "$T/impl_tls.c" -o "$T/impl_tls_gxx.o"
+# the epoll backend, with and without TLS, as C and as C++
+for cc in gcc clang; do
+    run $cc -std=c99 $W -Wconversion -DWSCLUSTER_EPOLL -c "$T/impl_tls.c" -o "$T/impl_ep_$cc.o"
+    run $cc -std=c99 $W -Wconversion -DWSCLUSTER_EPOLL -c "$T/impl.c" -o "$T/impl_ep2_$cc.o"
+    run $cc -std=c99 $W "$T/user.c" "$T/impl_ep2_$cc.o" -o "$T/user_ep_$cc"
+    run "$T/user_ep_$cc"
+done
+run g++ -std=c++11 $W -x c++ -DWSCLUSTER_EPOLL -c "$T/impl.c" -o "$T/impl_ep_gxx.o"
 for cxx in g++ clang++; do
     run $cxx -std=c++11 $W -x c++ -c "$T/impl.c" -o "$T/impl_$cxx.o"
     run $cxx -std=c++11 $W -x c++ "$T/user.c" -x none "$T/impl_$cxx.o" -o "$T/user_$cxx"
@@ -71,5 +79,5 @@ for cc in gcc clang; do
         run $cc -std=c99 $W -Wconversion -O2 -Ibuild -c "$f" -o "$T/ex_$cc.o"
     done
 done
-[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, nm, typo)"
+[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, epoll, nm, typo)"
 exit $fail
