@@ -1487,14 +1487,23 @@ WSC_DEF int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
     else if (strncmp(p, "wss://", 6) == 0) { p += 6; *proto = WSC_PROTO_WS | WSC_PROTO_TLS; }
     else if (strncmp(p, "tcps://", 7) == 0) { p += 7; *proto = WSC_PROTO_TCP | WSC_PROTO_TLS; }
     else if (strstr(p, "://")) return WSC_ERR_ADDR;
-    if (*p == '[') {
+    if (*p == '[') { /* an IPv6 literal: hex digits, ':', '.', and a %zone */
         h = p + 1;
-        he = strchr(h, ']');
-        if (!he) return WSC_ERR_ADDR;
+        for (he = h; *he && *he != ']'; he++)
+            if (!(wsc__hex((unsigned char)*he) >= 0 || *he == ':' || *he == '.' || *he == '%' ||
+                  (*he >= 'g' && *he <= 'z') || (*he >= 'G' && *he <= 'Z')))
+                return WSC_ERR_ADDR;
+        if (*he != ']' || !memchr(h, ':', (size_t)(he - h))) return WSC_ERR_ADDR;
         p = he + 1;
-    } else {
+    } else { /* a name or an IPv4 address */
         h = p;
-        while (*p && *p != ':' && *p != '/') p++;
+        while (*p && *p != ':' && *p != '/') {
+            int ch = (unsigned char)*p;
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '-' || ch == '.' || ch == '_'))
+                return WSC_ERR_ADDR;
+            p++;
+        }
         he = p;
     }
     if (he == h || (size_t)(he - h) >= hostcap || *p != ':') return WSC_ERR_ADDR;

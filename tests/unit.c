@@ -430,6 +430,15 @@ static void test_url(void) {
     CHECK(wsc_url_parse("ws://a:70000", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
     CHECK(wsc_url_parse("ws://:80", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
     CHECK(wsc_url_parse("ws://a:8x", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    /* found by fuzz_peers: brackets and slashes inside a host */
+    CHECK(wsc_url_parse("tcp://[:/[::1]:9", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://a[b:1", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://a@b:1", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("ws://[.%r]:9", &proto, host, sizeof host, &port, &path) == WSC_ERR_ADDR);
+    CHECK(wsc_url_parse("wss://[fe80::1%eth0]:443/x", &proto, host, sizeof host, &port, &path) == 0 &&
+          proto == (WSC_PROTO_WS | WSC_PROTO_TLS) && strcmp(host, "fe80::1%eth0") == 0);
+    CHECK(wsc_url_parse("tcps://my-host.example_1:9", &proto, host, sizeof host, &port, &path) == 0 &&
+          proto == (WSC_PROTO_TCP | WSC_PROTO_TLS));
 }
 
 /* parsers must never read past the input: put it flush against an inaccessible page */
