@@ -2345,6 +2345,16 @@ static int wsc__tls_setup(wsc_ctx *ctx, int server) {
                     r == -1 ? "missing" : wsc__tls_err(r, eb, sizeof eb));
             return WSC_ERR_INVAL;
         }
+#if MBEDTLS_VERSION_MAJOR >= 3
+        r = mbedtls_pk_check_pair(&t->cert.pk, &t->key, mbedtls_ctr_drbg_random, &t->drbg);
+#else
+        r = mbedtls_pk_check_pair(&t->cert.pk, &t->key);
+#endif
+        if (r) {
+            wsc_log(ctx, WSC_LOG_ERROR, "TLS: the private key does not belong to the certificate "
+                    "(tls_key / tls_cert)");
+            return WSC_ERR_INVAL;
+        }
         if ((r = mbedtls_ssl_config_defaults(&t->srv, MBEDTLS_SSL_IS_SERVER,
                                              MBEDTLS_SSL_TRANSPORT_STREAM,
                                              MBEDTLS_SSL_PRESET_DEFAULT)) != 0 ||
@@ -2379,6 +2389,8 @@ static int wsc__tls_setup(wsc_ctx *ctx, int server) {
             return WSC_ERR_INVAL;
         }
         mbedtls_ssl_conf_rng(&t->cli, mbedtls_ctr_drbg_random, &t->drbg);
+        if (c->tls_insecure && (c->tls_ca || c->tls_ca_pem))
+            wsc_log(ctx, WSC_LOG_WARN, "tls_insecure ignored: tls_ca is given, servers are verified");
         if (c->tls_insecure && !c->tls_ca && !c->tls_ca_pem) {
             wsc_log(ctx, WSC_LOG_WARN, "TLS SERVER VERIFICATION IS OFF (tls_insecure): any "
                     "server, or anyone in between, is trusted");
@@ -2449,7 +2461,7 @@ static ssize_t wsc__tls_recv(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_
     if (r > 0) return r;
     if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) return -2;
     if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
-    wsc_log(ctx, WSC_LOG_INFO, "conn %s: TLS: %s", wsc__peer_s(ctx, c), wsc__tls_err(r, eb, sizeof eb));
+    wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: TLS: %s", wsc__peer_s(ctx, c), wsc__tls_err(r, eb, sizeof eb));
     return -1;
 }
 
@@ -3126,6 +3138,8 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
                            : recv(c->fd, ctx->rbuf, WSC_RECV_BUF, 0);
         if (c->tls && n < 0) {
             if (n == -2) return;
+            if (c->state == WSC__HS) /* an outbound connection owes its owner an event */
+                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "connection reset during handshake");
             wsc__kill(ctx, c);
             return;
         }
@@ -3133,6 +3147,8 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: recv: %s", wsc__peer_s(ctx, c), strerror(errno));
+            if (c->state == WSC__HS)
+                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "connection reset during handshake");
             wsc__kill(ctx, c);
             return;
         }
@@ -3202,7 +3218,7 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
         if (!c) {
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                        "Content-Length: 0\r\nConnection: close\r\n\r\n";
-            if (l->proto == WSC_PROTO_WS) {
+            if (l->proto == WSC_PROTO_WS && !l->tls) {
                 ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
                 (void)w;
             }
@@ -3595,8 +3611,19 @@ static void wsc__cluster_start(wsc_ctx *ctx) {
     int l;
     ctx->cl_started = 1;
     if (ctx->cfg.advertise) {
-        if (wsc__norm_text(ctx, ctx->cfg.advertise, strlen(ctx->cfg.advertise), ctx->advertise,
-                           sizeof ctx->advertise) < 0)
+        char adv[300];
+        const char *a = ctx->cfg.advertise;
+        if (!strstr(a, "://")) { /* HOST:PORT: the scheme of our first WebSocket listener */
+            const char *scheme = "ws";
+            for (l = 0; l < ctx->nlst; l++)
+                if (ctx->lst[l].proto == WSC_PROTO_WS) {
+                    scheme = ctx->lst[l].tls ? "wss" : "ws";
+                    break;
+                }
+            snprintf(adv, sizeof adv, "%s://%s", scheme, a);
+            a = adv;
+        }
+        if (wsc__norm_text(ctx, a, strlen(a), ctx->advertise, sizeof ctx->advertise) < 0)
             wsc_log(ctx, WSC_LOG_ERROR, "advertise '%s' is not HOST:PORT or a URL",
                     ctx->cfg.advertise);
     } else {

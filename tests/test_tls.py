@@ -16,12 +16,14 @@ certificate of the right CA for the wrong name, and a certificate of the unrelat
 
 Every wait polls a condition against a generous deadline; fixed sleeps are only the short
 drains after expected messages arrived (giving duplicates a chance to show up) and the
-observation windows of "never happens" checks."""
+observation windows of "never happens" checks. Tests of server bugs still open are skipped
+unless WSC_KNOWN_BUGS=1 (as in test_cluster.py)."""
 
 import asyncio
 import http.client
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -59,12 +61,8 @@ HS_TIMEOUT_MS = 1000   # --handshake-timeout-ms of the hostile-input node
 HB_ARGS = ["--heartbeat-ms", "200", "--heartbeat-timeout-ms", "1000", "--refresh-ms", "500"]
 SECRET = "tls-s3cret-%s" % uuid.uuid4().hex[:10]
 
-# tests of server bugs still open are skipped unless WSC_KNOWN_BUGS=1 (as in test_cluster.py)
+# WSC_KNOWN_BUGS=1 would run tests of open server bugs (skipped otherwise); none is open
 KNOWN_BUGS = os.environ.get("WSC_KNOWN_BUGS") == "1"
-
-
-def known_bug(why):
-    return unittest.skipUnless(KNOWN_BUGS, "known server bug (WSC_KNOWN_BUGS=1 runs it): " + why)
 
 
 def tok(label):
@@ -173,7 +171,7 @@ def tearDownModule():
 
 def client_ctx(ca=None, verify=True):
     """A client context trusting `ca` (the test CA by default). An EOF without close_notify
-    reads as a plain EOF: whether the node says goodbye politely is not what these check."""
+    reads as a plain EOF (tls_exchange() is the check that the node sends one)."""
     if verify:
         ctx = ssl.create_default_context(cafile=ca or certs().ca)
     else:
@@ -213,7 +211,6 @@ class TNode(util.Node):
         self.killed_on_purpose = False
 
     def start(self):
-        import queue
         if not os.access(self.binary, os.X_OK):
             raise AssertionError("node binary missing: %s" % self.binary)
         cmd = [self.binary, "--listen", "%s:%d" % (HOST, self.req_port)]
@@ -535,6 +532,51 @@ class HandshakeDriver:
                 return data
 
 
+def tls_exchange(port, data, timeout=TIMEOUT):
+    """Send `data` over a fresh TLS connection driven through MemoryBIOs and read until the
+    node closes; returns (plaintext received, whether the last TLS record before the TCP
+    FIN was an alert: the close_notify that tells a client the stream was not truncated)."""
+    s = util.connect(port, timeout)
+    try:
+        d = HandshakeDriver(s)
+        s.sendall(d.client_hello())
+        s.sendall(d.second_flight(timeout))
+        s.settimeout(timeout)
+        while not d.step()[1]:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError("node closed a good handshake")
+            d.inc.write(chunk)
+        d.obj.write(data)
+        s.sendall(d.out.read())
+        raw = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        s.close()
+    types, at = [], 0
+    while at + 5 <= len(raw):
+        types.append(raw[at])
+        at += 5 + struct.unpack("!H", raw[at + 3:at + 5])[0]
+    d.inc.write(raw)
+    got = b""
+    try:
+        while True:
+            part = d.obj.read(65536)
+            if not part:
+                break
+            got += part
+    except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+        pass
+    return got, at == len(raw) and bool(types) and types[-1] == 21
+
+
 def client_hello():
     """The bytes of a real ClientHello (Python's, TLS 1.2 and 1.3)."""
     return HandshakeDriver(None).client_hello()
@@ -732,6 +774,13 @@ class NodeTlsTests(NodesCase):
                 with tls_ws(self.node.ws_port) as ws:
                     ws.send(OP_CLOSE, close_payload(code, b"raw"))
                     self.assertEqual(ws.expect_close(TIMEOUT, reply=False), code)
+                # the TLS session ends with a close_notify, not just a TCP FIN
+                key = ws_key()
+                got, notify = tls_exchange(self.node.ws_port, upgrade_request("/echo", key)
+                                           + build_frame(OP_CLOSE, close_payload(code)))
+                self.assertIn(accept_for(key).encode(), got)
+                self.assertTrue(got.endswith(b"\x88\x02" + struct.pack("!H", code)), got[-20:])
+                self.assertTrue(notify, "no TLS close_notify after the close handshake")
 
     def test_https_endpoints(self):
         base = "https://%s:%d" % (HOST, self.node.ws_port)
@@ -741,6 +790,10 @@ class NodeTlsTests(NodesCase):
             self.assertIn(b"<", r.read())
         with urllib.request.urlopen(base + "/stats", context=client_ctx(), timeout=TIMEOUT) as r:
             st = json.loads(r.read())
+        got, notify = tls_exchange(self.node.ws_port,
+                                   b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200") and got.endswith(b"}"), got[-100:])
+        self.assertTrue(notify, "no TLS close_notify after the HTTP response")
         self.assertEqual(st["id"], "tls-node")
         self.assertIn("client", st["connections"])
         with self.assertRaises(urllib.error.HTTPError) as cm:
@@ -788,10 +841,17 @@ class NodeTlsTests(NodesCase):
         wait_for(lambda: self.node.stats()["connections"]["client"] == 0, msg="clients gone")
 
     def test_slow_consumer_over_tls(self):
-        """A client that sends megabytes and reads nothing: the node queues the echoes until
+        """A client that sends and reads nothing: the node queues the echoes until
         --max-pending, then closes with 1008. What it wrote before must still be a valid TLS
-        stream of whole frames (a purge while a TLS record is half written must not corrupt
-        it), ending with the close frame."""
+        stream of whole frames ending with the close frame: the purge must keep the frame
+        whose TLS record is half written. Large frames (many records each) and frames of one
+        record each (a blocked write is then always at a frame's first record)."""
+        for size, count in ((MiB, 40), (10000, 8000)):
+            with self.subTest(size=size):
+                self._slow_consumer(size, count)
+        assert_tls_echo(self, self.node.ws_port)
+
+    def _slow_consumer(self, size, count):
         before = self.node.stats()["messages"]["closed_slow"]
         s = tls_socket(self.node.ws_port)
         key = ws_key()
@@ -799,18 +859,17 @@ class NodeTlsTests(NodesCase):
         status, _, rest = read_http_head(s, TIMEOUT)
         self.assertEqual(status, 101)
         ws = RawWS.wrap(s, rest)
-        chunk = build_frame(OP_BINARY, b"\x5a" * MiB)
+        chunk = build_frame(OP_BINARY, b"\x5a" * size)
         stop = threading.Event()
-        errors = []
 
         def writer():
             try:
-                for _ in range(40):
+                for _ in range(count):
                     if stop.is_set():
                         return
                     s.sendall(chunk)
-            except (OSError, ssl.SSLError) as e:
-                errors.append(e)
+            except (OSError, ssl.SSLError):
+                pass
         # reads and writes on one SSL object from two threads are not safe: the writer runs
         # alone until the node has given up on us, and only then does this thread read
         th = threading.Thread(target=writer, daemon=True)
@@ -827,29 +886,15 @@ class NodeTlsTests(NodesCase):
                 if op == OP_CLOSE:
                     code = parse_close(payload)[0]
                     break
-                self.assertEqual((fin, op), (True, OP_BINARY))
-                self.assertEqual(len(payload), MiB)
-                self.assertEqual(payload.count(b"\x5a"), MiB, "echo %d corrupted" % frames)
+                self.assertEqual((fin, op, len(payload)), (True, OP_BINARY, size),
+                                 "echo %d" % frames)
+                self.assertEqual(payload.count(b"\x5a"), size, "echo %d corrupted" % frames)
                 frames += 1
         except EOFError:
             pass
         ws.close()
         self.assertEqual(code, 1008, "got %d whole echoes, then no 1008 close frame" % frames)
-        assert_tls_echo(self, self.node.ws_port)
 
-    def test_https_request_split_across_records(self):
-        """The HTTP request head arriving in many small TLS records."""
-        s = tls_socket(self.node.ws_port)
-        for b in b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n":
-            s.sendall(bytes([b]))
-        data = read_until_eof(s)
-        s.close()
-        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
-        self.assertIn(b'"id":"tls-node"', data)
-
-    @known_bug("an HTTPS client that closes after reading its response (unread close_notify "
-               "-> RST) makes the node log 'TLS: NET - Reading information from the socket "
-               "failed' at INFO for a normal request (plain HTTP logs that case at DEBUG)")
     def test_normal_https_requests_log_no_tls_errors(self):
         before = self.node.log_count("TLS: NET")
         for _ in range(20):
@@ -988,7 +1033,8 @@ class ClientRoleTlsTests(NodesCase):
 
     def assertFails(self, res, code, stderr_rx=None):
         err = res.stderr.decode(errors="replace")
-        self.assertEqual(res.returncode, code, "stdout: %r\nstderr: %s" % (res.stdout[-300:], err[-2000:]))
+        self.assertEqual(res.returncode, code,
+                         "stdout: %r\nstderr: %s" % (res.stdout[-300:], err[-2000:]))
         self.assertNotRegex(res.stdout.decode(errors="replace"), r"(?m)^ok ")
         if stderr_rx:
             self.assertRegex(err, stderr_rx)
@@ -1092,13 +1138,9 @@ class ClientRoleTlsTests(NodesCase):
         self.assertFails(res, 1)
         self.assertLess(time.monotonic() - t0, 10 + SLACK)
 
-    @known_bug("wsc_client.c: WSC_ERR_CLOSED before OPEN (\"connection closed during handshake\") "
-               "does not end the client, which then waits forever")
     def test_server_closing_during_upgrade(self):
         self._hangup_during_upgrade("eof")
 
-    @known_bug("an outbound connection reset while waiting for the 101 is dropped without "
-               "WSC_EV_ERROR (plain and TLS): the application is never told")
     def test_server_resetting_during_upgrade(self):
         self._hangup_during_upgrade("rst")
 
@@ -1181,7 +1223,8 @@ class ClusterBase(NodesCase):
                 if m is n:
                     continue
                 p = peers.get(m.link_url)
-                self.assertIsNotNone(p, "%s: no entry %s in %r" % (n.name, m.link_url, sorted(peers)))
+                self.assertIsNotNone(p, "%s: no entry %s in %r"
+                                     % (n.name, m.link_url, sorted(peers)))
                 self.assertTrue(p["url"].startswith(self.SCHEME + "://"), p)
                 self.assertEqual((p["node"], p["self"], p["subscriber"], p["observable"]),
                                  (m.name, False, "up", "up"), (n.name, p))
@@ -1217,6 +1260,27 @@ class WssClusterTests(ClusterBase):
         blob = os.urandom(300000) + b"\x00"
         self.N[2].post(blob, "application/octet-stream")
         self.expect_once(clients, [blob])
+
+    def test_2b_large_and_many_messages_cross_tls_links(self):
+        """A max-message (16 MiB) payload, then a burst of 300 messages from one client:
+        every client of every instance gets each once, the burst in order."""
+        clients = self.clients(self.N, per_node=1)
+        big = os.urandom(16 * MiB)
+        res = self.N[0].post(big, "application/octet-stream")
+        self.assertEqual(res["forwarded"], 2, res)
+        self.expect_once(clients, [big])
+        label = tok("burst")
+        burst = ["%s %03d %s" % (label, i, "b" * 5000) for i in range(300)]
+
+        async def send_all():
+            for m in burst:
+                await clients[1].ws.send(m)
+        self.lt.run(send_all(), DEADLINE)
+        self.expect_once(clients, burst[-1:])
+        for c in clients:
+            with c.lock:
+                seen = [m for m in c.msgs if isinstance(m, str) and m.startswith(label)]
+            self.assertEqual(seen, burst, "%s: burst lost, duplicated or reordered" % c.label)
 
     def test_3_kill9_and_restart_restores_links(self):
         a, b, c = self.N
@@ -1352,8 +1416,6 @@ class TlsConfigTests(NodesCase):
         self.assertEqual(st["connections"]["subscriber"], 0, st)
         self.assertEqual(a.peers()[b.link_url]["subscriber"], "down")
 
-    @known_bug("a --tls-key that does not belong to --tls-cert is accepted at start; every "
-               "handshake then fails (logged at INFO as a peer alert)")
     def test_key_not_matching_certificate_refused_at_start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("WSCLUSTER_")}
         p = subprocess.Popen([NODE_TLS_BIN, "--listen", "%s:0" % HOST, "--tls-cert",
@@ -1418,9 +1480,6 @@ class IntroductionTests(NodesCase):
         wait_mesh([a2, c])
         self.assertTrue(a2.peers()[c.link_url]["introduced"])
 
-    @known_bug("a TLS node given --advertise HOST:PORT (the documented form) advertises "
-               "ws://HOST:PORT/wscluster: introduced peers link back in plain text to its TLS "
-               "port and fail forever")
     def test_advertise_host_port_on_a_tls_node(self):
         port = fresh_port()
         fa = os.path.join(self.tmp.name, "list-adv")
@@ -1633,8 +1692,6 @@ class HostileTlsTests(NodesCase):
         self.assertFalse(data.startswith(b"HTTP/1.1 200"), data[:100])
         self.assertLess(time.monotonic() - t0, 2 * HS_TIMEOUT_MS / 1000 + SLACK)
 
-    @known_bug("a full TLS listener (--max-clients reached) answers a plaintext "
-               "'HTTP/1.1 503' on the TLS port; a TLS client sees a record-layer error")
     def test_full_tls_listener_sends_no_plaintext(self):
         n = self.own_node(TNode("--max-clients", "2", name="full"))
         held = [tls_socket(n.ws_port) for _ in range(2)]  # handshake done: both counted

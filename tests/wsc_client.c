@@ -12,7 +12,7 @@
 
 typedef struct state {
     long count, size, sent, got;
-    int binary, done, rc;
+    int binary, done, rc, opened;
     unsigned char *buf;
 } state;
 
@@ -38,6 +38,7 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
     state *s = (state *)user;
     if (ev == WSC_EV_OPEN) {
         wsc_conn_info info;
+        s->opened = 1;
         wsc_get_conn_info(ctx, id, &info);
         if (info.subprotocol[0]) fprintf(stderr, "wsc-client: subprotocol %s\n", info.subprotocol);
         if (s->count > 0) send_next(ctx, id, s);
@@ -68,9 +69,7 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
         wsc_error_info *e = (wsc_error_info *)data;
         fprintf(stderr, "wsc-client: %s: %s\n", wsc_strerror(e->err), e->msg);
         if (!s->rc) s->rc = e->err == WSC_ERR_HANDSHAKE && strstr(e->msg, "refused") ? 2 : 1;
-        if (wsc_get_conn_info(ctx, id, &(wsc_conn_info){0}) < 0 || e->err == WSC_ERR_HANDSHAKE ||
-            e->err == WSC_ERR_SYS || e->err == WSC_ERR_TIMEOUT)
-            s->done = 1;
+        if (!s->opened) s->done = 1; /* before OPEN an error is final; after it, CLOSE follows */
     }
 }
 
