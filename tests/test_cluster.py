@@ -567,56 +567,17 @@ def links_down(viewer, target):
     return p is not None and p["subscriber"] == "down" and p["observable"] == "down"
 
 
-class ClusterCase(unittest.TestCase):
+class ClusterCase(util.NodesCase):
     """Nodes started by a class are stopped with SIGTERM at its end and must exit 0."""
+    TMP_PREFIX = "wsc-cluster-"
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsc-cluster-")
-        cls.nodes = []
-        try:
-            cls.setUpCluster()
-        except BaseException:
-            cls._stop_nodes(check=False)
-            cls.tmp.cleanup()
-            raise
+    def setUpNodes(cls):
+        cls.setUpCluster()
 
     @classmethod
     def setUpCluster(cls):
         pass
-
-    @classmethod
-    def start(cls, node):
-        cls.nodes.append(node)
-        return node.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls._stop_nodes(check=True)
-        finally:
-            cls.tmp.cleanup()
-
-    @classmethod
-    def _stop_nodes(cls, check):
-        errors = []
-        for n in cls.nodes:
-            if n.proc is None:
-                continue
-            try:
-                if n.alive():
-                    n.send_signal(signal.SIGCONT)  # in case a failed test left it stopped
-                    n.stop()
-                elif n.proc.returncode != 0 and not n.killed_on_purpose:
-                    errors.append("%s exited with status %s\n%s"
-                                  % (n.name, n.proc.returncode, n.log_tail()))
-            except AssertionError as e:
-                errors.append("%s: %s" % (n.name, e))
-            finally:
-                n.kill()
-        cls.nodes = []
-        if errors and check:
-            raise AssertionError("\n".join(errors))
 
     def client(self, node, kind="ws", **kw):
         port = node if isinstance(node, int) else (node.req_port if kind == "ws" else node.tcp_port)

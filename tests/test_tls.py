@@ -380,57 +380,14 @@ def wait_mesh(nodes, timeout=DEADLINE, strict=True):
                  "--- %s log:\n%s" % (n.name, n.log_tail(1500)) for n in nodes))
 
 
-class NodesCase(unittest.TestCase):
-    """Nodes started through start() are stopped with SIGTERM at the end of the class and
-    must exit 0 (LeakSanitizer reports make the ASan build exit non-zero)."""
+class NodesCase(util.NodesCase):
+    """util.NodesCase with the test certificates made first."""
+    TMP_PREFIX = "wsc-tls-case-"
 
     @classmethod
     def setUpClass(cls):
         certs()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsc-tls-case-")
-        cls.nodes = []
-        try:
-            cls.setUpNodes()
-        except BaseException:
-            cls._stop_nodes(check=False)
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def setUpNodes(cls):
-        pass
-
-    @classmethod
-    def start(cls, node):
-        cls.nodes.append(node)
-        return node.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls._stop_nodes(check=True)
-        finally:
-            cls.tmp.cleanup()
-
-    @classmethod
-    def _stop_nodes(cls, check):
-        errors = []
-        for n in cls.nodes:
-            if n.proc is None:
-                continue
-            try:
-                if n.alive():
-                    n.stop()
-                elif n.proc.returncode != 0 and not n.killed_on_purpose:
-                    errors.append("%s exited with status %s\n%s"
-                                  % (n.name, n.proc.returncode, n.log_tail()))
-            except AssertionError as e:
-                errors.append("%s: %s" % (n.name, e))
-            finally:
-                n.kill()
-        cls.nodes = []
-        if errors and check:
-            raise AssertionError("\n".join(errors))
+        super().setUpClass()
 
     def own_node(self, node):
         """A node for this test alone: started now, killed at cleanup (the test itself

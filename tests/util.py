@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
@@ -576,3 +577,58 @@ def main():
 
 if __name__ == "__main__":
     sys.exit("util.py is a helper module")
+
+
+class NodesCase(unittest.TestCase):
+    """Nodes started through start() are stopped with SIGTERM at the end of the class and
+    must exit 0 (LeakSanitizer reports make the ASan build exit non-zero). Subclasses start
+    their nodes in setUpNodes(); a node stopped with SIGSTOP by a failed test is resumed."""
+    TMP_PREFIX = "wsc-nodes-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix=cls.TMP_PREFIX)
+        cls.nodes = []
+        try:
+            cls.setUpNodes()
+        except BaseException:
+            cls._stop_nodes(check=False)
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def setUpNodes(cls):
+        pass
+
+    @classmethod
+    def start(cls, node):
+        cls.nodes.append(node)
+        return node.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls._stop_nodes(check=True)
+        finally:
+            cls.tmp.cleanup()
+
+    @classmethod
+    def _stop_nodes(cls, check):
+        errors = []
+        for n in cls.nodes:
+            if n.proc is None:
+                continue
+            try:
+                if n.alive():
+                    n.send_signal(signal.SIGCONT)
+                    n.stop()
+                elif n.proc.returncode != 0 and not n.killed_on_purpose:
+                    errors.append("%s exited with status %s\n%s"
+                                  % (n.name, n.proc.returncode, n.log_tail()))
+            except AssertionError as e:
+                errors.append("%s: %s" % (n.name, e))
+            finally:
+                n.kill()
+        cls.nodes = []
+        if errors and check:
+            raise AssertionError("\n".join(errors))
