@@ -27,6 +27,7 @@ import uuid
 from urllib.parse import quote, urlencode
 
 import util
+from util import fresh_port, tok, write_file
 from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Node, RawTCP, RawWS,
                   close_payload, get_stats, http_request, main, parse_close, read_http_head,
                   upgrade_request)
@@ -38,6 +39,10 @@ HB_MS, HB_TIMEOUT_MS, REFRESH_MS = 200, 1000, 500
 HB_ARGS = ["--heartbeat-ms", str(HB_MS), "--heartbeat-timeout-ms", str(HB_TIMEOUT_MS),
            "--refresh-ms", str(REFRESH_MS)]
 DEADLINE = 30.0   # generous bound for anything that must eventually happen
+
+
+def wait_for(pred, timeout=DEADLINE, *args, **kw):
+    return util.wait_for(pred, timeout, *args, **kw)
 QUICK = 2.0       # "promptly": a message among healthy instances while another one is stuck
 SLACK = 2.0       # scheduling slack on a slow, noisy machine (ASan) over a protocol timer
 DRAIN = 1.0       # after the expected messages arrived, listen this long for duplicates
@@ -53,45 +58,14 @@ def note_time(name, seconds):
     TIMINGS[name] = seconds
 
 
-_used_ports = set()
 
 
-def fresh_port():
-    """A free port on 127.0.0.1, never handed out twice by this process."""
-    while True:
-        p = util.free_port()
-        if p not in _used_ports:
-            _used_ports.add(p)
-            return p
 
 
-def tok(label):
-    return "%s-%s" % (label, uuid.uuid4().hex[:12])
 
 
-def wait_for(pred, timeout=DEADLINE, msg="condition", diag=None, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = ""
-            if diag:
-                try:
-                    extra = "\n" + str(diag())
-                except Exception as e:  # diagnostics must not hide the timeout
-                    extra = "\n(diagnostics failed: %r)" % (e,)
-            raise AssertionError("timed out after %.0f s waiting for %s%s" % (timeout, msg, extra))
-        time.sleep(interval)
 
 
-def write_file(path, text):
-    """Replace a file atomically: a node re-reading it never sees half of it."""
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------ link format --

@@ -44,6 +44,7 @@ from urllib.parse import quote, urlencode
 import websockets
 
 import util
+from util import fresh_port, tok, write_file
 from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawTCP, RawWS,
                   accept_for, build_frame, close_payload, main, parse_close, read_http_head,
                   tcp_frame, upgrade_request, ws_key)
@@ -55,6 +56,10 @@ NODE_PLAIN_BIN = util.NODE_BIN
 MiB = 1 << 20
 TIMEOUT = 20.0         # one network wait (TLS handshakes cost CPU; ASan is slow)
 DEADLINE = 30.0        # anything that must eventually happen
+
+
+def wait_for(pred, timeout=DEADLINE, *args, **kw):
+    return util.wait_for(pred, timeout, *args, **kw)
 SLACK = 4.0            # scheduling slack over a protocol timer on a slow, noisy machine
 DRAIN = 1.0            # after the expected messages arrived, listen this long for duplicates
 HS_TIMEOUT_MS = 1000   # --handshake-timeout-ms of the hostile-input node
@@ -65,43 +70,14 @@ SECRET = "tls-s3cret-%s" % uuid.uuid4().hex[:10]
 KNOWN_BUGS = os.environ.get("WSC_KNOWN_BUGS") == "1"
 
 
-def tok(label):
-    return "%s-%s" % (label, uuid.uuid4().hex[:12])
 
 
-def wait_for(pred, timeout=DEADLINE, msg="condition", diag=None, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = ""
-            if diag:
-                try:
-                    extra = "\n" + str(diag())
-                except Exception as e:  # diagnostics must not hide the timeout
-                    extra = "\n(diagnostics failed: %r)" % (e,)
-            raise AssertionError("timed out after %.0f s waiting for %s%s" % (timeout, msg, extra))
-        time.sleep(interval)
 
 
-def write_file(path, text):
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
-_used_ports = set()
 
 
-def fresh_port():
-    while True:
-        p = util.free_port()
-        if p not in _used_ports:
-            _used_ports.add(p)
-            return p
 
 
 # ---------------------------------------------------------------------- certificates --

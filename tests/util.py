@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import unittest
+import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
@@ -52,15 +53,50 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(pred, timeout=TIMEOUT * 2, interval=0.05, msg="condition"):
+def wait_for(pred, timeout=30.0, msg="condition", diag=None, interval=0.05):
+    """pred()'s first true value; AssertionError (with diag()'s text) after timeout s."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % msg)
+            extra = ""
+            if diag:
+                try:
+                    extra = "\n" + str(diag())
+                except Exception as e:  # diagnostics must not hide the timeout
+                    extra = "\n(diagnostics failed: %r)" % (e,)
+            raise AssertionError("timed out after %.0f s waiting for %s%s" % (timeout, msg, extra))
         time.sleep(interval)
+
+
+def wait_until(pred, timeout=TIMEOUT * 2, interval=0.05, msg="condition"):
+    return wait_for(pred, timeout, msg, interval=interval)
+
+
+_used_ports = set()
+
+
+def fresh_port():
+    """A free port on 127.0.0.1, never handed out twice by this process."""
+    while True:
+        p = free_port()
+        if p not in _used_ports:
+            _used_ports.add(p)
+            return p
+
+
+def tok(label):
+    return "%s-%s" % (label, uuid.uuid4().hex[:12])
+
+
+def write_file(path, text):
+    """Replace a file atomically: a node re-reading it never sees half of it."""
+    tmp = "%s.tmp%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def run_async(coro, timeout=60):
