@@ -81,7 +81,7 @@
      wsc_poll(ctx, timeout_ms) runs one iteration: flush queued output, poll() every socket
      (waiting at most timeout_ms, less if a timer is due), read, parse, dispatch events,
      sweep timeouts, flush again. wsc_run() loops until wsc_stop(). Output is corked: every
-     send made while handling events is queued and leaves in one writev() per socket at the
+     send made while handling events is queued and leaves in one sendmsg() per socket at the
      end of the iteration (or at the start of the next wsc_poll() if sent from outside it).
 
    EVENTS  (one handler: void on_event(wsc_ctx*, wsc_id id, int ev, void *data, void *user))
@@ -181,7 +181,7 @@
      WSC_MAX_HEADERS                    headers kept per HTTP head [32]; more => 431
      WSC_MAX_META                       metadata pairs per connection [16]
      WSC_RECV_BUF                       the loop's shared receive buffer [65536]
-     WSC_MAX_IOV                        iovecs per writev() [64]
+     WSC_MAX_IOV                        iovecs per sendmsg() [64]
      WSC_POOL_BYTES                     recycled frame buffers kept per size class [1 MiB]
      WSC_MAX_LISTENERS                  listeners per context [8]
      WSC_MAX_TIMERS                     timers per context [64]
@@ -308,10 +308,12 @@
      thread may call (it hands the message to the loop through a pipe).
 
    MEMORY
-     wsc_create() allocates the connection table. After that the library allocates when a
-     connection opens (its state), while a message is partially received (its buffer), per
-     queued outbound frame (shared between every receiver of a broadcast), and for metadata.
-     A frame sent to many connections is encoded once and reference counted.
+     wsc_create() allocates the connection table and the loop's buffers. After that the
+     library allocates when a connection opens (its state, about 260 bytes), while a frame
+     or message is partially received (decoder state, message buffer), for metadata and long
+     paths, and for outbound frames until the per-size-class pools (WSC_POOL_BYTES) are
+     warm: in steady state sending allocates nothing. A frame sent to many connections is
+     encoded once and reference counted; small queued frames are gathered into one write.
 
    KNOWN LIMITS
      - Host names in wsc_connect() and the server list are resolved with a blocking
