@@ -185,6 +185,7 @@
      WSC_POOL_BYTES                     recycled frame buffers kept per size class [1 MiB]
      WSC_MAX_LISTENERS                  listeners per context [8]
      WSC_MAX_TIMERS                     timers per context [64]
+     WSC_MAX_WATCH                      descriptors of yours wsc_watch() polls [16]
      WSC_MAX_PEERS                      peer table entries [64]
      WSC_MAX_SELECTORS                  named selectors [16]
      WSC_MAX_MATCH                      key=value pairs in one selector [8]
@@ -429,6 +430,8 @@ typedef struct wsc_drop_info {
     const char *reason;  /* e.g. "peer unreachable", "duplicate", "unknown selector" */
     const char *peer;    /* the peer concerned (URL or node id), or "" */
     uint64_t msg_id;     /* 0 when not known */
+    uint64_t count;      /* messages this event stands for: 1, or for "peer reachable
+                            again" how many were dropped while it was unreachable */
 } wsc_drop_info;
 
 typedef void (*wsc_handler)(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user);
@@ -547,6 +550,39 @@ WSC_API int wsc_run(wsc_ctx *ctx);
 WSC_API void wsc_stop(wsc_ctx *ctx);
 /* wsc_now_ms: the loop's monotonic clock, in milliseconds. */
 WSC_API int64_t wsc_now_ms(void);
+/* wsc_shutdown: the graceful end. Stops accepting and dialling, closes every open connection
+   with a close handshake (code 0: 1001, "going away"), fires WSC_EV_CLOSE for each, and runs
+   the loop until all are gone or timeout_ms (<= 0: close_timeout_ms) has passed; what is
+   left then is dropped, still with its CLOSE event. Returns how many connections were open.
+   Afterwards only wsc_destroy() is useful. Not from inside the event handler (WSC_ERR_STATE). */
+WSC_API int wsc_shutdown(wsc_ctx *ctx, int code, int timeout_ms);
+
+/* ---- running inside another program's loop -------------------------------------------- */
+
+/* wsc_watch: also poll a descriptor of yours. events are POLLIN/POLLOUT bits; fn(ctx, fd,
+   revents, user) runs from wsc_poll() when the descriptor is ready (revents: POLLIN, POLLOUT,
+   POLLERR, POLLHUP bits). Calling it again for the same fd replaces the events, fn and user.
+   Returns 0, WSC_ERR_INVAL, WSC_ERR_LIMIT (WSC_MAX_WATCH descriptors) or WSC_ERR_SYS. The fd
+   stays yours: unwatch it before closing it. */
+typedef void (*wsc_watch_fn)(wsc_ctx *ctx, int fd, int revents, void *user);
+WSC_API int wsc_watch(wsc_ctx *ctx, int fd, int events, wsc_watch_fn fn, void *user);
+/* wsc_unwatch: stop polling fd (also from its own callback). 0 or WSC_ERR_STALE. */
+WSC_API int wsc_unwatch(wsc_ctx *ctx, int fd);
+/* wsc_next_timeout: milliseconds until the library needs wsc_poll() again although none of
+   its descriptors became ready (timers, heartbeats, timeouts); 0 when output is waiting to
+   be written; -1 when nothing is due. */
+WSC_API int wsc_next_timeout(wsc_ctx *ctx);
+/* wsc_loop_fd: with the epoll backend (WSCLUSTER_EPOLL), the one descriptor that becomes
+   readable when any of the library's sockets (and watched fds) is ready: put it in your
+   loop and call wsc_poll(ctx, 0) when it is readable or wsc_next_timeout() has passed.
+   With poll() it returns -1: use wsc_pollfds(). */
+WSC_API int wsc_loop_fd(wsc_ctx *ctx);
+/* wsc_pollfds: the poll() backend's descriptors with the events the library waits for,
+   into out[0..max) (struct pollfd from <poll.h>); returns how many there are (may exceed
+   max). Poll them with yours, then call wsc_poll(ctx, 0). Valid until the next call into
+   the library. */
+struct pollfd;
+WSC_API size_t wsc_pollfds(wsc_ctx *ctx, struct pollfd *out, size_t max);
 
 /* wsc_timer: call cb(ctx, arg) after ms milliseconds, then every ms if repeat. Returns a
    timer id > 0 or a negative wsc_err. Timers fire from wsc_poll(). */
@@ -604,6 +640,10 @@ WSC_API int wsc_set_class(wsc_ctx *ctx, wsc_id id, int cls);
 /* wsc_reject: during WSC_EV_UPGRADE, refuse with an HTTP status (e.g. 401) and a short
    plain-text body (NULL: the status text). No WSC_EV_OPEN/CLOSE follow. */
 WSC_API int wsc_reject(wsc_ctx *ctx, wsc_id id, int status, const char *body);
+/* wsc_reject_headers: wsc_reject() with extra response header lines, each ending in \r\n
+   (e.g. "WWW-Authenticate: Bearer\r\n"); NULL: none. */
+WSC_API int wsc_reject_headers(wsc_ctx *ctx, wsc_id id, int status, const char *headers,
+                               const char *body);
 /* wsc_http_reply: during WSC_EV_HTTP, answer the request. content_type NULL means
    text/plain. extra_headers (NULL: none) are header lines each ending in \r\n. */
 WSC_API int wsc_http_reply(wsc_ctx *ctx, wsc_id id, int status, const char *content_type,
@@ -838,6 +878,9 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #endif
 #ifndef WSC_MAX_TIMERS
 #define WSC_MAX_TIMERS 64
+#endif
+#ifndef WSC_MAX_WATCH
+#define WSC_MAX_WATCH 16
 #endif
 
 #ifdef WSCLUSTER_STATIC
@@ -1771,6 +1814,7 @@ typedef struct wsc__peer {
     unsigned char used, intro, self, dup, mark;
     wsc_id sub, obs;            /* our link to it; its link to us */
     int fails;
+    uint64_t unreach;           /* messages dropped since it became unreachable */
     int64_t next_try, last_rx;
     uint64_t attempts;
 } wsc__peer;
@@ -1790,6 +1834,8 @@ typedef struct wsc__timer {
     void *arg;
 } wsc__timer;
 
+typedef struct wsc__watch { int fd, events; wsc_watch_fn fn; void *user; } wsc__watch;
+
 struct wsc_ctx {
     wsc_config cfg;
     wsc__conn **slots;
@@ -1800,6 +1846,11 @@ struct wsc_ctx {
     int nlst;
     wsc__timer timers[WSC_MAX_TIMERS];
     int ntimers, next_timer_id;
+    wsc__watch watch[WSC_MAX_WATCH];
+    int nwatch;
+    int depth;                  /* > 0 while the event handler runs */
+    int shutting;               /* wsc_shutdown() or wsc_destroy() under way */
+    struct wsc__conn *closing;  /* the connection whose WSC_EV_CLOSE is being emitted */
     struct pollfd *pfds;
     uint32_t *pidx;             /* pfds[i] -> slot index (or listener) */
     size_t pcap;
@@ -1869,7 +1920,8 @@ static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
     wsc__conn *c;
     if (!ctx || idx == 0 || idx > ctx->nslots) return NULL;
     c = ctx->slots[idx - 1];
-    if (!c || ctx->gens[idx - 1] != gen || c->state == WSC__DEAD) return NULL;
+    if (!c || ctx->gens[idx - 1] != gen) return NULL;
+    if (c->state == WSC__DEAD && c != ctx->closing) return NULL; /* CLOSE may still ask */
     return c;
 }
 
@@ -1906,7 +1958,10 @@ static int wsc__urandom(void *out, size_t n) {
 
 static void wsc__emit(wsc_ctx *ctx, wsc__conn *c, int ev, void *data) {
     ctx->events++;
-    if (ctx->cfg.on_event) ctx->cfg.on_event(ctx, c ? wsc__id(ctx, c) : 0, ev, data, ctx->cfg.user);
+    if (!ctx->cfg.on_event) return;
+    ctx->depth++;
+    ctx->cfg.on_event(ctx, c ? wsc__id(ctx, c) : 0, ev, data, ctx->cfg.user);
+    ctx->depth--;
 }
 
 static void wsc__emit_error(wsc_ctx *ctx, wsc__conn *c, int err, const char *msg) {
@@ -2189,7 +2244,9 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
         ci.by_peer = c->by_peer;
         c->opened = 0;
         if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
+        ctx->closing = c; /* its info, metadata and user data stay readable */
         wsc__emit(ctx, c, WSC_EV_CLOSE, &ci);
+        ctx->closing = NULL;
     }
     if (c->fd >= 0) close(c->fd);
     wsc__q_clear(ctx, c, 0);
@@ -2521,7 +2578,8 @@ static int wsc__nonblock(int fd) {
 /* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames */
 /* -- the epoll backend: interest changes only when a socket blocks or unblocks -- */
 #define WSC__EV_LISTENER (1ull << 63) /* epoll tags: listener | index, the wake pipe, */
-#define WSC__EV_WAKE (1ull << 62)     /* or a connection: slot << 32 | fd */
+#define WSC__EV_WAKE (1ull << 62)     /* the wake pipe, a watched fd (fd << 16 | index), */
+#define WSC__EV_WATCH (1ull << 61)    /* or a connection: slot << 32 | fd */
 #ifdef WSCLUSTER_EPOLL
 static unsigned char wsc__ev_want(const wsc__conn *c) {
     if (c->state == WSC__CONNECTING) return POLLOUT;
@@ -3451,8 +3509,10 @@ static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
     return NULL;
 }
 
+static void wsc__drops_end(wsc_ctx *ctx, wsc__peer *p, const char *why);
 static void wsc__peer_remove(wsc_ctx *ctx, wsc__peer *p) {
     wsc__conn *c = wsc__get(ctx, p->sub);
+    wsc__drops_end(ctx, p, "peer removed");
     if (c) {
         c->peer_ix = -1;
         wsc_close(ctx, p->sub, 1001, "removed from the server list");
@@ -3468,6 +3528,7 @@ static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
     wsc_id id;
     int r;
     wsc__conn *c;
+    if (ctx->shutting) return;
     memset(&o, 0, sizeof o);
     o.cls = WSC_SUBSCRIBER;
     o.subprotocol = "wscluster";
@@ -3505,7 +3566,7 @@ static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c) {
         wsc__peer *p = &ctx->peers[c->peer_ix];
         if (p->used && p->sub == id) {
             p->sub = 0;
-            if (!p->self && !p->dup) {
+            if (!p->self && !p->dup && !ctx->shutting) {
                 wsc__peer_backoff(ctx, p);
                 wsc_log(ctx, WSC_LOG_INFO, "peer %s%s%s: link down, retry in %lld ms", p->url,
                         p->node[0] ? " " : "", p->node, (long long)(p->next_try - ctx->now));
@@ -3726,14 +3787,30 @@ static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
     return 0;
 }
 
-static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
-                      uint64_t msg_id) {
+static void wsc__drop_ev(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
+                         uint64_t msg_id, uint64_t count) {
     wsc_drop_info d;
-    ctx->st.fwd_dropped++;
     d.reason = reason;
     d.peer = peer ? peer : "";
     d.msg_id = msg_id;
+    d.count = count;
     wsc__emit(ctx, c, WSC_EV_DROP, &d);
+}
+static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
+                      uint64_t msg_id) {
+    ctx->st.fwd_dropped++;
+    wsc__drop_ev(ctx, c, reason, peer, msg_id, 1);
+}
+/* an unreachable peer raises one event when its drops start and one summary when they end */
+static void wsc__drop_unreachable(wsc_ctx *ctx, wsc__peer *p, uint64_t msg_id) {
+    ctx->st.fwd_dropped++;
+    if (p->unreach++ == 0) wsc__drop_ev(ctx, NULL, "peer unreachable", p->node, msg_id, 1);
+}
+static void wsc__drops_end(wsc_ctx *ctx, wsc__peer *p, const char *why) {
+    uint64_t n = p->unreach;
+    if (n == 0) return;
+    p->unreach = 0;
+    wsc__drop_ev(ctx, NULL, why, p->node, 0, n);
 }
 
 /* a fresh link to an origin starts a fresh window: ids restart with its process */
@@ -3927,7 +4004,7 @@ static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
         wsc__peer *p = &ctx->peers[i];
         if (!p->used || p->self || p->dup || !p->node[0] || wsc__get(ctx, p->obs)) continue;
         if (only && strcmp(p->node, only) != 0) continue;
-        wsc__drop(ctx, NULL, "peer unreachable", p->node, m->msg_id);
+        wsc__drop_unreachable(ctx, p, m->msg_id);
     }
     return local;
 }
@@ -3984,6 +4061,7 @@ static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
     memcpy(p->node, m->node.ptr, m->node.len);
     p->node[m->node.len] = '\0';
     p->obs = wsc__id(ctx, c);
+    wsc__drops_end(ctx, p, "peer reachable again");
     if (!p->self && !wsc__get(ctx, p->sub)) {
         p->dup = 0;
         p->fails = 0;
@@ -4105,7 +4183,10 @@ static void wsc__wake_drain(wsc_ctx *ctx) {
         size_t n;
         if (r != (ssize_t)sizeof job) return;
         memcpy(&n, job, sizeof n);
-        if (wsc_link_parse(job + sizeof n, n, &m, &why) == 0) wsc__csend(ctx, &m);
+        if (wsc_link_parse(job + sizeof n, n, &m, &why) == 0) {
+            ctx->st.posted++;
+            wsc__csend(ctx, &m);
+        }
         WSC_FREE(job, ctx->cfg.alloc_user);
     }
 }
@@ -4265,6 +4346,7 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
     uint32_t i;
     int l;
     if (!ctx) return;
+    ctx->shutting = 1; /* no events, no reconnect plans logged */
     for (i = 0; ctx->slots && i < ctx->hi; i++) {
         wsc__conn *c = ctx->slots[i];
         if (c) { c->opened = 0; wsc__conn_free(ctx, c); }
@@ -4371,49 +4453,9 @@ static void wsc__ready(wsc_ctx *ctx, wsc__conn *c, short re) {
     if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
 }
 
-WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
-    size_t np = 0, need, k;
-    uint32_t i;
-    int n, l, wait = timeout_ms;
-    ctx->now = wsc_now_ms();
-    ctx->events = 0;
-    wsc__flush_dirty(ctx);
-    wsc__reap(ctx);
-    if (ctx->cl_on && !ctx->cl_started) wsc__cluster_tick(ctx); /* start at once */
-    need = ctx->epfd >= 0 ? 0 : (size_t)ctx->nlst + 1 + ctx->nconns; /* poll() only */
-    if (need > ctx->pcap) {
-        size_t cap = need + 64;
-        struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, ctx->pfds, cap * sizeof *p);
-        uint32_t *x;
-        if (!p) return WSC_ERR_NOMEM;
-        ctx->pfds = p;
-        x = (uint32_t *)wsc__realloc(ctx, ctx->pidx, cap * sizeof *x);
-        if (!x) return WSC_ERR_NOMEM;
-        ctx->pidx = x;
-        ctx->pcap = cap;
-    }
-    for (l = 0; need && l < ctx->nlst; l++) {
-        ctx->pfds[np].fd = ctx->lst[l].fd;
-        ctx->pfds[np].events = ctx->now < ctx->accept_pause_until ? 0 : POLLIN;
-        ctx->pfds[np].revents = 0;
-        ctx->pidx[np++] = (uint32_t)l;
-    }
-    if (need) {
-        ctx->pfds[np].fd = ctx->wake[0];
-        ctx->pfds[np].events = POLLIN;
-        ctx->pfds[np].revents = 0;
-        ctx->pidx[np++] = 0;
-    }
-    for (i = 0; i < ctx->hi && np < need; i++) {
-        wsc__conn *c = ctx->slots[i];
-        if (!c) continue;
-        ctx->pfds[np].fd = c->fd;
-        ctx->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
-                                       : c->state == WSC__TLS ? c->tls_want
-                                       : (POLLIN | (c->qn ? POLLOUT : 0)));
-        ctx->pfds[np].revents = 0;
-        ctx->pidx[np++] = i;
-    }
+/* how long poll() may wait: the caller's timeout, shortened by whatever falls due first */
+static int wsc__wait_ms(wsc_ctx *ctx, int wait) {
+    int l;
     if (ctx->nconns > 0 || ctx->cl_on) {
         int64_t d = ctx->next_sweep - ctx->now;
         if (d < 0) d = 0;
@@ -4430,10 +4472,78 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
             if (wait < 0 || d < wait) wait = (int)d;
         }
     }
+    return wait;
+}
+
+/* poll(): listeners, the wake pipe, watched fds, then every connection; pidx maps back */
+static int wsc__build_pfds(wsc_ctx *ctx, size_t *out) {
+    size_t np = 0, need = (size_t)ctx->nlst + 1 + (size_t)ctx->nwatch + ctx->nconns;
+    uint32_t i;
+    int l;
+    if (need > ctx->pcap) {
+        size_t cap = need + 64;
+        struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, ctx->pfds, cap * sizeof *p);
+        uint32_t *x;
+        if (!p) return WSC_ERR_NOMEM;
+        ctx->pfds = p;
+        x = (uint32_t *)wsc__realloc(ctx, ctx->pidx, cap * sizeof *x);
+        if (!x) return WSC_ERR_NOMEM;
+        ctx->pidx = x;
+        ctx->pcap = cap;
+    }
+    for (l = 0; l < ctx->nlst; l++) {
+        ctx->pfds[np].fd = ctx->lst[l].fd;
+        ctx->pfds[np].events = ctx->now < ctx->accept_pause_until ? 0 : POLLIN;
+        ctx->pfds[np].revents = 0;
+        ctx->pidx[np++] = (uint32_t)l;
+    }
+    ctx->pfds[np].fd = ctx->wake[0];
+    ctx->pfds[np].events = POLLIN;
+    ctx->pfds[np].revents = 0;
+    ctx->pidx[np++] = 0;
+    for (l = 0; l < ctx->nwatch; l++) {
+        ctx->pfds[np].fd = ctx->watch[l].fd; /* -1 (a free entry) is ignored by poll() */
+        ctx->pfds[np].events = (short)ctx->watch[l].events;
+        ctx->pfds[np].revents = 0;
+        ctx->pidx[np++] = (uint32_t)l;
+    }
+    for (i = 0; i < ctx->hi && np < need; i++) {
+        wsc__conn *c = ctx->slots[i];
+        if (!c) continue;
+        ctx->pfds[np].fd = c->fd;
+        ctx->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
+                                       : c->state == WSC__TLS ? c->tls_want
+                                       : (POLLIN | (c->qn ? POLLOUT : 0)));
+        ctx->pfds[np].revents = 0;
+        ctx->pidx[np++] = i;
+    }
+    *out = np;
+    return 0;
+}
+
+static void wsc__watch_ready(wsc_ctx *ctx, int w, int fd, int revents) {
+    wsc__watch *x = &ctx->watch[w];
+    if (w >= ctx->nwatch || x->fd != fd || !x->fn) return; /* unwatched meanwhile */
+    ctx->depth++;
+    x->fn(ctx, fd, revents, x->user);
+    ctx->depth--;
+    ctx->events++;
+}
+
+WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
+    size_t np = 0, k;
+    int n, wait;
+    ctx->now = wsc_now_ms();
+    ctx->events = 0;
+    wsc__flush_dirty(ctx);
+    wsc__reap(ctx);
+    if (ctx->cl_on && !ctx->cl_started && !ctx->shutting) wsc__cluster_tick(ctx); /* at once */
+    if (ctx->epfd < 0 && wsc__build_pfds(ctx, &np) < 0) return WSC_ERR_NOMEM;
+    wait = wsc__wait_ms(ctx, timeout_ms);
 #ifdef WSCLUSTER_EPOLL
     if (ctx->epfd >= 0) {
         struct epoll_event evs[256];
-        int paused = ctx->now < ctx->accept_pause_until;
+        int l, paused = ctx->now < ctx->accept_pause_until;
         if (paused != ctx->lst_paused) { /* stop polling listeners while out of descriptors */
             for (l = 0; l < ctx->nlst; l++)
                 wsc__ep(ctx, EPOLL_CTL_MOD, ctx->lst[l].fd, paused ? 0u : (unsigned)POLLIN,
@@ -4449,16 +4559,22 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
         for (l = 0; l < n; l++) {
             uint64_t tag = evs[l].data.u64;
             unsigned e = evs[l].events;
+            short re = (short)((e & EPOLLIN ? POLLIN : 0) | (e & EPOLLOUT ? POLLOUT : 0) |
+                               (e & EPOLLERR ? POLLERR : 0) | (e & EPOLLHUP ? POLLHUP : 0));
             wsc__conn *c;
             if (tag & WSC__EV_LISTENER) {
-                if (!ctx->lst_paused) wsc__accept(ctx, &ctx->lst[tag & 0xff]);
+                if (!ctx->lst_paused && (int)(tag & 0xff) < ctx->nlst)
+                    wsc__accept(ctx, &ctx->lst[tag & 0xff]);
                 continue;
             }
             if (tag & WSC__EV_WAKE) { wsc__wake_drain(ctx); continue; }
+            if (tag & WSC__EV_WATCH) {
+                wsc__watch_ready(ctx, (int)(tag & 0xffff), (int)(uint32_t)(tag >> 16), re);
+                continue;
+            }
             c = ctx->slots[(uint32_t)(tag >> 32)];
             if (!c || c->fd != (int)(uint32_t)tag || c->state == WSC__DEAD) continue;
-            wsc__ready(ctx, c, (short)((e & EPOLLIN ? POLLIN : 0) | (e & EPOLLOUT ? POLLOUT : 0) |
-                                       (e & EPOLLERR ? POLLERR : 0) | (e & EPOLLHUP ? POLLHUP : 0)));
+            wsc__ready(ctx, c, re);
         }
         goto tail;
     }
@@ -4471,10 +4587,15 @@ WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
     ctx->now = wsc_now_ms();
     for (k = 0; n > 0 && k < np; k++) {
         short re = ctx->pfds[k].revents;
+        size_t wend = (size_t)ctx->nlst + 1 + (size_t)ctx->nwatch;
         wsc__conn *c;
         if (!re) continue;
         if (k < (size_t)ctx->nlst) { wsc__accept(ctx, &ctx->lst[ctx->pidx[k]]); continue; }
         if (k == (size_t)ctx->nlst) { wsc__wake_drain(ctx); continue; }
+        if (k < wend) {
+            wsc__watch_ready(ctx, (int)ctx->pidx[k], ctx->pfds[k].fd, re);
+            continue;
+        }
         c = ctx->slots[ctx->pidx[k]];
         if (!c || c->fd != ctx->pfds[k].fd || c->state == WSC__DEAD) continue;
         wsc__ready(ctx, c, re);
@@ -4485,13 +4606,102 @@ tail:
     wsc__run_timers(ctx);
     if (ctx->now >= ctx->next_sweep) {
         wsc__sweep(ctx);
-        if (ctx->cl_on) wsc__cluster_tick(ctx);
+        if (ctx->cl_on && !ctx->shutting) wsc__cluster_tick(ctx);
         ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
     }
     wsc__flush_dirty(ctx);
     wsc__reap(ctx);
     wsc__flush_dirty(ctx);
     return ctx->events;
+}
+
+WSC_DEF int wsc_next_timeout(wsc_ctx *ctx) {
+    if (!ctx) return -1;
+    ctx->now = wsc_now_ms();
+    if (ctx->ndirty > 0 || ctx->need_reap || (ctx->cl_on && !ctx->cl_started && !ctx->shutting))
+        return 0;
+    return wsc__wait_ms(ctx, -1);
+}
+
+WSC_DEF int wsc_loop_fd(wsc_ctx *ctx) { return ctx ? ctx->epfd : -1; }
+
+WSC_DEF size_t wsc_pollfds(wsc_ctx *ctx, struct pollfd *out, size_t max) {
+    size_t np = 0, k;
+    if (!ctx) return 0;
+    if (ctx->epfd >= 0) { /* one descriptor stands for all */
+        if (out && max > 0) {
+            out[0].fd = ctx->epfd;
+            out[0].events = POLLIN;
+            out[0].revents = 0;
+        }
+        return 1;
+    }
+    ctx->now = wsc_now_ms();
+    if (wsc__build_pfds(ctx, &np) < 0) return 0;
+    for (k = 0; out && k < np && k < max; k++) out[k] = ctx->pfds[k];
+    return np;
+}
+
+WSC_DEF int wsc_watch(wsc_ctx *ctx, int fd, int events, wsc_watch_fn fn, void *user) {
+    int i, slot = -1;
+    if (!ctx || fd < 0 || !fn || (events & ~(POLLIN | POLLOUT))) return WSC_ERR_INVAL;
+    for (i = 0; i < ctx->nwatch; i++) {
+        if (ctx->watch[i].fd == fd) { slot = i; break; }
+        if (ctx->watch[i].fd < 0 && slot < 0) slot = i;
+    }
+    if (slot < 0) {
+        if (ctx->nwatch >= WSC_MAX_WATCH) return WSC_ERR_LIMIT;
+        slot = ctx->nwatch;
+    }
+#ifdef WSCLUSTER_EPOLL
+    if (ctx->epfd >= 0) {
+        uint64_t tag = (uint64_t)WSC__EV_WATCH | ((uint64_t)(uint32_t)fd << 16) | (uint64_t)(unsigned)slot;
+        int op = (slot < ctx->nwatch && ctx->watch[slot].fd == fd) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (wsc__ep(ctx, op, fd, (unsigned)events, tag) < 0) return WSC_ERR_SYS;
+    }
+#endif
+    ctx->watch[slot].fd = fd;
+    ctx->watch[slot].events = events;
+    ctx->watch[slot].fn = fn;
+    ctx->watch[slot].user = user;
+    if (slot == ctx->nwatch) ctx->nwatch++;
+    return 0;
+}
+
+WSC_DEF int wsc_unwatch(wsc_ctx *ctx, int fd) {
+    int i;
+    for (i = 0; ctx && fd >= 0 && i < ctx->nwatch; i++) {
+        if (ctx->watch[i].fd != fd) continue;
+#ifdef WSCLUSTER_EPOLL
+        if (ctx->epfd >= 0) wsc__ep(ctx, EPOLL_CTL_DEL, fd, 0, 0);
+#endif
+        ctx->watch[i].fd = -1;
+        ctx->watch[i].fn = NULL;
+        while (ctx->nwatch > 0 && ctx->watch[ctx->nwatch - 1].fd < 0) ctx->nwatch--;
+        return 0;
+    }
+    return WSC_ERR_STALE;
+}
+
+WSC_DEF int wsc_shutdown(wsc_ctx *ctx, int code, int timeout_ms) {
+    int n, l;
+    uint32_t i;
+    int64_t until;
+    if (!ctx) return WSC_ERR_INVAL;
+    if (ctx->depth > 0) return WSC_ERR_STATE;
+    ctx->shutting = 1; /* no more accepting, dialling or reconnecting */
+    for (l = 0; l < ctx->nlst; l++) close(ctx->lst[l].fd);
+    ctx->nlst = 0;
+    n = wsc_close_all(ctx, code ? code : 1001, "going away");
+    until = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : ctx->cfg.close_timeout_ms);
+    while (ctx->nconns > 0 && wsc_now_ms() < until) {
+        int64_t left = until - wsc_now_ms();
+        if (wsc_poll(ctx, left < 50 ? (int)left : 50) < 0) break;
+    }
+    for (i = 0; i < ctx->hi; i++)
+        if (ctx->slots[i]) wsc__kill(ctx, ctx->slots[i]);
+    wsc__reap(ctx); /* what is left goes now, each with its CLOSE */
+    return n;
 }
 
 WSC_DEF int wsc_run(wsc_ctx *ctx) {
@@ -4541,6 +4751,7 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     wsc__conn *c;
     wsc_connect_opts o;
     if (!ctx || !url) return WSC_ERR_INVAL;
+    if (ctx->shutting) return WSC_ERR_STATE;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof o);
     if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
@@ -4806,6 +5017,11 @@ WSC_DEF int wsc_set_class(wsc_ctx *ctx, wsc_id id, int cls) {
 }
 
 WSC_DEF int wsc_reject(wsc_ctx *ctx, wsc_id id, int status, const char *body) {
+    return wsc_reject_headers(ctx, id, status, NULL, body);
+}
+
+WSC_DEF int wsc_reject_headers(wsc_ctx *ctx, wsc_id id, int status, const char *headers,
+                               const char *body) {
     wsc__conn *c = wsc__get(ctx, id);
     char text[128];
     if (!c) return WSC_ERR_STALE;
@@ -4818,7 +5034,7 @@ WSC_DEF int wsc_reject(wsc_ctx *ctx, wsc_id id, int status, const char *body) {
     ctx->st.refused++;
     wsc_log(ctx, WSC_LOG_INFO, "conn %s: upgrade of %s refused with %d", wsc__peer_s(ctx, c),
             c->path ? c->path : "?", status);
-    return wsc__respond(ctx, c, status, "text/plain", NULL, body, strlen(body));
+    return wsc__respond(ctx, c, status, "text/plain", headers, body, strlen(body));
 }
 
 WSC_DEF int wsc_http_reply(wsc_ctx *ctx, wsc_id id, int status, const char *ctype,

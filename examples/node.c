@@ -329,7 +329,6 @@ int main(int argc, char **argv) {
     const char *lv;
     char url[300];
     int l, port, hostlen, tls = 0;
-    int64_t until;
     if (parse_args(argc, argv) < 0) return 2;
     memset(&cfg, 0, sizeof cfg);
     memset(&n, 0, sizeof n);
@@ -416,9 +415,7 @@ int main(int argc, char **argv) {
         }
     }
     wsc_log(ctx, WSC_LOG_INFO, "node %s: shutting down", n.id);
-    wsc_close_all(ctx, 1001, "server shutting down");
-    until = wsc_now_ms() + 3000;
-    while (wsc_count(ctx, 0) > 0 && wsc_now_ms() < until) wsc_poll(ctx, 100);
+    wsc_shutdown(ctx, 1001, 3000);
     wsc_destroy(ctx);
     return 0;
 }
