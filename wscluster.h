@@ -17,21 +17,26 @@
      to make every function static (private to that file).
 
    TABLE OF CONTENTS (grep the tags)
-     >>manual    this block: quick start, concepts, events, options, limits
+     >>manual    this block: quick start, concepts, events, options, architecture,
+                 function reference, limits
      >>api       public declarations
      >>base      allocation, logging, time, small helpers        (implementation)
-     >>sha1      SHA-1 and base64
-     >>utf8      incremental UTF-8 validation
-     >>http      HTTP/1.1 request/response head parser (pure)
-     >>ws        RFC 6455 frame decoder and encoder (pure)
-     >>tcp       length-prefixed TCP frame decoder and encoder (pure)
-     >>url       ws:// tcp:// host:port parsing
-     >>link      peer-link messages and the server list (pure)
-     >>conn      connection table, ids, metadata, output queues
-     >>tls       optional TLS through mbedTLS (WSCLUSTER_MBEDTLS)
-     >>loop      sockets, poll(), handshakes, timers: the only code that does socket I/O
-     >>cluster   discovery, peer links, introductions, forwarding, wsc_post
-     >>public    the public functions
+     >>sha1      SHA-1 and base64                                 (pure)
+     >>utf8      incremental UTF-8 validation                     (pure)
+     >>http      HTTP/1.1 request/response head parser            (pure)
+     >>ws        RFC 6455 frame decoder and encoder               (pure)
+     >>tcp       length-prefixed TCP frame decoder and encoder    (pure)
+     >>url       ws:// tcp:// host:port parsing                   (pure)
+     >>link      peer-link messages and the server list           (pure)
+     >>seams     the layers' state and the handler tables between them
+     >>io        the reactor: connection table, ids, frame buffers, output queues
+     >>tls       io: TLS under the byte stream (WSCLUSTER_MBEDTLS)
+     >>loop      io: sockets, poll()/epoll, timers, watched fds, the loop turn
+     >>proto     HTTP, the WebSocket handshakes, frames, ping/pong/close, timeouts
+     >>deliver   metadata, selectors, fan-out, the application's connections
+     >>cluster   the peer table: discovery, links, introductions, duplicate windows
+     >>backplane publish to / arrive from the cluster; the mesh transport; wsc_post
+     >>public    the public functions (thin: each calls one layer)
 
    QUICK START
          #define WSCLUSTER_IMPLEMENTATION
@@ -83,6 +88,11 @@
      sweep timeouts, flush again. wsc_run() loops until wsc_stop(). Output is corked: every
      send made while handling events is queued and leaves in one sendmsg() per socket at the
      end of the iteration (or at the start of the next wsc_poll() if sent from outside it).
+     A program with a loop of its own has two ways (see FUNCTION REFERENCE):
+       - our loop watches your fds: wsc_watch(ctx, fd, POLLIN, fn, user), then wsc_run();
+       - your loop drives ours: poll wsc_pollfds() (with epoll: the one wsc_loop_fd()) with
+         your descriptors, wait at most wsc_next_timeout(), then call wsc_poll(ctx, 0).
+     wsc_shutdown() ends gracefully (close handshakes, 1001); wsc_destroy() ends at once.
 
    EVENTS  (one handler: void on_event(wsc_ctx*, wsc_id id, int ev, void *data, void *user))
      ev               fires when                                        data
@@ -100,7 +110,8 @@
                       valid UTF-8). data is writable, valid during the
                       call only.
      WSC_EV_CLOSE     an opened connection is gone. Exactly one CLOSE  wsc_close_info *
-                      for every OPEN; the id is stale after it.
+                      for every OPEN; during it the id still answers
+                      wsc_get_conn_info/_meta/_userdata; stale after.
      WSC_EV_ERROR     something failed asynchronously: an outbound     wsc_error_info *
                       connection that never opened (id is then
                       stale), a protocol violation, heartbeat
@@ -110,10 +121,13 @@
      WSC_EV_PONG      a pong arrived (heartbeat accounting)            wsc_msg *
      WSC_EV_FORWARD   a message from another instance was delivered   wsc_forward_info *
                       to this instance's clients (id: the link)
-     WSC_EV_DROP      a message did not reach somewhere: a peer        wsc_drop_info *
-                      without a link to us, a full link queue, a
-                      duplicate, an unknown named selector (id: the
-                      link concerned, or 0)
+     WSC_EV_DROP      a message did not reach somewhere: a full link   wsc_drop_info *
+                      queue, a duplicate, an unknown named selector
+                      (id: the link concerned, or 0); a peer without
+                      a link to us raises one "peer unreachable" when
+                      its drops start and one "peer reachable again"
+                      (or "peer removed") with their count when they
+                      end, not one event per message
      Inside the handler every public function may be called, including wsc_close() and
      wsc_send() on any connection; closing takes effect after the handler returns.
      Peer links fire OPEN, CLOSE and ERROR too (heartbeat timeout, connect failure, refused
@@ -184,7 +198,7 @@
      WSC_MAX_IOV                        iovecs per sendmsg() [64]
      WSC_POOL_BYTES                     recycled frame buffers kept per size class [1 MiB]
      WSC_MAX_LISTENERS                  listeners per context [8]
-     WSC_MAX_TIMERS                     timers per context [64]
+     WSC_MAX_TIMERS                     timers per context [64] (a cluster uses 2)
      WSC_MAX_WATCH                      descriptors of yours wsc_watch() polls [16]
      WSC_MAX_PEERS                      peer table entries [64]
      WSC_MAX_SELECTORS                  named selectors [16]
@@ -326,6 +340,271 @@
      - The cluster secret travels in clear on plain ws:// and tcp:// links (use wss://).
      - The implementation file must see wscluster.h before any system header (it defines
        _POSIX_C_SOURCE), or be compiled with -D_POSIX_C_SOURCE=200809L.
+     - A peer link over the TCP framer is known only by its first message (a HELLO): until
+       then it is a Client, and it then changes hands under a new id (CLOSE "became a peer
+       link" as a Client, OPEN as an Observable). WebSocket links are links from the start.
+
+   ARCHITECTURE
+     The implementation is five layers, in the order data flows through them, each in its
+     own section with its own state (a sub-struct of wsc_ctx):
+
+        application  (your handler: wsc_handler, wsc_selector_fn, wsc_watch_fn, timers)
+            ^ events (wsc__emit)                         | public API (>>public)
+        +---+--------------------------------------------v----------------------------+
+        | backplane  wsc__bp   publish a message to the cluster; a message arrived     |
+        |                      from it (dedup, deliver, never send on). Transports:    |
+        |                      the mesh of peer links (wsc__transport). wsc_post's pipe.|
+        | cluster    wsc__cl   the peer table: list, Subscriber/Observable links,       |
+        |                      HELLO/WELCOME, backoff, duplicate window per peer       |
+        | deliver    wsc__dl   metadata, selectors, fan-out (one encoded frame shared), |
+        |                      the application's connections (owner: dl.app)           |
+        | proto      wsc__pr   HTTP and upgrades, client handshake, WS and TCP frames,  |
+        |                      one ping/pong/close path, heartbeat and close timeouts   |
+        | io         wsc__io   fds, poll/epoll, timers, watches, connection table and   |
+        |                      ids, frame buffer pools, output queues, TLS, memory     |
+        +-------------------------------------------------------------------------------+
+     Calls go down only. What must go up goes through a pointer the upper layer installed:
+       io -> proto         c->pfn (wsc__proto_vt: up, bytes, tick, lost, close), one table
+                           per protocol (wsc__ws_vt, wsc__tcp_vt)
+       proto -> owner      c->own (wsc__owner: upgrade, open, message, close, heartbeat
+                           timings, envelope size): dl.app for the application's
+                           connections, cl.link for peer links
+       proto -> cluster    pr.route (an upgrade on cluster_path), pr.claim (a TCP
+                           connection whose first message is a HELLO)
+       cluster -> backplane  cl.arrived (a FORWARD came in on a Subscriber link)
+       any -> application  wsc__emit (events), the callbacks the application registered
+     Where state lives: a connection's bytes, queue, timers and TLS session are io's
+     (io frees everything a connection holds); its handshake, decoder, close code, path and
+     owner are proto's; its metadata and user data are deliver's; of the cluster it holds
+     only c->peer, an index into the peer table, which owns every fact about a peer (its
+     links, node id, backoff, duplicate window, drop count). The node id is the instance's
+     (ctx->node, next to the config).
+     Where a change belongs:
+       a new socket option, backend, limit on buffered bytes     io
+       a new wire protocol, HTTP feature, frame rule, keep-alive proto (a new wsc__proto_vt)
+       a new way to choose recipients, a new per-client fact     deliver
+       membership, discovery, authentication of peers, replay    cluster
+       a broker transport (Redis, ...), message signing          backplane (wsc__transport)
+       a new public call                                         >>public, calling one layer
+     The pure sections (>>sha1 to >>link) hold no state and do no I/O; every layer may use
+     them.
+   FUNCTION REFERENCE
+     The prototypes follow >>api. Unless a line says otherwise a function takes the context,
+     runs on the thread that drives it (THREADING), returns >= 0 or a negative wsc_err,
+     copies what it is given, and answers WSC_ERR_STALE for an unknown or closed id (_X
+     below stands for WSC_ERR_X). Pointers given to the event handler (data and every view
+     or string in it) are valid only during that call: copy what you keep.
+
+     -- context and loop --
+     wsc_create          a context from cfg (NULL: all defaults, see OPTIONS); NULL when
+                         allocation fails or an option is invalid (logged).
+     wsc_destroy         frees all; on a running context closes every socket at once: no
+                         events, no close handshake. Graceful end: wsc_shutdown() first.
+     wsc_shutdown        the graceful end: stops accepting and dialling, closes all with a
+                         handshake (code 0: 1001), polls until none is left or timeout_ms
+                         (<= 0: close_timeout_ms), drops the rest; each fires CLOSE. Returns
+                         how many were open; then only wsc_destroy(). In a handler: _STATE.
+     wsc_listen          ws://HOST:PORT or HOST:PORT (any path), tcp://, wss://, tcps://;
+                         port 0: any free. Index >= 0, or _ADDR, _SYS, _LIMIT, _INVAL.
+     wsc_listener_port   the bound port of a listener index, or WSC_ERR_INVAL.
+     wsc_poll            one iteration (THE LOOP), waiting at most timeout_ms (< 0: until
+                         something happens). Events dispatched, or WSC_ERR_SYS / _NOMEM.
+     wsc_run             wsc_poll() until wsc_stop(); 0, or the wsc_poll() error.
+     wsc_stop            wsc_run() returns after this turn; async-signal-safe, any thread.
+     wsc_now_ms          the loop's monotonic clock in milliseconds; any thread.
+     wsc_timer           cb(ctx, arg) from wsc_poll() after ms, then every ms if repeat.
+                         Timer id > 0, WSC_ERR_INVAL, WSC_ERR_LIMIT (WSC_MAX_TIMERS).
+     wsc_timer_cancel    cancel a timer (also from its callback); 0 or WSC_ERR_STALE.
+     wsc_get_stats       copy the counters (wsc_stats) into *out.
+     wsc_strerror        a static name for a wsc_err ("unknown error" for others).
+     wsc_log             printf-style line to cfg.log (or stderr) if level <= log_level.
+
+     -- running inside another loop --
+     Way 1, our loop watches your fds: wsc_poll() polls them with ours and calls you back;
+     as in the event handler, any function but wsc_shutdown() may be called.
+     wsc_watch           poll fd (POLLIN|POLLOUT bits); fn(ctx, fd, revents, user) runs in
+                         wsc_poll(). Again for fd: replaces. 0, _INVAL, _LIMIT, _SYS.
+     wsc_unwatch         stop polling fd (also from its callback); before you close it. 0 or
+                         WSC_ERR_STALE. The fd always stays yours.
+         static void on_stdin(wsc_ctx *ctx, int fd, int revents, void *user) {
+             char buf[4096];
+             ssize_t n = read(fd, buf, sizeof buf);
+             if (n <= 0) { wsc_unwatch(ctx, fd); wsc_stop(ctx); return; }
+             wsc_send_all(ctx, WSC_BINARY, buf, (size_t)n);  // every client, cluster-wide
+             (void)revents; (void)user;
+         }
+         wsc_watch(ctx, STDIN_FILENO, POLLIN, on_stdin, NULL);
+         wsc_run(ctx);
+     Way 2, your loop drives ours: poll our descriptors with yours, sleeping no longer than
+     wsc_next_timeout(), then call wsc_poll(ctx, 0), which does not block.
+     wsc_next_timeout    ms until wsc_poll() is due although no descriptor is ready (timers,
+                         heartbeats, timeouts); 0: output is waiting; -1: nothing due.
+     wsc_pollfds         our descriptors (epoll: the one wsc_loop_fd) and their events into
+                         out[0..max); how many (may exceed max). Fetch them every turn.
+     wsc_loop_fd         WSCLUSTER_EPOLL: one fd, readable when any of ours is ready (for
+                         your epoll or event library); -1 with poll(): use wsc_pollfds().
+         struct pollfd fds[1 + 1024];                    // yours in [0], ours after
+         for (;;) {
+             size_t n = wsc_pollfds(ctx, fds + 1, 1024);     // epoll backend: one entry
+             int t = wsc_next_timeout(ctx);                  // -1: nothing due
+             if (n > 1024) n = 1024;                         // (better: grow the array)
+             fds[0].fd = my_fd; fds[0].events = POLLIN; fds[0].revents = 0;
+             poll(fds, 1 + n, t);                            // or min(t, your own timeout)
+             if (fds[0].revents) handle_mine();
+             wsc_poll(ctx, 0);                               // I/O, events, timers, output
+         }
+
+     -- connections --
+     wsc_connect         dial ws://HOST:PORT[/path], tcp://, wss://, tcps:// (opts may be
+                         NULL): 0, *out = id, then OPEN, or ERROR and a stale id; _ADDR,
+                         _LIMIT, _SYS, _NOMEM, _STATE. Host names resolve blocking.
+     wsc_send            queue a TEXT/BINARY message (copied, UTF-8 unchecked): 0, _INVAL,
+                         _STATE (not open), _TOOBIG, _SLOW (now closing, 1008), _NOMEM.
+     wsc_broadcast       to every open WSC_CLIENT here matching all nmatch pairs (0: all;
+                         value NULL / "*": key present), encoded once. Returns how many.
+     wsc_send_ids        the same to a list of ids of any class; stale or not open ones are
+                         skipped. Returns how many.
+     wsc_ping            a ping with <= 125 bytes (else _INVAL); _STATE when not open.
+     wsc_close           close handshake with code (0: 1000, else a valid code) and reason
+                         (<= 123 bytes); CLOSE follows. Not open yet: dropped at once.
+     wsc_close_all       wsc_close() on every connection; returns how many were open.
+     wsc_count           open connections of class cls; 0: all, incl. handshakes and HTTP.
+     wsc_conns           ids of open connections of class cls (0: all) into out[0..max);
+                         returns the total (may exceed max).
+     wsc_get_conn_info   fill *info; its strings live until the connection closes.
+     wsc_set_meta        set key=value, both copied (value NULL removes key); _INVAL for an
+                         empty key, _LIMIT past WSC_MAX_META.
+     wsc_get_meta        the value or NULL; valid until it changes or the connection closes.
+     wsc_set_userdata    attach a pointer of yours (never touched by the library).
+     wsc_get_userdata    that pointer, or NULL (also for a stale id).
+     wsc_set_class       reclassify (WSC_CLIENT..WSC_OBSERVABLE, else _INVAL); stats follow.
+     wsc_reject          in WSC_EV_UPGRADE only (else _STATE): status 300-599 (else _INVAL),
+                         text/plain body (NULL: status text). No OPEN or CLOSE follows.
+     wsc_reject_headers  wsc_reject() with extra response header lines, each ending in \r\n
+                         ("WWW-Authenticate: Bearer\r\n"); NULL: none.
+     wsc_http_reply      in WSC_EV_HTTP only, once (else _STATE): status 100-599, type
+                         (NULL: text/plain), extra header lines, body (copied); then closes.
+     During WSC_EV_CLOSE, wsc_get_conn_info, wsc_get_meta and wsc_get_userdata still answer
+     for the closing id (free your userdata there); once the handler returns it is stale.
+
+     -- the cluster --
+     wsc_cluster_send    to matching clients here and one copy down each Observable link (t
+                         NULL: all). Local count; _INVAL, _TOOBIG, _UTF8, _NOMEM.
+     wsc_send_all        wsc_cluster_send() to every client of the cluster.
+     wsc_send_where      ... to the clients whose metadata match all nmatch pairs.
+     wsc_send_conn       ... to one connection anywhere, named by its wsc_global_id().
+     wsc_send_named      ... to the clients a registered selector picks, given arg.
+     wsc_post            wsc_cluster_send() from any thread: copies the message, wakes the
+                         loop via a pipe; the send happens in the loop's next iteration,
+                         counted in wsc_stats.posted. 0, WSC_ERR_AGAIN (wake-up pipe full:
+                         retry), or as wsc_cluster_send. Needs thread-safe WSC_MALLOC & co.
+     wsc_register_selector  name (1-63 chars) -> fn, called for each open client on every
+                         instance; again replaces. _INVAL, _LIMIT (WSC_MAX_SELECTORS).
+     wsc_global_id       "<node id>/<hex id>" into out[cap]; its length, _STALE, or _INVAL
+                         (cap too small).
+     wsc_node_id         this instance's node id; valid while the context lives.
+     wsc_cluster_refresh  re-read the server list now (e.g. on SIGHUP); _STATE when not
+                         clustered, _SYS when the list cannot be read.
+     wsc_peers           the peer table (wsc_peer_info) into out[0..max); the count (may
+                         exceed max). Strings valid until the next wsc_poll().
+
+     -- pure helpers (no I/O, no allocation, reentrant: any thread) --
+     wsc_sha1            SHA-1 of data[0..len) into out[20].
+     wsc_base64_encode   into out (4*((len+2)/3)+1 bytes, with NUL); the length.
+     wsc_base64_decode   padded base64 into out[cap]: bytes written, _PROTO (bad input),
+                         _TOOBIG (cap too small).
+     wsc_ws_accept       the Sec-WebSocket-Accept of key[0..keylen): 28 chars + NUL.
+     wsc_utf8_check      incremental, *state from 0: 0 or WSC_ERR_UTF8; a text is complete
+                         and valid iff *state is 0 at its end.
+     wsc_http_parse_request  a head in buf[0..len) into *req (views into buf): head length,
+                         _AGAIN (incomplete), _PROTO, _LIMIT (> WSC_MAX_HEADERS).
+     wsc_http_parse_response  the same for a response head into *resp.
+     wsc_str_eq, wsc_str_ieq  1 if a view equals a C string (ieq: ASCII case-insensitive).
+     wsc_http_header     value of the first header called name (case-insensitive) or NULL.
+     wsc_http_has_token  1 if a comma-separated value holds token (case-insensitive).
+     wsc_query_get       URL-decoded value of key into out (NUL-terminated, cut to cap-1);
+                         the full decoded length (cap 0: measure), -1 if absent.
+     wsc_ws_decode       feed buf[0..len) (writable: unmasked in place); cb per chunk or
+                         control frame. Bytes consumed, or _PROTO/_UTF8/_TOOBIG with
+                         close_code and error set; input after an error is refused.
+     wsc_tcp_decode      the same for the TCP framer.
+     wsc_ws_header       a frame header into out[14] (mask non-NULL: masked); its length.
+     wsc_tcp_header      a TCP framer header (length, type) into out[5]; returns 5.
+     wsc_link_parse      a FORWARDING FORMAT message into *m (views into p): 0, or _PROTO
+                         with *why set.
+     wsc_peers_parse     cb(arg, e) for every server-list entry, good or bad, e valid during
+                         cb; returns the number of good entries.
+     wsc_url_parse       proto (| WSC_PROTO_TLS for wss/tcps), host[hostcap], port, path
+                         (into url, "/" if none); 0 or WSC_ERR_ADDR.
+
+     -- types --
+     wsc_ctx             the opaque context. WSCLUSTER_VERSION is "0.1.0".
+     wsc_id              uint64_t: generation << 32 | slot + 1; 0 is never a valid id.
+     wsc_err             WSC_OK (0) and the negative codes listed after >>api.
+     wsc_class           WSC_CLIENT 1, WSC_SUBSCRIBER 2, WSC_OBSERVABLE 3 (see CONCEPTS).
+     wsc_proto           WSC_PROTO_WS 1, WSC_PROTO_TCP 2; WSC_PROTO_TLS 0x10 is a flag of
+                         wsc_url_parse only.
+     wsc_event           WSC_EV_UPGRADE 1 .. WSC_EV_DROP 9 (see EVENTS).
+     opcodes             WSC_TEXT 1, WSC_BINARY 2; WSC_OP_CONT 0, _CLOSE 8, _PING 9, _PONG
+                         0xA; the TCP framer's type byte uses the same numbers.
+     WSC_LOG_*           ERROR 1, WARN 2, INFO 3, DEBUG 4.
+     wsc_str             ptr, len: a byte view, not NUL-terminated.
+     wsc_header          name, value: views.
+     wsc_http_req        method, target (path[?query]), path, query, minor_version,
+                         headers[nheaders], body (WSC_EV_HTTP only); subprotocol: UPGRADE
+                         may set one offered (must outlive the call).
+     wsc_http_resp       status, minor_version, reason, headers[nheaders].
+     wsc_msg             opcode (TEXT, BINARY; WSC_OP_PONG in PONG), data (writable), len.
+     wsc_close_info      code (the peer's; 1005: its close had none; 1006: no close came; or
+                         ours after a violation), reason, by_peer (its close came first).
+     wsc_error_info      err (a wsc_err), msg (what failed).
+     wsc_forward_info    origin (sender's node id), msg_id, delivered (local clients).
+     wsc_drop_info       reason, peer (URL, node id or ""), msg_id (0: unknown), count: 1,
+                         or in the summary ending an outage ("peer reachable again", "peer
+                         removed") how many were dropped during it.
+     wsc_config          see OPTIONS; wsc_handler and wsc_log_fn are its callback types.
+     wsc_connect_opts    cls [WSC_SUBSCRIBER], subprotocol (offered), headers (extra lines,
+                         each ending in \r\n), userdata (initial).
+     wsc_kv              key, value: a metadata pair to match; value NULL or "*": any value.
+     wsc_conn_info       cls, proto (WS/TCP), is_server (accepted by us), open (OPEN fired,
+                         no close started), peer ("ip:port", "[ip6]:port" or host:port
+                         dialled), path (request or URL path; "" for TCP), subprotocol ("":
+                         none), pending (bytes queued).
+     wsc_target          one of: match+nmatch (<= WSC_MAX_MATCH; "path" matches the path),
+                         conn (global id), selector+arg (NULL: ""). All zero: every client.
+     wsc_selector_fn     int fn(ctx, id, arg, ud): non-zero when client id is a target.
+     wsc_watch_fn        void fn(ctx, fd, revents, user): see wsc_watch.
+     wsc_peer_info       url (normalised), node ("" until known), self (us: skipped),
+                         introduced (not from the list), sub_up (our link open, welcomed),
+                         obs_up (its link to us open), last_heartbeat_ms (since our link
+                         last received; -1: never), reconnects (attempts after the first).
+     wsc_stats conns[4]  open connections per class, indexed by wsc_class ([0] unused)
+       accepted          inbound connections opened (WebSocket upgraded, TCP accepted)
+       refused           max_conns, handshake/HTTP errors, wsc_reject, TLS failures
+       msgs_in           messages given to the handler as WSC_EV_MESSAGE
+       bytes_in          their payload bytes
+       msgs_out          message deliveries queued (a broadcast to N counts N)
+       bytes_out         bytes queued on every socket (frames, handshakes, replies)
+       dropped           messages not queued (target closing, slow consumer, no memory)
+       closed_slow       connections closed as slow consumers (1008)
+       proto_errors      connections closed for protocol violations (1002, 1007)
+       fwd_out, fwd_in   copies pushed down Observable links; received on Subscribers
+       fwd_dropped       forwards not made or refused (WSC_EV_DROP)
+       fwd_duplicates    forwards dropped as already seen
+       posted            wsc_post() messages the loop has sent
+     wsc_frame_ev        kind (wsc_frame_kind: WSC_FR_DATA, _PING, _PONG, _CLOSE), opcode,
+                         first/last (DATA: a message's first/last chunk), code (CLOSE; 1005:
+                         none), data, len.
+     wsc_frame_cb        int cb(arg, ev): non-zero stops decoding; the decoder stays valid.
+     wsc_ws_decoder      zero it, set max_message (0: none), expect_mask (1: server side);
+                         after an error read close_code, error. Other fields: private state.
+     wsc_tcp_decoder     the same; configuration max_message only (0: up to 4 GiB - 1).
+     wsc_link_msg        type (WSC_LINK_*), node (sender; FORWARD: origin); HELLO:
+                         advertise, secret; FORWARD: msg_id, opcode, target
+                         (WSC_TGT_ALL/_MATCH/_CONN/_NAMED), keys[], values[], nmatch,
+                         conn_node, conn_id, name, arg, payload. Views into p.
+     wsc_peer_entry      line, proto (WS/TCP), tls (wss/tcps), host, port, path ("": none),
+                         error (NULL: good, else why bad).
 */
 /* The implementation needs POSIX.1-2008; define it before any system header is seen. */
 #if defined(WSCLUSTER_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
@@ -532,7 +811,8 @@ typedef struct wsc_stats {
    fails or an option is invalid (logged). The process's signal setup is untouched: sends
    use MSG_NOSIGNAL, so a vanished peer never raises SIGPIPE. */
 WSC_API wsc_ctx *wsc_create(const wsc_config *cfg);
-/* wsc_destroy: closes every socket at once (no close handshake, no events) and frees all. */
+/* wsc_destroy: closes every socket at once (no close handshake, no events, nothing logged)
+   and frees all; for a graceful end call wsc_shutdown() first. */
 WSC_API void wsc_destroy(wsc_ctx *ctx);
 /* wsc_listen: start listening. url: "ws://HOST:PORT", "HOST:PORT" or "tcp://HOST:PORT";
    PORT 0 picks a free port (see wsc_listener_port). Returns a listener index >= 0, or
@@ -908,6 +1188,28 @@ WSC_DEF int64_t wsc_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+WSC_DEF const char *wsc_strerror(int err) {
+    switch (err) {
+    case WSC_OK: return "ok";
+    case WSC_ERR_INVAL: return "invalid argument";
+    case WSC_ERR_NOMEM: return "out of memory";
+    case WSC_ERR_STALE: return "unknown or closed connection";
+    case WSC_ERR_STATE: return "not allowed in this connection state";
+    case WSC_ERR_TOOBIG: return "message too big (max_message)";
+    case WSC_ERR_SLOW: return "slow consumer: output queue over max_pending";
+    case WSC_ERR_SYS: return "system call failed";
+    case WSC_ERR_ADDR: return "bad address or URL";
+    case WSC_ERR_LIMIT: return "limit reached";
+    case WSC_ERR_PROTO: return "protocol error";
+    case WSC_ERR_HANDSHAKE: return "WebSocket handshake failed";
+    case WSC_ERR_TIMEOUT: return "timed out";
+    case WSC_ERR_UTF8: return "invalid UTF-8";
+    case WSC_ERR_CLOSED: return "connection closed";
+    case WSC_ERR_AGAIN: return "need more input (or: retry later)";
+    default: return "unknown error";
+    }
 }
 
 static int wsc__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
@@ -1319,10 +1621,45 @@ static void wsc__unmask(unsigned char *p, size_t n, const unsigned char mask[4],
 
 #define WSC__DEC_FAIL(code, why) return wsc__fail_dec(&d->close_code, &d->error, code, why)
 
+/* The payload half both framers share. A control frame is gathered whole (<= 125 bytes) and
+   validated; a data chunk is UTF-8 checked and handed on as it arrives. Both return < 0 on
+   an error (close_code and error set), 1 when the callback stopped decoding, 0 to go on. */
+static int wsc__ctrl_in(unsigned char *ctrl, unsigned char *ctrl_len, int op,
+                        const unsigned char *p, size_t take, uint64_t remain,
+                        unsigned char *closed, int *close_code, const char **error,
+                        wsc_frame_cb cb, void *arg) {
+    wsc_frame_ev ev;
+    memcpy(ctrl + *ctrl_len, p, take);
+    *ctrl_len = (unsigned char)(*ctrl_len + take);
+    if (remain > 0) return 0; /* the rest comes with the next bytes */
+    if (wsc__ctrl_event(op, ctrl, *ctrl_len, &ev, close_code, error) < 0)
+        return *close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
+    if (ev.kind == WSC_FR_CLOSE) *closed = 1;
+    return cb(arg, &ev) ? 1 : 0;
+}
+static int wsc__data_in(int op, uint32_t *utf8, unsigned char *p, size_t take, int last,
+                        unsigned char *first, int *close_code, const char **error,
+                        wsc_frame_cb cb, void *arg) {
+    wsc_frame_ev ev;
+    if (op == WSC_TEXT && wsc_utf8_check(utf8, p, take) < 0)
+        return wsc__fail_dec(close_code, error, 1007, "invalid UTF-8 in a text message");
+    if (last && op == WSC_TEXT && *utf8 != 0)
+        return wsc__fail_dec(close_code, error, 1007, "text message ends inside a UTF-8 sequence");
+    if (take == 0 && !last) return 0;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = WSC_FR_DATA;
+    ev.opcode = op;
+    ev.data = p;
+    ev.len = take;
+    ev.last = last;
+    ev.first = *first;
+    *first = 0;
+    return cb(arg, &ev) ? 1 : 0;
+}
+
 WSC_DEF int64_t wsc_ws_decode(wsc_ws_decoder *d, unsigned char *buf, size_t len,
                               wsc_frame_cb cb, void *arg) {
     size_t pos = 0;
-    wsc_frame_ev ev;
     if (d->close_code) return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
     while (pos < len && !d->closed) {
         if (d->phase == 0) { /* header */
@@ -1386,45 +1723,28 @@ WSC_DEF int64_t wsc_ws_decode(wsc_ws_decoder *d, unsigned char *buf, size_t len,
         /* payload (possibly empty) */
         {
             size_t take = len - pos;
+            unsigned char *at = buf + pos;
+            int last = 0, r;
             if ((uint64_t)take > d->remain) take = (size_t)d->remain;
-            if (d->masked) wsc__unmask(buf + pos, take, d->mask, d->mpos);
+            if (d->masked) wsc__unmask(at, take, d->mask, d->mpos);
             d->mpos += take;
             d->remain -= take;
-            if (d->opcode >= 8) {
-                memcpy(d->ctrl + d->ctrl_len, buf + pos, take);
-                d->ctrl_len = (unsigned char)(d->ctrl_len + take);
-                pos += take;
-                if (d->remain > 0) break;
-                d->phase = 0;
-                if (wsc__ctrl_event(d->opcode, d->ctrl, d->ctrl_len, &ev, &d->close_code,
-                                    &d->error) < 0)
-                    return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
-                if (ev.kind == WSC_FR_CLOSE) d->closed = 1;
-                if (cb(arg, &ev)) return (int64_t)pos;
-                continue;
-            }
-            if (d->msg_op == WSC_TEXT && wsc_utf8_check(&d->utf8, buf + pos, take) < 0)
-                WSC__DEC_FAIL(1007, "invalid UTF-8 in a text message");
-            d->msg_len += take;
-            memset(&ev, 0, sizeof ev);
-            ev.kind = WSC_FR_DATA;
-            ev.opcode = d->msg_op;
-            ev.data = buf + pos;
-            ev.len = take;
             pos += take;
-            if (d->remain == 0) {
-                d->phase = 0;
-                if (d->fin) {
-                    if (d->msg_op == WSC_TEXT && d->utf8 != 0)
-                        WSC__DEC_FAIL(1007, "text message ends inside a UTF-8 sequence");
-                    ev.last = 1;
-                    d->in_msg = 0;
+            if (d->opcode >= 8) {
+                if (d->remain == 0) d->phase = 0;
+                r = wsc__ctrl_in(d->ctrl, &d->ctrl_len, d->opcode, at, take, d->remain,
+                                 &d->closed, &d->close_code, &d->error, cb, arg);
+            } else {
+                d->msg_len += take;
+                if (d->remain == 0) {
+                    d->phase = 0;
+                    if (d->fin) { last = 1; d->in_msg = 0; }
                 }
+                r = wsc__data_in(d->msg_op, &d->utf8, at, take, last, &d->first,
+                                 &d->close_code, &d->error, cb, arg);
             }
-            if (take == 0 && !ev.last) continue;
-            ev.first = d->first;
-            d->first = 0;
-            if (cb(arg, &ev)) return (int64_t)pos;
+            if (r < 0) return r;
+            if (r > 0) return (int64_t)pos;
         }
     }
     return (int64_t)pos;
@@ -1449,7 +1769,6 @@ WSC_DEF size_t wsc_ws_header(unsigned char out[14], int opcode, int fin, uint64_
 WSC_DEF int64_t wsc_tcp_decode(wsc_tcp_decoder *d, unsigned char *buf, size_t len,
                                wsc_frame_cb cb, void *arg) {
     size_t pos = 0;
-    wsc_frame_ev ev;
     if (d->close_code) return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
     while (pos < len && !d->closed) {
         if (d->phase == 0) {
@@ -1476,39 +1795,20 @@ WSC_DEF int64_t wsc_tcp_decode(wsc_tcp_decoder *d, unsigned char *buf, size_t le
         }
         {
             size_t take = len - pos;
+            unsigned char *at = buf + pos;
+            int r;
             if ((uint64_t)take > d->remain) take = (size_t)d->remain;
             d->remain -= take;
-            if (d->type >= 8) {
-                memcpy(d->ctrl + d->ctrl_len, buf + pos, take);
-                d->ctrl_len = (unsigned char)(d->ctrl_len + take);
-                pos += take;
-                if (d->remain > 0) break;
-                d->phase = 0;
-                if (wsc__ctrl_event(d->type, d->ctrl, d->ctrl_len, &ev, &d->close_code,
-                                    &d->error) < 0)
-                    return d->close_code == 1007 ? WSC_ERR_UTF8 : WSC_ERR_PROTO;
-                if (ev.kind == WSC_FR_CLOSE) d->closed = 1;
-                if (cb(arg, &ev)) return (int64_t)pos;
-                continue;
-            }
-            if (d->type == WSC_TEXT && wsc_utf8_check(&d->utf8, buf + pos, take) < 0)
-                WSC__DEC_FAIL(1007, "invalid UTF-8 in a text message");
-            memset(&ev, 0, sizeof ev);
-            ev.kind = WSC_FR_DATA;
-            ev.opcode = d->type;
-            ev.data = buf + pos;
-            ev.len = take;
-            ev.first = d->first_pending;
-            d->first_pending = 0;
             pos += take;
-            if (d->remain == 0) {
-                d->phase = 0;
-                if (d->type == WSC_TEXT && d->utf8 != 0)
-                    WSC__DEC_FAIL(1007, "text message ends inside a UTF-8 sequence");
-                ev.last = 1;
-            }
-            if (take == 0 && !ev.last) continue;
-            if (cb(arg, &ev)) return (int64_t)pos;
+            if (d->remain == 0) d->phase = 0;
+            if (d->type >= 8)
+                r = wsc__ctrl_in(d->ctrl, &d->ctrl_len, d->type, at, take, d->remain,
+                                 &d->closed, &d->close_code, &d->error, cb, arg);
+            else
+                r = wsc__data_in(d->type, &d->utf8, at, take, d->remain == 0,
+                                 &d->first_pending, &d->close_code, &d->error, cb, arg);
+            if (r < 0) return r;
+            if (r > 0) return (int64_t)pos;
         }
     }
     return (int64_t)pos;
@@ -1702,15 +2002,14 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
             for (k = 0; k < n && !e.error; k++)
                 if ((unsigned char)tmp[k] < 0x21 || (unsigned char)tmp[k] > 0x7e)
                     e.error = "non-printable character";
-            if (e.error) {}
-            else if (wsc_url_parse(tmp, &e.proto, e.host, sizeof e.host, &e.port, &path) < 0 ||
-                     e.port == 0)
+            if (!e.error && (wsc_url_parse(tmp, &e.proto, e.host, sizeof e.host, &e.port,
+                                           &path) < 0 || e.port == 0))
                 e.error = "not HOST:PORT, ws[s]://HOST:PORT[/path] or tcp[s]://HOST:PORT";
 #ifndef WSCLUSTER_MBEDTLS
-            else if (e.proto & WSC_PROTO_TLS)
+            if (!e.error && (e.proto & WSC_PROTO_TLS))
                 e.error = "wss:// and tcps:// entries need a build with WSCLUSTER_MBEDTLS";
 #endif
-            else {
+            if (!e.error) {
                 const char *hp = strstr(tmp, "://"), *pp;
                 pp = strchr(hp ? hp + 3 : tmp, '/'); /* an explicit path, if any */
                 (void)path;
@@ -1727,7 +2026,46 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
     return count;
 }
 
-/* >>conn ============================================ connections, ids, queues ======== */
+/* >>seams ======================================== the layers and how they talk ====== */
+/* Five layers, in data-flow order (see ARCHITECTURE in the manual):
+     io        descriptors, poll/epoll, timers, watches, output queues, frame buffers, TLS
+     proto     HTTP, the WebSocket handshakes, frames in and out, ping/pong/close, timeouts
+     deliver   metadata, selectors, fan-out to local clients, the application's connections
+     cluster   the peer table: discovery, Subscriber/Observable links, introductions
+     backplane how a cluster-wide message leaves and arrives (the mesh of links today)
+   A layer calls the layers below it. What must go up goes through a pointer the upper layer
+   installed: a connection's protocol table (wsc__proto_vt, io -> proto), its owner
+   (wsc__owner, proto -> deliver or cluster), the hooks in wsc__pr (proto -> cluster) and in
+   wsc__cl (cluster -> backplane). The application is reached through wsc__emit().
+   Every layer's state is declared here, under the layer's name, so that the context can
+   hold them all; the code that owns each follows in its own section. */
+typedef struct wsc__conn wsc__conn;
+
+/* io -> proto: what a connection's protocol does with the transport */
+typedef struct wsc__proto_vt {
+    void (*up)(wsc_ctx *ctx, wsc__conn *c);  /* transport ready: accepted, connected, TLS done */
+    void (*bytes)(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n);
+    void (*tick)(wsc_ctx *ctx, wsc__conn *c, int64_t now); /* each sweep, in proto's states */
+    void (*lost)(wsc_ctx *ctx, wsc__conn *c, int err, const char *why); /* EOF, reset, io
+                                                 timeout or failure; io frees c afterwards */
+    void (*close)(wsc_ctx *ctx, wsc__conn *c); /* about to be freed: the last word */
+} wsc__proto_vt;
+
+/* proto -> owner: the layer a connection's messages are for (the application's clients in
+   >>deliver, peer links in >>cluster). Owners live in their layer's state, not per
+   connection, so a connection pays one pointer for them. */
+typedef struct wsc__owner {
+    int ping_ms, idle_ms;     /* heartbeat: ping this often, close when silent this long */
+    const char *idle_opt, *idle_why; /* the option behind idle_ms; the close reason */
+    uint64_t extra;           /* bytes a message may carry beyond max_message (an envelope) */
+    int strict_subproto;      /* outbound: a server that picks no subprotocol is refused */
+    void (*upgrade)(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req); /* WSC_EV_UPGRADE */
+    void (*open)(wsc_ctx *ctx, wsc__conn *c);
+    void (*message)(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
+    void (*close)(wsc_ctx *ctx, wsc__conn *c, wsc_close_info *ci);
+} wsc__owner;
+
+/* -- io's state: frame buffers, connections, listeners, timers, watches -- */
 typedef struct wsc__buf {
     uint32_t refs;
     int cls;                    /* pool size class, -1: not pooled */
@@ -1744,65 +2082,129 @@ typedef struct wsc__buf {
 static const size_t wsc__pool_size[WSC__POOL_CLASSES] = {256, 2048, 16384, 131072};
 typedef struct wsc__out { wsc__buf *b; size_t off; } wsc__out;
 
+/* one state per connection; io moves it through CONNECTING, TLS, DRAIN, LINGER and DEAD,
+   proto through HTTP, BODY, HS, OPEN and CLOSING */
 enum wsc__state {
     WSC__FREE = 0,
-    WSC__CONNECTING, /* client: non-blocking connect in progress */
-    WSC__HS,         /* client: request sent, reading the 101 response */
-    WSC__HTTP,       /* server: reading a request head */
-    WSC__BODY,       /* server: reading a request body */
-    WSC__TLS,        /* TLS handshake in progress (either role) */
-    WSC__OPEN,
-    WSC__CLOSING,    /* we sent a close frame and wait for the peer's */
-    WSC__DRAIN,      /* flush what is queued, then shut down writing */
-    WSC__LINGER,     /* wait for the peer to close (reads discarded) */
-    WSC__DEAD        /* freed at the end of this loop iteration */
+    WSC__CONNECTING, /* io: non-blocking connect in progress */
+    WSC__HS,         /* proto, client: request sent, reading the 101 response */
+    WSC__HTTP,       /* proto, server: reading a request head */
+    WSC__BODY,       /* proto, server: reading a request body */
+    WSC__TLS,        /* io: TLS handshake in progress (either role) */
+    WSC__OPEN,       /* proto: messages flow */
+    WSC__CLOSING,    /* proto: we sent a close frame and wait for the peer's */
+    WSC__DRAIN,      /* io: flush what is queued, then shut down writing */
+    WSC__LINGER,     /* io: wait for the peer to close (reads discarded) */
+    WSC__DEAD        /* io: freed at the end of this loop iteration */
 };
 
 typedef union wsc__dec { wsc_ws_decoder ws; wsc_tcp_decoder tcp; } wsc__dec;
 
-/* kept small: an idle connection holds only this (no decoder, no buffers) */
-typedef struct wsc__conn {
+/* kept small: an idle connection holds only this (no decoder, no buffers). Each layer
+   writes its own fields only. */
+struct wsc__conn {
+    /* io */
     int fd;
     uint32_t idx;
-    unsigned char cls, proto, server, state, opened, dirty, by_peer, replied;
-    unsigned char link;         /* a peer link: its messages are link messages */
-    unsigned char hello_ok;     /* Observable: 1 authenticated (WebSocket upgrade), 2 HELLO
-                                   answered; Subscriber: 1 WELCOME seen */
-    unsigned char got_msg;      /* a message has arrived (a TCP link's HELLO must be first) */
+    unsigned char state, dirty;
     unsigned char fam;          /* 4 or 6: addr holds the peer's address; 0: see name */
     unsigned char tls_want;     /* TLS handshake: the poll events it waits for */
     unsigned char ev;           /* epoll: the events registered */
     unsigned char tls_wblock;   /* TLS: the head frame is inside a blocked write */
     uint16_t port;
-    int16_t peer_ix;            /* Subscriber: index in the peer table, -1 none */
-    int close_code;
     uint32_t qh, qn, qcap;
-    uint32_t body_need, scan;   /* HTTP: body bytes expected; head scan position/length */
-    int64_t deadline, last_rx, last_ping;
+    int64_t deadline, last_rx;
     unsigned char addr[16];
-    wsc__dec *dec;              /* only while a frame is partly received */
+    const wsc__proto_vt *pfn;   /* the protocol this connection speaks */
     void *tls;                  /* the TLS session (WSCLUSTER_MBEDTLS), NULL for plain */
-    unsigned char *in;          /* HTTP head/body, or a message being assembled */
-    size_t in_len, in_cap;
     wsc__out *q;                /* ring of queued frames */
     size_t pending;
-    char *path, *subproto, *close_reason;
     char *name;                 /* outbound: "host:port" as dialled */
+    wsc__out qin[1];            /* the queue's first ring: an idle connection needs no more */
+    /* proto */
+    unsigned char cls, proto, server, opened, by_peer, replied, got_msg;
+    int16_t peer;               /* cluster: index in the peer table; < 0 none (>>cluster) */
+    int close_code;
+    uint32_t body_need, scan;   /* HTTP: body bytes expected; head scan position/length */
+    int64_t last_ping;
+    const wsc__owner *own;      /* who gets its messages: the application or the cluster */
+    wsc__dec *dec;              /* only while a frame is partly received */
+    unsigned char *in;          /* HTTP head/body, or a message being assembled */
+    size_t in_len, in_cap;
+    char *path, *subproto, *close_reason;
     char *accept;               /* outbound: the Sec-WebSocket-Accept we expect */
+    /* deliver */
     char *meta;                 /* one block: "key\0value\0" pairs, metalen bytes */
     uint32_t nmeta, metalen;
     char pathin[16];            /* short paths live here (c->path points to it) */
-    wsc__out qin[2];            /* the queue's first ring: most connections never need more */
     void *userdata;
-} wsc__conn;
+};
 
-typedef struct wsc__listener { int fd, proto, port, tls; char host[256]; } wsc__listener;
+typedef struct wsc__listener {
+    int fd, proto, port, tls;
+    const wsc__proto_vt *pfn;   /* what its connections speak */
+    const wsc__owner *own;      /* and whose they are */
+    char host[256];
+} wsc__listener;
+typedef struct wsc__timer {
+    int id, interval, repeat, lib; /* lib: the library's own (wsc_timer_cancel leaves it) */
+    int64_t due;
+    void (*cb)(wsc_ctx *, void *);
+    void *arg;
+} wsc__timer;
+typedef struct wsc__watch { int fd, events; wsc_watch_fn fn; void *user; } wsc__watch;
 
-#ifndef WSC_MAX_PEERS
-#define WSC_MAX_PEERS 64
-#endif
+typedef struct wsc__io {
+    wsc__conn **slots;
+    uint32_t *gens, *freelist, *dirty;
+    uint32_t nfree, ndirty, nslots, nconns;
+    uint32_t hi;                /* slots at or above hi are empty: loops stop there */
+    wsc__listener lst[WSC_MAX_LISTENERS];
+    int nlst;
+    wsc__timer timers[WSC_MAX_TIMERS];
+    int ntimers, next_timer_id;
+    wsc__watch watch[WSC_MAX_WATCH + 1]; /* the application's, and wsc_post's pipe */
+    int nwatch;
+    struct pollfd *pfds;
+    uint32_t *pidx;             /* pfds[i] -> slot index, listener or watch */
+    size_t pcap;
+    unsigned char *rbuf;        /* one receive buffer shared by every connection */
+    unsigned char *wbuf;        /* where small queued frames are gathered for one write */
+    int need_reap;
+    int64_t now;                /* the loop's clock, read at each wake-up */
+    int64_t next_sweep, accept_pause_until;
+    int epfd, lst_paused;       /* the epoll backend (WSCLUSTER_EPOLL); -1: poll() */
+    wsc__buf *pool[WSC__POOL_CLASSES];
+    uint32_t npool[WSC__POOL_CLASSES];
+    wsc__conn *closing;         /* whose WSC_EV_CLOSE is being emitted: still readable */
+    void *tls;                  /* the TLS configuration (WSCLUSTER_MBEDTLS) */
+    char peerbuf[64];
+} wsc__io;
+
+/* -- proto's state: the decoder of every connection at rest, and the cluster's hooks -- */
+typedef struct wsc__pr {
+    wsc__dec scratch;
+    /* set by >>cluster when it is on: route() may take a WebSocket upgrade (returns 1 when
+       it took it, -1 when it refused it, having answered); claim() may take an accepted TCP
+       connection by its first message (returns 1 when it did) */
+    int (*route)(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req);
+    int (*claim)(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
+} wsc__pr;
+
+/* -- deliver's state: the application's owner, named selectors -- */
 #ifndef WSC_MAX_SELECTORS
 #define WSC_MAX_SELECTORS 16
+#endif
+typedef struct wsc__selector { char name[64]; wsc_selector_fn fn; void *ud; } wsc__selector;
+typedef struct wsc__dl {
+    wsc__owner app;             /* the owner of the application's connections */
+    wsc__selector sel[WSC_MAX_SELECTORS];
+    int nsel;
+} wsc__dl;
+
+/* -- cluster's state: the peer table -- */
+#ifndef WSC_MAX_PEERS
+#define WSC_MAX_PEERS 64
 #endif
 #define WSC__DEDUP_WINDOW 1024
 /* the largest FORWARD envelope: origin, id, type bytes, 8 selector pairs, length */
@@ -1812,72 +2214,65 @@ typedef struct wsc__peer {
     char url[300];              /* normalised: ws://host:port/path or tcp://host:port */
     char node[65];              /* learned from WELCOME or HELLO */
     unsigned char used, intro, self, dup, mark;
-    wsc_id sub, obs;            /* our link to it; its link to us */
+    unsigned char removed;      /* left the list, kept while its link to us lives */
+    unsigned char sub_ok;       /* our link saw its WELCOME */
+    wsc_id sub, obs;            /* our link to it (Subscriber); its link to us (Observable) */
     int fails;
-    uint64_t unreach;           /* messages dropped since it became unreachable */
     int64_t next_try, last_rx;
     uint64_t attempts;
+    uint64_t unreach;           /* messages dropped since it became unreachable */
+    uint64_t win_max;           /* the duplicate window over its message ids */
+    uint64_t win[WSC__DEDUP_WINDOW / 64];
+    unsigned char win_on;
 } wsc__peer;
 
-typedef struct wsc__seen {      /* per-origin sliding window of message ids */
-    char node[65];
-    uint64_t max;
-    int64_t used;
-    uint64_t bits[WSC__DEDUP_WINDOW / 64];
-} wsc__seen;
+/* a connection's peer index: an Observable waiting for its HELLO, or answered without an
+   entry (an instance that reached itself) */
+#define WSC__PEER_NONE (-1)
+#define WSC__PEER_ANSWERED (-2)
 
-typedef struct wsc__selector { char name[64]; wsc_selector_fn fn; void *ud; } wsc__selector;
-typedef struct wsc__timer {
-    int id, interval, repeat;
-    int64_t due;
-    void (*cb)(wsc_ctx *, void *);
-    void *arg;
-} wsc__timer;
-
-typedef struct wsc__watch { int fd, events; wsc_watch_fn fn; void *user; } wsc__watch;
-
-struct wsc_ctx {
-    wsc_config cfg;
-    wsc__conn **slots;
-    uint32_t *gens, *freelist, *dirty;
-    uint32_t nfree, ndirty, nslots, nconns;
-    uint32_t hi;                /* slots at or above hi are empty: loops stop there */
-    wsc__listener lst[WSC_MAX_LISTENERS];
-    int nlst;
-    wsc__timer timers[WSC_MAX_TIMERS];
-    int ntimers, next_timer_id;
-    wsc__watch watch[WSC_MAX_WATCH];
-    int nwatch;
-    int depth;                  /* > 0 while the event handler runs */
-    int shutting;               /* wsc_shutdown() or wsc_destroy() under way */
-    struct wsc__conn *closing;  /* the connection whose WSC_EV_CLOSE is being emitted */
-    struct pollfd *pfds;
-    uint32_t *pidx;             /* pfds[i] -> slot index (or listener) */
-    size_t pcap;
-    unsigned char *rbuf;        /* one receive buffer shared by every connection */
-    unsigned char *wbuf;        /* where small queued frames are gathered for one write */
-    volatile int stop;
-    int need_reap, events;
-    int64_t now, next_sweep, accept_pause_until;
-    int epfd, lst_paused;       /* the epoll backend (WSCLUSTER_EPOLL); -1: poll() */
-    uint64_t rng;
-    wsc_stats st;
-    /* the cluster */
-    int cl_on, cl_started, npeers, nsel, wake[2];
-    char node[65], advertise[300], cpath[128];
+typedef struct wsc__cl {
+    int on, started, npeers;
+    char advertise[300], cpath[128];
     wsc__peer peers[WSC_MAX_PEERS];
-    wsc__seen seen[WSC_MAX_PEERS];
-    wsc__selector sel[WSC_MAX_SELECTORS];
-    uint64_t msg_seq, list_hash;
+    wsc__owner link;            /* the owner of every peer link */
+    uint64_t list_hash;
     int list_err;
     int64_t next_refresh;
-    wsc__buf *pool[WSC__POOL_CLASSES];
-    uint32_t npool[WSC__POOL_CLASSES];
-    wsc__dec scratch;           /* the decoder of every connection at rest */
-    char peerbuf[64];
-    void *tls;                  /* the TLS configuration (WSCLUSTER_MBEDTLS) */
+    /* set by >>backplane: a FORWARD arrived on Subscriber link c from peer p */
+    void (*arrived)(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_link_msg *m);
+} wsc__cl;
+
+/* -- backplane's state: the transport, message ids, wsc_post's pipe -- */
+/* a way for cluster-wide messages to reach the other instances */
+typedef struct wsc__transport {
+    const char *name;
+    void (*publish)(wsc_ctx *ctx, const wsc_link_msg *m);
+} wsc__transport;
+
+typedef struct wsc__bp {
+    const wsc__transport *tp;   /* the mesh of peer links */
+    uint64_t msg_seq;
+    int wake[2];                /* wsc_post: jobs from other threads */
+} wsc__bp;
+
+/* -- the context: one sub-struct per layer -- */
+struct wsc_ctx {
+    wsc_config cfg;
+    char node[65];              /* this instance's id: set at create, read by every layer */
+    wsc__io io;
+    wsc__pr pr;
+    wsc__dl dl;
+    wsc__cl cl;
+    wsc__bp bp;
+    wsc_stats st;               /* counters: each is bumped by the layer that sees it */
+    uint64_t rng;
+    volatile int stop;
+    int events, depth;          /* events this wsc_poll(); > 0 while the handler runs */
+    int shutting;               /* wsc_shutdown() or wsc_destroy() under way */
 };
 
+/* >>io ================================== the reactor: fds, timers, queues, memory ====== */
 WSC_DEF void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...) {
     char line[512];
     va_list ap;
@@ -1911,31 +2306,6 @@ static char *wsc__strndup(wsc_ctx *ctx, const char *s, size_t n) {
     return d;
 }
 
-static wsc_id wsc__id(wsc_ctx *ctx, const wsc__conn *c) {
-    return (wsc_id)ctx->gens[c->idx] << 32 | (wsc_id)(c->idx + 1);
-}
-
-static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
-    uint32_t idx = (uint32_t)(id & 0xffffffffu), gen = (uint32_t)(id >> 32);
-    wsc__conn *c;
-    if (!ctx || idx == 0 || idx > ctx->nslots) return NULL;
-    c = ctx->slots[idx - 1];
-    if (!c || ctx->gens[idx - 1] != gen) return NULL;
-    if (c->state == WSC__DEAD && c != ctx->closing) return NULL; /* CLOSE may still ask */
-    return c;
-}
-
-/* the peer's address as text, for logs (one at a time: a buffer in the context) */
-static const char *wsc__peer_s(wsc_ctx *ctx, const wsc__conn *c) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (c->name) return c->name;
-    if (c->fam == 4) inet_ntop(AF_INET, c->addr, ip, sizeof ip);
-    else if (c->fam == 6) inet_ntop(AF_INET6, c->addr, ip, sizeof ip);
-    snprintf(ctx->peerbuf, sizeof ctx->peerbuf, c->fam == 6 ? "[%s]:%u" : "%s:%u", ip,
-             (unsigned)c->port);
-    return ctx->peerbuf;
-}
-
 static uint64_t wsc__rand(wsc_ctx *ctx) { /* xorshift64*, seeded from /dev/urandom */
     ctx->rng ^= ctx->rng >> 12;
     ctx->rng ^= ctx->rng << 25;
@@ -1956,6 +2326,22 @@ static int wsc__urandom(void *out, size_t n) {
     return 0;
 }
 
+/* -- ids -- */
+static wsc_id wsc__id(wsc_ctx *ctx, const wsc__conn *c) {
+    return (wsc_id)ctx->io.gens[c->idx] << 32 | (wsc_id)(c->idx + 1);
+}
+
+static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
+    uint32_t idx = (uint32_t)(id & 0xffffffffu), gen = (uint32_t)(id >> 32);
+    wsc__conn *c;
+    if (!ctx || idx == 0 || idx > ctx->io.nslots) return NULL;
+    c = ctx->io.slots[idx - 1];
+    if (!c || ctx->io.gens[idx - 1] != gen) return NULL;
+    if (c->state == WSC__DEAD && c != ctx->io.closing) return NULL; /* CLOSE may still ask */
+    return c;
+}
+
+/* the application's handler: the only way up out of the library */
 static void wsc__emit(wsc_ctx *ctx, wsc__conn *c, int ev, void *data) {
     ctx->events++;
     if (!ctx->cfg.on_event) return;
@@ -1971,15 +2357,26 @@ static void wsc__emit_error(wsc_ctx *ctx, wsc__conn *c, int err, const char *msg
     wsc__emit(ctx, c, WSC_EV_ERROR, &e);
 }
 
-/* -- shared frames -- */
+/* the peer's address as text, for logs (one at a time: a buffer in the context) */
+static const char *wsc__peer_s(wsc_ctx *ctx, const wsc__conn *c) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (c->name) return c->name;
+    if (c->fam == 4) inet_ntop(AF_INET, c->addr, ip, sizeof ip);
+    else if (c->fam == 6) inet_ntop(AF_INET6, c->addr, ip, sizeof ip);
+    snprintf(ctx->io.peerbuf, sizeof ctx->io.peerbuf, c->fam == 6 ? "[%s]:%u" : "%s:%u", ip,
+             (unsigned)c->port);
+    return ctx->io.peerbuf;
+}
+
+/* -- frame buffers: reference counted, pooled by size class -- */
 static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
     wsc__buf *b;
     int k = 0;
     while (k < WSC__POOL_CLASSES && len > wsc__pool_size[k]) k++;
-    if (k < WSC__POOL_CLASSES && ctx->pool[k]) {
-        b = ctx->pool[k];
-        ctx->pool[k] = b->next;
-        ctx->npool[k]--;
+    if (k < WSC__POOL_CLASSES && ctx->io.pool[k]) {
+        b = ctx->io.pool[k];
+        ctx->io.pool[k] = b->next;
+        ctx->io.npool[k]--;
     } else {
         size_t cap = k < WSC__POOL_CLASSES ? wsc__pool_size[k] : len;
         b = (wsc__buf *)wsc__alloc(ctx, sizeof(wsc__buf) + cap);
@@ -1996,39 +2393,23 @@ static void wsc__buf_unref(wsc_ctx *ctx, wsc__buf *b) {
     if (!b) return;
     WSC_ASSERT(b->refs > 0);
     if (--b->refs > 0) return;
-    if (b->cls >= 0 && ctx->npool[b->cls] < WSC_POOL_BYTES / wsc__pool_size[b->cls]) {
-        b->next = ctx->pool[b->cls];
-        ctx->pool[b->cls] = b;
-        ctx->npool[b->cls]++;
+    if (b->cls >= 0 && ctx->io.npool[b->cls] < WSC_POOL_BYTES / wsc__pool_size[b->cls]) {
+        b->next = ctx->io.pool[b->cls];
+        ctx->io.pool[b->cls] = b;
+        ctx->io.npool[b->cls]++;
         return;
     }
     wsc__free(ctx, b);
 }
-
-/* encode one message or control frame for connection kind (proto, server) */
-static wsc__buf *wsc__frame(wsc_ctx *ctx, int proto, int masked, int opcode, const void *data,
-                            size_t len) {
-    unsigned char hdr[14], mask[4];
-    size_t hl;
-    wsc__buf *b;
-    if (proto == WSC_PROTO_TCP) hl = wsc_tcp_header(hdr, opcode, (uint32_t)len);
-    else {
-        if (masked) {
-            uint64_t r = wsc__rand(ctx);
-            memcpy(mask, &r, 4);
-        }
-        hl = wsc_ws_header(hdr, opcode, 1, len, masked ? mask : NULL);
-    }
-    b = wsc__buf_new(ctx, hl + len);
-    if (!b) return NULL;
-    memcpy(b->data, hdr, hl);
-    if (len) memcpy(b->data + hl, data, len);
-    if (masked && proto == WSC_PROTO_WS) wsc__unmask(b->data + hl, len, mask, 0);
+static wsc__buf *wsc__buf_of(wsc_ctx *ctx, const void *p, size_t n) {
+    wsc__buf *b = wsc__buf_new(ctx, n);
+    if (b && n) memcpy(b->data, p, n);
     return b;
 }
 
+/* -- output queues -- */
 static void wsc__mark_dirty(wsc_ctx *ctx, wsc__conn *c) {
-    if (!c->dirty) { c->dirty = 1; ctx->dirty[ctx->ndirty++] = c->idx; }
+    if (!c->dirty) { c->dirty = 1; ctx->io.dirty[ctx->io.ndirty++] = c->idx; }
 }
 
 /* drop queued output; keep_partial keeps a frame already partly written, so that what
@@ -2051,10 +2432,10 @@ static void wsc__q_clear(wsc_ctx *ctx, wsc__conn *c, int keep_partial) {
     }
 }
 
-/* raw enqueue: takes a reference */
+/* queue one frame (takes a reference): 0 or WSC_ERR_NOMEM */
 static int wsc__q_push(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     if (c->qn == c->qcap) {
-        uint32_t ncap = c->qcap ? c->qcap * 2 : 4, i;
+        uint32_t ncap = c->qcap < 4 ? 4 : c->qcap * 2, i;
         wsc__out *nq = (wsc__out *)wsc__alloc(ctx, ncap * sizeof *nq);
         if (!nq) return WSC_ERR_NOMEM;
         for (i = 0; i < c->qn; i++) nq[i] = c->q[(c->qh + i) & (c->qcap - 1)];
@@ -2073,181 +2454,67 @@ static int wsc__q_push(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     return 0;
 }
 
-static void wsc__kill(wsc_ctx *ctx, wsc__conn *c) {
-    if (c->state != WSC__DEAD) { c->state = WSC__DEAD; ctx->need_reap = 1; }
-}
-
-/* queue a close frame and drain: the way every failure and every reply to a close ends */
-static void wsc__send_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason,
-                            size_t rlen, int next_state) {
-    unsigned char pl[125];
-    size_t n = 0;
-    wsc__buf *b;
-    if (code != 1005 && code != 0) {
-        wsc__put16(pl, (unsigned)code);
-        if (rlen > 123) rlen = 123;
-        if (rlen) memcpy(pl + 2, reason, rlen);
-        n = 2 + rlen;
-    }
-    b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_CLOSE, pl, n);
-    if (!b || wsc__q_push(ctx, c, b) < 0) {
-        wsc__buf_unref(ctx, b);
-        wsc__kill(ctx, c);
-        return;
-    }
-    wsc__buf_unref(ctx, b);
-    c->state = (unsigned char)next_state;
-    c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
-}
-
-static void wsc__set_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason, size_t n) {
-    c->close_code = code;
-    wsc__free(ctx, c->close_reason);
-    c->close_reason = reason ? wsc__strndup(ctx, reason, n) : NULL;
-}
-
-/* a violation or a limit: log it, tell the peer, close this connection alone */
-static void wsc__fail(wsc_ctx *ctx, wsc__conn *c, int code, int err, const char *why) {
-    if (c->state == WSC__DEAD || c->state == WSC__DRAIN || c->state == WSC__LINGER) return;
-    wsc_log(ctx, WSC_LOG_INFO, "conn %s: %s: closing with %d", wsc__peer_s(ctx, c), why, code);
-    if (code == 1002 || code == 1007) ctx->st.proto_errors++;
-    wsc__set_close(ctx, c, code, why, strlen(why));
-    if (c->opened) wsc__emit_error(ctx, c, err, why);
-    if (c->state == WSC__DEAD) return; /* the handler closed it */
-    wsc__q_clear(ctx, c, 1);
-    wsc__send_close(ctx, c, code, why, strlen(why), WSC__DRAIN);
-}
-
-static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
-    if (c->pending > 0 && c->pending + b->len > ctx->cfg.max_pending) {
-        ctx->st.closed_slow++;
-        ctx->st.dropped++;
-        wsc_log(ctx, WSC_LOG_WARN,
-                "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
-                wsc__peer_s(ctx, c), c->pending, ctx->cfg.max_pending);
-        wsc__set_close(ctx, c, 1008, "slow consumer", 13);
-        if (c->opened) wsc__emit_error(ctx, c, WSC_ERR_SLOW, "slow consumer: closing 1008");
-        if (c->state == WSC__DEAD) return WSC_ERR_SLOW;
-        wsc__q_clear(ctx, c, 1);
-        wsc__send_close(ctx, c, 1008, "slow consumer", 13, WSC__DRAIN);
-        return WSC_ERR_SLOW;
-    }
-    if (wsc__q_push(ctx, c, b) < 0) { ctx->st.dropped++; return WSC_ERR_NOMEM; }
-    return 0;
-}
-
-/* one message to many connections: encoded at most once per connection kind */
-typedef struct wsc__multi {
-    int opcode;
-    const void *data;
-    size_t len;
-    wsc__buf *ws, *tcp;
-} wsc__multi;
-
-static int wsc__multi_one(wsc_ctx *ctx, wsc__multi *m, wsc__conn *c) {
-    wsc__buf *b, **slot = NULL;
+/* queue a frame made here and let go of it: control frames and replies */
+static int wsc__q_give(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     int r;
-    if (c->state != WSC__OPEN) { ctx->st.dropped++; return 0; }
-    if (c->proto == WSC_PROTO_TCP) slot = &m->tcp;
-    else if (c->server) slot = &m->ws;
-    if (slot && *slot) b = *slot;
-    else {
-        b = wsc__frame(ctx, c->proto, !c->server, m->opcode, m->data, m->len);
-        if (!b) { ctx->st.dropped++; return 0; }
-        if (slot) *slot = b;
-    }
-    r = wsc__enqueue(ctx, c, b);
-    if (!slot) wsc__buf_unref(ctx, b);
-    if (r < 0) return 0;
-    ctx->st.msgs_out++;
-    return 1;
+    if (!b) return WSC_ERR_NOMEM;
+    r = wsc__q_push(ctx, c, b);
+    wsc__buf_unref(ctx, b);
+    return r;
 }
 
-static void wsc__multi_done(wsc_ctx *ctx, wsc__multi *m) {
-    wsc__buf_unref(ctx, m->ws);
-    wsc__buf_unref(ctx, m->tcp);
+static void wsc__kill(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->state != WSC__DEAD) { c->state = WSC__DEAD; ctx->io.need_reap = 1; }
 }
 
-/* -- metadata -- */
-/* the pair for key: its offset in the block, or -1 */
-static long wsc__meta_find(const wsc__conn *c, const char *key) {
-    uint32_t at = 0;
-    while (at < c->metalen) {
-        const char *k = c->meta + at, *v = k + strlen(k) + 1;
-        if (strcmp(k, key) == 0) return (long)at;
-        at = (uint32_t)(v + strlen(v) + 1 - c->meta);
-    }
-    return -1;
-}
-static const char *wsc__meta_val(const wsc__conn *c, const char *key) {
-    long at;
-    if (strcmp(key, "path") == 0) return c->path ? c->path : "";
-    at = wsc__meta_find(c, key);
-    return at < 0 ? NULL : c->meta + at + strlen(c->meta + at) + 1;
-}
-static int wsc__matches(const wsc__conn *c, const wsc_kv *m, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        const char *v = wsc__meta_val(c, m[i].key);
-        if (!v) return 0;
-        if (m[i].value && strcmp(m[i].value, "*") != 0 && strcmp(v, m[i].value) != 0) return 0;
-    }
-    return 1;
+/* io gives up on a connection: its protocol hears why, then it is freed */
+static void wsc__lose(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
+    if (c->state == WSC__DEAD) return;
+    c->pfn->lost(ctx, c, err, why);
+    wsc__kill(ctx, c);
 }
 
 /* -- the table -- */
-/* short paths (the common case) need no allocation */
-static int wsc__set_path(wsc_ctx *ctx, wsc__conn *c, const char *p, size_t n) {
-    if (n < sizeof c->pathin) {
-        memcpy(c->pathin, p, n);
-        c->pathin[n] = '\0';
-        c->path = c->pathin;
-        return 0;
-    }
-    c->path = wsc__strndup(ctx, p, n);
-    return c->path ? 0 : WSC_ERR_NOMEM;
-}
-
-static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, int proto, int server) {
+static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, const wsc__proto_vt *pfn, int proto,
+                                int server, const wsc__owner *own) {
+    wsc__io *io = &ctx->io;
     wsc__conn *c;
-    if (ctx->nfree == 0) return NULL;
+    if (io->nfree == 0) return NULL;
     c = (wsc__conn *)wsc__alloc(ctx, sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
-    c->idx = ctx->freelist[--ctx->nfree];
-    ctx->slots[c->idx] = c;
-    if (c->idx + 1 > ctx->hi) ctx->hi = c->idx + 1;
-    ctx->nconns++;
+    c->idx = io->freelist[--io->nfree];
+    io->slots[c->idx] = c;
+    if (c->idx + 1 > io->hi) io->hi = c->idx + 1;
+    io->nconns++;
     c->fd = fd;
+    c->pfn = pfn;
+    c->own = own;
     c->proto = (unsigned char)proto;
     c->server = (unsigned char)server;
     c->cls = server ? WSC_CLIENT : WSC_SUBSCRIBER;
-    c->last_rx = c->last_ping = ctx->now;
-    c->deadline = ctx->now + ctx->cfg.handshake_timeout_ms;
-    c->peer_ix = -1;
+    c->peer = WSC__PEER_NONE;
+    c->last_rx = c->last_ping = ctx->io.now;
+    c->deadline = ctx->io.now + ctx->cfg.handshake_timeout_ms;
     c->q = c->qin;
-    c->qcap = 2;
+    c->qcap = 1;
     c->ev = 0xff; /* not registered with epoll yet */
     return c;
 }
 
-static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c);
+/* a new id for the same socket: the old one goes stale (proto's TCP hand-over) */
+static void wsc__conn_renew_id(wsc_ctx *ctx, wsc__conn *c) {
+    if (++ctx->io.gens[c->idx] == 0) ctx->io.gens[c->idx] = 1;
+}
+
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c);
 
 static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
-    if (c->link || c->peer_ix >= 0) wsc__link_gone(ctx, c);
-    if (c->opened) {
-        wsc_close_info ci;
-        ci.code = c->close_code ? c->close_code : 1006;
-        ci.reason.ptr = c->close_reason ? c->close_reason : "";
-        ci.reason.len = strlen(ci.reason.ptr);
-        ci.by_peer = c->by_peer;
-        c->opened = 0;
-        if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
-        ctx->closing = c; /* its info, metadata and user data stay readable */
-        wsc__emit(ctx, c, WSC_EV_CLOSE, &ci);
-        ctx->closing = NULL;
-    }
+    wsc__io *io = &ctx->io;
+    io->closing = c; /* its protocol (and owner) hear of it first, and may still read it */
+    c->pfn->close(ctx, c);
+    io->closing = NULL;
+    /* io owns every byte a connection holds: it frees them all */
     if (c->fd >= 0) close(c->fd);
     wsc__q_clear(ctx, c, 0);
     wsc__free(ctx, c->in);
@@ -2260,15 +2527,15 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     wsc__tls_free(ctx, c);
     wsc__free(ctx, c->name);
     wsc__free(ctx, c->accept);
-    ctx->slots[c->idx] = NULL;
-    while (ctx->hi > 0 && !ctx->slots[ctx->hi - 1]) ctx->hi--;
-    ctx->gens[c->idx]++;
-    if (ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
-    ctx->freelist[ctx->nfree++] = c->idx;
-    ctx->nconns--;
+    io->slots[c->idx] = NULL;
+    while (io->hi > 0 && !io->slots[io->hi - 1]) io->hi--;
+    if (++io->gens[c->idx] == 0) io->gens[c->idx] = 1;
+    io->freelist[io->nfree++] = c->idx;
+    io->nconns--;
     wsc__free(ctx, c);
 }
 
+/* a connection's input buffer: an HTTP head and body, or a message being assembled */
 static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need) {
     if (need > c->in_cap) {
         size_t ncap = c->in_cap ? c->in_cap : 1024;
@@ -2281,14 +2548,18 @@ static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need) {
     }
     return 0;
 }
-
+static int wsc__in_add(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+    if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) return WSC_ERR_NOMEM;
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len += n;
+    return 0;
+}
 static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c) {
     wsc__free(ctx, c->in);
     c->in = NULL;
     c->in_len = c->in_cap = 0;
 }
-
-/* >>tls ===================================== optional TLS through mbedTLS ========== */
+/* >>tls ========================== io: TLS under the byte stream (mbedTLS) ========== */
 #ifdef WSCLUSTER_MBEDTLS
 #include <mbedtls/version.h>
 #include <mbedtls/ssl.h>
@@ -2330,7 +2601,7 @@ static int wsc__bio_recv(void *arg, unsigned char *p, size_t n) {
 }
 
 static void wsc__tls_free_ctx(wsc_ctx *ctx) {
-    wsc__tlsctx *t = (wsc__tlsctx *)ctx->tls;
+    wsc__tlsctx *t = (wsc__tlsctx *)ctx->io.tls;
     if (!t) return;
     mbedtls_ssl_config_free(&t->srv);
     mbedtls_ssl_config_free(&t->cli);
@@ -2340,12 +2611,12 @@ static void wsc__tls_free_ctx(wsc_ctx *ctx) {
     mbedtls_ctr_drbg_free(&t->drbg);
     mbedtls_entropy_free(&t->entropy);
     wsc__free(ctx, t);
-    ctx->tls = NULL;
+    ctx->io.tls = NULL;
 }
 
 /* the shared TLS state, made on first use: server side when server, client side else */
 static int wsc__tls_setup(wsc_ctx *ctx, int server) {
-    wsc__tlsctx *t = (wsc__tlsctx *)ctx->tls;
+    wsc__tlsctx *t = (wsc__tlsctx *)ctx->io.tls;
     char eb[128];
     int r;
     if (!t) {
@@ -2359,7 +2630,7 @@ static int wsc__tls_setup(wsc_ctx *ctx, int server) {
         mbedtls_x509_crt_init(&t->cert);
         mbedtls_x509_crt_init(&t->ca);
         mbedtls_pk_init(&t->key);
-        ctx->tls = t;
+        ctx->io.tls = t;
         r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
                                   (const unsigned char *)"wscluster", 9);
         if (r) {
@@ -2471,14 +2742,12 @@ static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) {
     c->tls = NULL;
 }
 
-static void wsc__tls_ready(wsc_ctx *ctx, wsc__conn *c);
-
 /* drive the handshake as far as the socket allows */
 static void wsc__tls_step(wsc_ctx *ctx, wsc__conn *c) {
     wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
     int r = mbedtls_ssl_handshake(&s->ssl);
     char eb[128], msg[400];
-    if (r == 0) { wsc__tls_ready(ctx, c); return; }
+    if (r == 0) { c->pfn->up(ctx, c); return; }
     if (r == MBEDTLS_ERR_SSL_WANT_READ) { c->tls_want = POLLIN; return; }
     if (r == MBEDTLS_ERR_SSL_WANT_WRITE) { c->tls_want = POLLOUT; return; }
     wsc__tls_err(r, eb, sizeof eb);
@@ -2493,12 +2762,11 @@ static void wsc__tls_step(wsc_ctx *ctx, wsc__conn *c) {
     }
     wsc_log(ctx, c->server ? WSC_LOG_INFO : WSC_LOG_WARN, "%s", msg);
     ctx->st.refused += c->server;
-    if (!c->server) wsc__emit_error(ctx, c, WSC_ERR_HANDSHAKE, msg);
-    wsc__kill(ctx, c);
+    wsc__lose(ctx, c, WSC_ERR_HANDSHAKE, msg);
 }
 
 static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
-    wsc__tlsctx *t = (wsc__tlsctx *)ctx->tls;
+    wsc__tlsctx *t = (wsc__tlsctx *)ctx->io.tls;
     wsc__tlsconn *s = (wsc__tlsconn *)wsc__alloc(ctx, sizeof *s);
     if (!s) return WSC_ERR_NOMEM;
     mbedtls_ssl_init(&s->ssl);
@@ -2513,14 +2781,18 @@ static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
     return 0;
 }
 
-/* >0 bytes, 0 end of stream, -1 error, -2 would block */
+/* like recv(): > 0 bytes, 0 end of stream, -1 with errno (EAGAIN: would block) */
 static ssize_t wsc__tls_recv(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     int r = mbedtls_ssl_read(&((wsc__tlsconn *)c->tls)->ssl, p, n);
     char eb[128];
     if (r > 0) return r;
-    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) return -2;
+    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
     if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
     wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: TLS: %s", wsc__peer_s(ctx, c), wsc__tls_err(r, eb, sizeof eb));
+    errno = ECONNRESET;
     return -1;
 }
 
@@ -2529,8 +2801,10 @@ static ssize_t wsc__tls_send(wsc__conn *c, const unsigned char *p, size_t n) {
     if (r >= 0) { c->tls_wblock = 0; return r; }
     if (r == MBEDTLS_ERR_SSL_WANT_WRITE || r == MBEDTLS_ERR_SSL_WANT_READ) {
         c->tls_wblock = 1;
-        return -2;
+        errno = EAGAIN;
+        return -1;
     }
+    errno = ECONNRESET;
     return -1;
 }
 
@@ -2552,34 +2826,28 @@ static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
 }
 static ssize_t wsc__tls_recv(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     (void)ctx; (void)c; (void)p; (void)n;
+    errno = ECONNRESET;
     return -1;
 }
 static ssize_t wsc__tls_send(wsc__conn *c, const unsigned char *p, size_t n) {
     (void)c; (void)p; (void)n;
+    errno = ECONNRESET;
     return -1;
 }
 static void wsc__tls_close_notify(wsc__conn *c) { (void)c; }
 #endif
 
-/* >>loop ======================================== sockets, poll, handshakes ========== */
-/* the cluster layer's hooks into the loop (defined in >>cluster) */
-static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c);
-static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
-static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req);
-static void wsc__cluster_tick(wsc_ctx *ctx);
-static void wsc__wake_drain(wsc_ctx *ctx);
-
+/* >>loop ============================== io: sockets, poll/epoll, timers, watches ====== */
 static int wsc__nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames */
 /* -- the epoll backend: interest changes only when a socket blocks or unblocks -- */
-#define WSC__EV_LISTENER (1ull << 63) /* epoll tags: listener | index, the wake pipe, */
-#define WSC__EV_WAKE (1ull << 62)     /* the wake pipe, a watched fd (fd << 16 | index), */
-#define WSC__EV_WATCH (1ull << 61)    /* or a connection: slot << 32 | fd */
+#define WSC__EV_LISTENER (1ull << 63) /* epoll tags: listener | index, */
+#define WSC__EV_WATCH (1ull << 62)    /* a watched fd (fd << 16 | index), */
+                                      /* or a connection: slot << 32 | fd */
 #ifdef WSCLUSTER_EPOLL
 static unsigned char wsc__ev_want(const wsc__conn *c) {
     if (c->state == WSC__CONNECTING) return POLLOUT;
@@ -2592,14 +2860,14 @@ static int wsc__ep(wsc_ctx *ctx, int op, int fd, unsigned ev, uint64_t tag) {
     memset(&e, 0, sizeof e);
     e.events = (ev & POLLIN ? (unsigned)EPOLLIN : 0u) | (ev & POLLOUT ? (unsigned)EPOLLOUT : 0u);
     e.data.u64 = tag;
-    return epoll_ctl(ctx->epfd, op, fd, &e);
+    return epoll_ctl(ctx->io.epfd, op, fd, &e);
 }
 static uint64_t wsc__ev_tag(const wsc__conn *c) {
     return (uint64_t)c->idx << 32 | (uint32_t)c->fd;
 }
 static void wsc__ev_sync(wsc_ctx *ctx, wsc__conn *c) {
     unsigned char want = wsc__ev_want(c);
-    if (ctx->epfd < 0 || want == c->ev || c->state == WSC__DEAD) return;
+    if (ctx->io.epfd < 0 || want == c->ev || c->state == WSC__DEAD) return;
     if (wsc__ep(ctx, c->ev == 0xff ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, want, wsc__ev_tag(c)) == 0)
         c->ev = want;
 }
@@ -2607,17 +2875,23 @@ static void wsc__ev_sync(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__ev_sync(wsc_ctx *ctx, wsc__conn *c) { (void)ctx; (void)c; }
 #endif
 
-/* TLS: one record per frame through mbedTLS (no gathering write) */
+/* -- writing -- */
+/* a write failed for good: an open connection's handler hears of it, then it goes */
+static void wsc__write_failed(wsc_ctx *ctx, wsc__conn *c, const char *why) {
+    wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: send: %s", wsc__peer_s(ctx, c), why);
+    wsc__lose(ctx, c, WSC_ERR_CLOSED, c->state == WSC__DRAIN || c->state == WSC__LINGER
+                                          ? NULL : "send failed: connection reset");
+}
+
+/* TLS: one record per frame through mbedTLS (no gathering write). 1: all written */
 static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
     while (c->qn > 0) {
         wsc__out *o = &c->q[c->qh];
         ssize_t n = wsc__tls_send(c, o->b->data + o->off, o->b->len - o->off);
-        if (n == -2) return 0;
         if (n < 0) {
-            if (c->opened && c->state != WSC__LINGER && c->state != WSC__DRAIN)
-                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "send failed: TLS error");
-            wsc__kill(ctx, c);
-            return -1;
+            if (errno == EAGAIN) return 0;
+            wsc__write_failed(ctx, c, "TLS error");
+            return 0;
         }
         o->off += (size_t)n;
         c->pending -= (size_t)n;
@@ -2630,19 +2904,9 @@ static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
     return 1;
 }
 
-static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c);
-static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
-    wsc__flush_q(ctx, c);
-    wsc__ev_sync(ctx, c);
-}
-
-static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c) {
-    if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
-    if (c->state == WSC__TLS) {
-        if (c->tls_want == POLLOUT) wsc__tls_step(ctx, c);
-        return;
-    }
-    if (c->tls && wsc__flush_tls(ctx, c) <= 0) return;
+/* write as much of the queue as the socket takes, in one sendmsg() per WSC_MAX_IOV frames;
+   1 when the queue is empty */
+static int wsc__flush_plain(wsc_ctx *ctx, wsc__conn *c) {
     while (c->qn > 0) {
         struct iovec iov[WSC_MAX_IOV];
         struct msghdr mh;
@@ -2657,13 +2921,13 @@ static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c) {
             size_t len = o->b->len - o->off;
             if (len <= WSC__SMALL_FRAME && used + len <= WSC__WBUF) {
                 if (cnt > 0 && (unsigned char *)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len ==
-                                   ctx->wbuf + used) {
+                                   ctx->io.wbuf + used) {
                     iov[cnt - 1].iov_len += len; /* extends the run being copied */
                 } else {
-                    iov[cnt].iov_base = ctx->wbuf + used;
+                    iov[cnt].iov_base = ctx->io.wbuf + used;
                     iov[cnt++].iov_len = len;
                 }
-                memcpy(ctx->wbuf + used, p, len);
+                memcpy(ctx->io.wbuf + used, p, len);
                 used += len;
             } else {
                 iov[cnt].iov_base = p;
@@ -2677,12 +2941,9 @@ static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c) {
         n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: send: %s", wsc__peer_s(ctx, c), strerror(errno));
-            if (c->opened && c->state != WSC__LINGER && c->state != WSC__DRAIN)
-                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "send failed: connection reset");
-            wsc__kill(ctx, c);
-            return;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            wsc__write_failed(ctx, c, strerror(errno));
+            return 0;
         }
         sent = (size_t)n;
         WSC_ASSERT(sent <= total && sent <= c->pending);
@@ -2696,106 +2957,889 @@ static void wsc__flush_q(wsc_ctx *ctx, wsc__conn *c) {
             c->qh = (c->qh + 1) & (c->qcap - 1);
             c->qn--;
         }
-        if ((size_t)n < total) return; /* socket buffer full: POLLOUT will resume */
+        if ((size_t)n < total) return 0; /* socket buffer full: POLLOUT will resume */
     }
-    if (c->state == WSC__DRAIN) {
+    return 1;
+}
+
+static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
+    if (c->state == WSC__TLS) {
+        if (c->tls_want == POLLOUT) wsc__tls_step(ctx, c);
+    } else if ((c->tls ? wsc__flush_tls(ctx, c) : wsc__flush_plain(ctx, c)) &&
+               c->state == WSC__DRAIN) {
         wsc__tls_close_notify(c);
         shutdown(c->fd, SHUT_WR);
         c->state = WSC__LINGER;
-        c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
+        c->deadline = ctx->io.now + ctx->cfg.close_timeout_ms;
     }
+    wsc__ev_sync(ctx, c);
 }
 
 static void wsc__flush_dirty(wsc_ctx *ctx) {
     uint32_t i;
-    for (i = 0; i < ctx->ndirty; i++) {
-        wsc__conn *c = ctx->slots[ctx->dirty[i]];
+    for (i = 0; i < ctx->io.ndirty; i++) {
+        wsc__conn *c = ctx->io.slots[ctx->io.dirty[i]];
         if (!c || !c->dirty) continue;
         c->dirty = 0;
         wsc__flush(ctx, c);
     }
-    ctx->ndirty = 0;
+    ctx->io.ndirty = 0;
 }
 
-static void wsc__opened(wsc_ctx *ctx, wsc__conn *c) {
+/* write what is queued, then close: every failure and every plain HTTP reply ends so */
+static void wsc__drain(wsc_ctx *ctx, wsc__conn *c) {
+    c->state = WSC__DRAIN;
+    c->deadline = ctx->io.now + ctx->cfg.close_timeout_ms;
+    wsc__mark_dirty(ctx, c);
+}
+
+/* -- reading -- */
+static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
+    int rounds;
+    if (c->state == WSC__TLS) {
+        wsc__tls_step(ctx, c);
+        wsc__ev_sync(ctx, c);
+        if (c->state == WSC__TLS || c->state == WSC__DEAD) return;
+    }
+    /* TLS may hold decrypted bytes the socket no longer signals: read until it blocks */
+    for (rounds = 0; rounds < (c->tls ? 64 : 4); rounds++) {
+        ssize_t n = c->tls ? wsc__tls_recv(ctx, c, ctx->io.rbuf, WSC_RECV_BUF)
+                           : recv(c->fd, ctx->io.rbuf, WSC_RECV_BUF, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: recv: %s", wsc__peer_s(ctx, c), strerror(errno));
+            wsc__lose(ctx, c, WSC_ERR_CLOSED, NULL);
+            return;
+        }
+        if (n == 0) { /* EOF: clean after a close handshake, abnormal (1006) otherwise */
+            wsc__lose(ctx, c, WSC_ERR_CLOSED, NULL);
+            return;
+        }
+        c->last_rx = ctx->io.now;
+        if (c->state < WSC__DRAIN) c->pfn->bytes(ctx, c, ctx->io.rbuf, (size_t)n);
+        /* DRAIN, LINGER: discard until the peer closes */
+        if (c->state == WSC__DEAD || (!c->tls && (size_t)n < WSC_RECV_BUF)) return;
+    }
+}
+
+/* the transport is up: TLS first where asked, then the protocol */
+static void wsc__transport_up(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->tls) {
+        c->state = WSC__TLS;
+        wsc__tls_step(ctx, c);
+    } else {
+        c->pfn->up(ctx, c);
+    }
+    wsc__ev_sync(ctx, c);
+}
+
+static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "connect to %s failed: %s", wsc__peer_s(ctx, c), strerror(err));
+        wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
+        wsc__lose(ctx, c, WSC_ERR_SYS, msg);
+        return;
+    }
+    wsc__transport_up(ctx, c);
+}
+
+static void wsc__accept(wsc_ctx *ctx, wsc__listener *l);
+
+/* a socket is ready: connect completed, readable, writable */
+static void wsc__ready(wsc_ctx *ctx, wsc__conn *c, short re) {
+    if (c->state == WSC__CONNECTING) {
+        wsc__connected(ctx, c);
+        return;
+    }
+    if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
+    if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
+}
+
+/* -- timeouts: io's own states here, the protocol's through its tick -- */
+static void wsc__sweep(wsc_ctx *ctx) {
+    uint32_t i;
+    int64_t now = ctx->io.now;
+    for (i = 0; i < ctx->io.hi; i++) {
+        wsc__conn *c = ctx->io.slots[i];
+        if (!c) continue;
+        switch (c->state) {
+        case WSC__CONNECTING:
+        case WSC__TLS:
+            if (now >= c->deadline) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s %s timed out (handshake_timeout_ms=%d)",
+                         c->state == WSC__TLS ? "TLS handshake with" : "connect to",
+                         wsc__peer_s(ctx, c), ctx->cfg.handshake_timeout_ms);
+                wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
+                wsc__lose(ctx, c, WSC_ERR_TIMEOUT, msg);
+            }
+            break;
+        case WSC__DRAIN:
+        case WSC__LINGER:
+            if (now >= c->deadline) wsc__kill(ctx, c);
+            break;
+        case WSC__DEAD:
+        case WSC__FREE:
+            break;
+        default:
+            c->pfn->tick(ctx, c, now);
+            break;
+        }
+    }
+}
+
+static void wsc__reap(wsc_ctx *ctx) {
+    while (ctx->io.need_reap) {
+        uint32_t i;
+        ctx->io.need_reap = 0;
+        for (i = 0; i < ctx->io.hi; i++)
+            if (ctx->io.slots[i] && ctx->io.slots[i]->state == WSC__DEAD)
+                wsc__conn_free(ctx, ctx->io.slots[i]);
+    }
+}
+
+/* -- timers -- */
+static int wsc__timer_add(wsc_ctx *ctx, int ms, int repeat, void (*cb)(wsc_ctx *, void *),
+                          void *arg, int lib) {
+    int i;
+    for (i = 0; i < WSC_MAX_TIMERS; i++) {
+        wsc__timer *t = &ctx->io.timers[i];
+        if (t->id) continue;
+        if (++ctx->io.next_timer_id <= 0) ctx->io.next_timer_id = 1;
+        t->id = ctx->io.next_timer_id;
+        t->interval = ms > 0 ? ms : 1;
+        t->repeat = repeat;
+        t->lib = lib;
+        t->due = wsc_now_ms() + ms;
+        t->cb = cb;
+        t->arg = arg;
+        if (i >= ctx->io.ntimers) ctx->io.ntimers = i + 1;
+        return t->id;
+    }
+    return WSC_ERR_LIMIT;
+}
+
+static void wsc__run_timers(wsc_ctx *ctx) {
+    int i;
+    for (i = 0; i < ctx->io.ntimers; i++) {
+        wsc__timer *t = &ctx->io.timers[i];
+        if (t->id > 0 && ctx->io.now >= t->due) {
+            if (t->repeat) t->due = ctx->io.now + t->interval;
+            else t->id = 0;
+            t->cb(ctx, t->arg);
+        }
+    }
+    while (ctx->io.ntimers > 0 && ctx->io.timers[ctx->io.ntimers - 1].id == 0) ctx->io.ntimers--;
+}
+
+/* -- watched descriptors -- */
+/* the application's WSC_MAX_WATCH, and one of the library's (wsc_post's pipe) */
+static int wsc__watch_add(wsc_ctx *ctx, int fd, int events, wsc_watch_fn fn, void *user) {
+    wsc__io *io = &ctx->io;
+    int i, slot = -1;
+    for (i = 0; i < io->nwatch; i++) {
+        if (io->watch[i].fd == fd) { slot = i; break; }
+        if (io->watch[i].fd < 0 && slot < 0) slot = i;
+    }
+    if (slot < 0) {
+        if (io->nwatch >= WSC_MAX_WATCH + 1) return WSC_ERR_LIMIT;
+        slot = io->nwatch;
+    }
+#ifdef WSCLUSTER_EPOLL
+    if (io->epfd >= 0) {
+        uint64_t tag = (uint64_t)WSC__EV_WATCH | ((uint64_t)(uint32_t)fd << 16) | (uint64_t)(unsigned)slot;
+        int op = (slot < io->nwatch && io->watch[slot].fd == fd) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (wsc__ep(ctx, op, fd, (unsigned)events, tag) < 0) return WSC_ERR_SYS;
+    }
+#endif
+    io->watch[slot].fd = fd;
+    io->watch[slot].events = events;
+    io->watch[slot].fn = fn;
+    io->watch[slot].user = user;
+    if (slot == io->nwatch) io->nwatch++;
+    return 0;
+}
+
+static int wsc__watch_del(wsc_ctx *ctx, int fd) {
+    wsc__io *io = &ctx->io;
+    int i;
+    for (i = 0; fd >= 0 && i < io->nwatch; i++) {
+        if (io->watch[i].fd != fd) continue;
+#ifdef WSCLUSTER_EPOLL
+        if (io->epfd >= 0) wsc__ep(ctx, EPOLL_CTL_DEL, fd, 0, 0);
+#endif
+        io->watch[i].fd = -1;
+        io->watch[i].fn = NULL;
+        while (io->nwatch > 0 && io->watch[io->nwatch - 1].fd < 0) io->nwatch--;
+        return 0;
+    }
+    return WSC_ERR_STALE;
+}
+
+static void wsc__watch_ready(wsc_ctx *ctx, int w, int fd, int revents) {
+    wsc__watch *x = &ctx->io.watch[w];
+    if (w >= ctx->io.nwatch || x->fd != fd || !x->fn) return; /* unwatched meanwhile */
+    ctx->depth++;
+    x->fn(ctx, fd, revents, x->user);
+    ctx->depth--;
+    ctx->events++;
+}
+
+/* -- one turn of the loop -- */
+/* how long to wait: the caller's timeout, shortened by whatever falls due first */
+static int wsc__wait_ms(wsc_ctx *ctx, int wait) {
+    wsc__io *io = &ctx->io;
+    int l;
+    if (io->nconns > 0) {
+        int64_t d = io->next_sweep - io->now;
+        if (d < 0) d = 0;
+        if (wait < 0 || d < wait) wait = (int)d;
+    }
+    if (io->now < io->accept_pause_until) {
+        int64_t d = io->accept_pause_until - io->now;
+        if (wait < 0 || d < wait) wait = (int)d;
+    }
+    for (l = 0; l < io->ntimers; l++) {
+        if (io->timers[l].id > 0) {
+            int64_t d = io->timers[l].due - io->now;
+            if (d < 0) d = 0;
+            if (wait < 0 || d < wait) wait = (int)d;
+        }
+    }
+    return wait;
+}
+
+/* poll(): listeners, watched fds, then every connection; pidx maps back */
+static int wsc__build_pfds(wsc_ctx *ctx, size_t *out) {
+    wsc__io *io = &ctx->io;
+    size_t np = 0, need = (size_t)io->nlst + (size_t)io->nwatch + io->nconns;
+    uint32_t i;
+    int l;
+    if (need > io->pcap) {
+        size_t cap = need + 64;
+        struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, io->pfds, cap * sizeof *p);
+        uint32_t *x;
+        if (!p) return WSC_ERR_NOMEM;
+        io->pfds = p;
+        x = (uint32_t *)wsc__realloc(ctx, io->pidx, cap * sizeof *x);
+        if (!x) return WSC_ERR_NOMEM;
+        io->pidx = x;
+        io->pcap = cap;
+    }
+    for (l = 0; l < io->nlst; l++) {
+        io->pfds[np].fd = io->lst[l].fd;
+        io->pfds[np].events = io->now < io->accept_pause_until ? 0 : POLLIN;
+        io->pfds[np].revents = 0;
+        io->pidx[np++] = (uint32_t)l;
+    }
+    for (l = 0; l < io->nwatch; l++) {
+        io->pfds[np].fd = io->watch[l].fd; /* -1 (a free entry) is ignored by poll() */
+        io->pfds[np].events = (short)io->watch[l].events;
+        io->pfds[np].revents = 0;
+        io->pidx[np++] = (uint32_t)l;
+    }
+    for (i = 0; i < io->hi && np < need; i++) {
+        wsc__conn *c = io->slots[i];
+        if (!c) continue;
+        io->pfds[np].fd = c->fd;
+        io->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
+                                      : c->state == WSC__TLS ? c->tls_want
+                                      : (POLLIN | (c->qn ? POLLOUT : 0)));
+        io->pfds[np].revents = 0;
+        io->pidx[np++] = i;
+    }
+    *out = np;
+    return 0;
+}
+
+/* wait for readiness and dispatch it */
+static int wsc__io_wait(wsc_ctx *ctx, int wait) {
+    wsc__io *io = &ctx->io;
+    size_t np = 0, k;
+    int n;
+#ifdef WSCLUSTER_EPOLL
+    if (io->epfd >= 0) {
+        struct epoll_event evs[256];
+        int l, paused = io->now < io->accept_pause_until;
+        if (paused != io->lst_paused) { /* stop polling listeners while out of descriptors */
+            for (l = 0; l < io->nlst; l++)
+                wsc__ep(ctx, EPOLL_CTL_MOD, io->lst[l].fd, paused ? 0u : (unsigned)POLLIN,
+                        WSC__EV_LISTENER | (uint64_t)(unsigned)l);
+            io->lst_paused = paused;
+        }
+        n = epoll_wait(io->epfd, evs, 256, wait);
+        if (n < 0 && errno != EINTR) {
+            wsc_log(ctx, WSC_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+            return WSC_ERR_SYS;
+        }
+        io->now = wsc_now_ms();
+        for (l = 0; l < n; l++) {
+            uint64_t tag = evs[l].data.u64;
+            unsigned e = evs[l].events;
+            short re = (short)((e & EPOLLIN ? POLLIN : 0) | (e & EPOLLOUT ? POLLOUT : 0) |
+                               (e & EPOLLERR ? POLLERR : 0) | (e & EPOLLHUP ? POLLHUP : 0));
+            wsc__conn *c;
+            if (tag & WSC__EV_LISTENER) {
+                if (!io->lst_paused && (int)(tag & 0xff) < io->nlst)
+                    wsc__accept(ctx, &io->lst[tag & 0xff]);
+                continue;
+            }
+            if (tag & WSC__EV_WATCH) {
+                wsc__watch_ready(ctx, (int)(tag & 0xffff), (int)(uint32_t)(tag >> 16), re);
+                continue;
+            }
+            c = io->slots[(uint32_t)(tag >> 32)];
+            if (!c || c->fd != (int)(uint32_t)tag || c->state == WSC__DEAD) continue;
+            wsc__ready(ctx, c, re);
+        }
+        return 0;
+    }
+#endif
+    if (wsc__build_pfds(ctx, &np) < 0) return WSC_ERR_NOMEM;
+    n = poll(io->pfds, (nfds_t)np, wait);
+    if (n < 0 && errno != EINTR) {
+        wsc_log(ctx, WSC_LOG_ERROR, "poll: %s", strerror(errno));
+        return WSC_ERR_SYS;
+    }
+    io->now = wsc_now_ms();
+    for (k = 0; n > 0 && k < np; k++) {
+        short re = io->pfds[k].revents;
+        size_t wend = (size_t)io->nlst + (size_t)io->nwatch;
+        wsc__conn *c;
+        if (!re) continue;
+        if (k < (size_t)io->nlst) { wsc__accept(ctx, &io->lst[io->pidx[k]]); continue; }
+        if (k < wend) {
+            wsc__watch_ready(ctx, (int)io->pidx[k], io->pfds[k].fd, re);
+            continue;
+        }
+        c = io->slots[io->pidx[k]];
+        if (!c || c->fd != io->pfds[k].fd || c->state == WSC__DEAD) continue;
+        wsc__ready(ctx, c, re);
+    }
+    return 0;
+}
+
+/* one iteration: flush, wait, dispatch, timers, timeouts, flush (see THE LOOP) */
+static int wsc__io_poll(wsc_ctx *ctx, int timeout_ms) {
+    wsc__io *io = &ctx->io;
+    int r;
+    io->now = wsc_now_ms();
+    ctx->events = 0;
+    wsc__flush_dirty(ctx);
+    wsc__reap(ctx);
+    if ((r = wsc__io_wait(ctx, wsc__wait_ms(ctx, timeout_ms))) < 0) return r;
+    wsc__run_timers(ctx);
+    if (io->now >= io->next_sweep) {
+        wsc__sweep(ctx);
+        io->next_sweep = io->now + WSC__SWEEP_MS;
+    }
+    wsc__flush_dirty(ctx);
+    wsc__reap(ctx);
+    wsc__flush_dirty(ctx);
+    return ctx->events;
+}
+
+/* -- sockets -- */
+static int wsc__resolve(const char *host, int port, struct addrinfo **out, int passive) {
+    struct addrinfo hints;
+    char ps[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    snprintf(ps, sizeof ps, "%d", port);
+    return getaddrinfo(host, ps, &hints, out) == 0 ? 0 : WSC_ERR_ADDR;
+}
+
+static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
+    int i;
+    for (i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int one = 1, fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
+        wsc__conn *c;
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
+                /* out of descriptors: the listener stays readable, so stop polling it for a
+                   moment instead of spinning */
+                wsc_log(ctx, WSC_LOG_ERROR, "accept: %s (raise the open-files limit?)",
+                        strerror(errno));
+                ctx->io.accept_pause_until = ctx->io.now + 100;
+                wsc__emit_error(ctx, NULL, WSC_ERR_SYS, "accept failed");
+            }
+            return;
+        }
+        if (wsc__nonblock(fd) < 0) { close(fd); continue; }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c = (ctx->cfg.max_conns > 0 && ctx->io.nconns >= (uint32_t)ctx->cfg.max_conns)
+                ? NULL : wsc__conn_new(ctx, fd, l->pfn, l->proto, 1, l->own);
+        if (!c) {
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                       "Content-Length: 0\r\nConnection: close\r\n\r\n";
+            if (l->proto == WSC_PROTO_WS && !l->tls) {
+                ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+                (void)w;
+            }
+            close(fd);
+            ctx->st.refused++;
+            wsc_log(ctx, WSC_LOG_WARN, "refused a connection: max_conns=%d reached",
+                    ctx->cfg.max_conns);
+            continue;
+        }
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)&ss;
+            c->fam = 4;
+            memcpy(c->addr, &s4->sin_addr, 4);
+            c->port = ntohs(s4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)&ss;
+            c->fam = 6;
+            memcpy(c->addr, &s6->sin6_addr, 16);
+            c->port = ntohs(s6->sin6_port);
+        }
+        if (l->tls && wsc__tls_start(ctx, c, NULL) < 0) {
+            wsc__kill(ctx, c);
+            continue;
+        }
+        wsc__transport_up(ctx, c);
+    }
+}
+
+static int wsc__io_listen(wsc_ctx *ctx, const char *url, const wsc__proto_vt *pfn,
+                         const wsc__owner *own) {
+    wsc__io *io = &ctx->io;
+    char host[256];
+    const char *path;
+    int proto, port, fd = -1, one = 1, tls, r;
+    struct addrinfo *ai, *a;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    wsc__listener *L;
+    if (io->nlst >= WSC_MAX_LISTENERS) return WSC_ERR_LIMIT;
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 ||
+        wsc__resolve(host, port, &ai, 1) < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "listen: bad address '%s'", url);
+        return WSC_ERR_ADDR;
+    }
+    tls = (proto & WSC_PROTO_TLS) != 0;
+    proto &= ~WSC_PROTO_TLS;
+    if (tls && (r = wsc__tls_setup(ctx, 1)) < 0) { freeaddrinfo(ai); return r; }
+    for (a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (wsc__nonblock(fd) == 0 && bind(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+            listen(fd, 1024) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "listen on %s: %s", url, strerror(errno));
+        return WSC_ERR_SYS;
+    }
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+#ifdef WSCLUSTER_EPOLL
+    if (wsc__ep(ctx, EPOLL_CTL_ADD, fd, POLLIN, WSC__EV_LISTENER | (uint64_t)(unsigned)io->nlst) < 0) {
+        close(fd);
+        return WSC_ERR_SYS;
+    }
+#endif
+    L = &io->lst[io->nlst];
+    L->fd = fd;
+    L->proto = proto;
+    L->tls = tls;
+    L->pfn = pfn;
+    L->own = own;
+    snprintf(L->host, sizeof L->host, "%s", host);
+    L->port = ss.ss_family == AF_INET6
+        ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
+        : ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+    return io->nlst++;
+}
+
+static void wsc__io_unlisten(wsc_ctx *ctx) {
+    int l;
+    for (l = 0; l < ctx->io.nlst; l++) close(ctx->io.lst[l].fd);
+    ctx->io.nlst = 0;
+}
+
+/* open a socket to host:port (non-blocking); the connection starts in CONNECTING */
+static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int tls,
+                        const wsc__proto_vt *pfn, const wsc__owner *own, wsc__conn **out) {
+    int fd = -1, one = 1, r;
+    struct addrinfo *ai, *a;
+    wsc__conn *c;
+    char nm[300];
+    if (tls && (r = wsc__tls_setup(ctx, 0)) < 0) return r;
+    if (wsc__resolve(host, port, &ai, 0) < 0) return WSC_ERR_ADDR;
+    if (ctx->io.nconns >= (uint32_t)ctx->cfg.max_conns) { freeaddrinfo(ai); return WSC_ERR_LIMIT; }
+    for (a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        if (wsc__nonblock(fd) == 0 &&
+            (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS))
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) return WSC_ERR_SYS;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c = wsc__conn_new(ctx, fd, pfn, proto, 0, own);
+    if (!c) { close(fd); return WSC_ERR_NOMEM; }
+    if (tls && wsc__tls_start(ctx, c, host) < 0) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+    c->state = WSC__CONNECTING;
+    snprintf(nm, sizeof nm, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    c->name = wsc__strndup(ctx, nm, strlen(nm));
+    if (!c->name) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+    *out = c;
+    return 0;
+}
+
+/* the table, buffers and descriptors: made by wsc_create, freed by wsc_destroy */
+static int wsc__io_init(wsc_ctx *ctx) {
+    wsc__io *io = &ctx->io;
+    uint32_t i, n = (uint32_t)ctx->cfg.max_conns;
+    io->epfd = -1;
+    io->nslots = n;
+    io->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *io->slots);
+    io->gens = (uint32_t *)wsc__alloc(ctx, n * sizeof *io->gens);
+    io->freelist = (uint32_t *)wsc__alloc(ctx, n * sizeof *io->freelist);
+    io->dirty = (uint32_t *)wsc__alloc(ctx, n * sizeof *io->dirty);
+    io->rbuf = (unsigned char *)wsc__alloc(ctx, WSC_RECV_BUF);
+    io->wbuf = (unsigned char *)wsc__alloc(ctx, WSC__WBUF);
+    if (!io->slots || !io->gens || !io->freelist || !io->dirty || !io->rbuf || !io->wbuf) {
+        wsc_log(ctx, WSC_LOG_ERROR, "out of memory for max_conns=%d", ctx->cfg.max_conns);
+        return WSC_ERR_NOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        io->slots[i] = NULL;
+        io->gens[i] = 1;
+        io->freelist[i] = n - 1 - i; /* lowest index first */
+    }
+    io->nfree = n;
+    io->now = wsc_now_ms();
+    io->next_sweep = io->now + WSC__SWEEP_MS;
+#ifdef WSCLUSTER_EPOLL
+    io->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (io->epfd < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "epoll: %s", strerror(errno));
+        return WSC_ERR_SYS;
+    }
+#endif
+    return 0;
+}
+
+static void wsc__io_free(wsc_ctx *ctx) {
+    wsc__io *io = &ctx->io;
+    uint32_t i;
+    int l;
+    for (i = 0; io->slots && i < io->hi; i++) {
+        wsc__conn *c = io->slots[i];
+        if (c) { c->opened = 0; wsc__conn_free(ctx, c); } /* no events */
+    }
+    wsc__io_unlisten(ctx);
+    if (io->epfd >= 0) close(io->epfd);
+    for (l = 0; l < WSC__POOL_CLASSES; l++)
+        while (io->pool[l]) {
+            wsc__buf *b = io->pool[l];
+            io->pool[l] = b->next;
+            wsc__free(ctx, b);
+        }
+    wsc__free(ctx, io->slots);
+    wsc__free(ctx, io->gens);
+    wsc__free(ctx, io->freelist);
+    wsc__free(ctx, io->dirty);
+    wsc__free(ctx, io->rbuf);
+    wsc__free(ctx, io->wbuf);
+    wsc__free(ctx, io->pfds);
+    wsc__free(ctx, io->pidx);
+    wsc__tls_free_ctx(ctx);
+}
+/* >>proto ================= HTTP, WebSocket and the TCP framer as adapters on io ====== */
+/* encode one message or control frame for a connection kind (proto, masked) */
+static wsc__buf *wsc__frame(wsc_ctx *ctx, int proto, int masked, int opcode, const void *data,
+                            size_t len) {
+    unsigned char hdr[14], mask[4];
+    size_t hl;
+    wsc__buf *b;
+    if (proto == WSC_PROTO_TCP) hl = wsc_tcp_header(hdr, opcode, (uint32_t)len);
+    else {
+        if (masked) {
+            uint64_t r = wsc__rand(ctx);
+            memcpy(mask, &r, 4);
+        }
+        hl = wsc_ws_header(hdr, opcode, 1, len, masked ? mask : NULL);
+    }
+    b = wsc__buf_new(ctx, hl + len);
+    if (!b) return NULL;
+    memcpy(b->data, hdr, hl);
+    if (len) memcpy(b->data + hl, data, len);
+    if (masked && proto == WSC_PROTO_WS) wsc__unmask(b->data + hl, len, mask, 0);
+    return b;
+}
+
+/* the one control-frame path of both framers: ping, pong and close go out here */
+static int wsc__send_ctrl(wsc_ctx *ctx, wsc__conn *c, int op, const void *data, size_t len) {
+    return wsc__q_give(ctx, c, wsc__frame(ctx, c->proto, !c->server, op, data, len));
+}
+
+/* queue a close frame (code 0 or 1005: none) and move to next_state */
+static void wsc__send_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason,
+                            size_t rlen, int next_state) {
+    unsigned char pl[125];
+    size_t n = 0;
+    if (code != 1005 && code != 0) {
+        wsc__put16(pl, (unsigned)code);
+        if (rlen > 123) rlen = 123;
+        if (rlen) memcpy(pl + 2, reason, rlen);
+        n = 2 + rlen;
+    }
+    if (wsc__send_ctrl(ctx, c, WSC_OP_CLOSE, pl, n) < 0) {
+        wsc__kill(ctx, c);
+        return;
+    }
+    c->state = (unsigned char)next_state;
+    c->deadline = ctx->io.now + ctx->cfg.close_timeout_ms;
+}
+
+static void wsc__set_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason, size_t n) {
+    c->close_code = code;
+    wsc__free(ctx, c->close_reason);
+    c->close_reason = reason ? wsc__strndup(ctx, reason, n) : NULL;
+}
+
+/* a violation or a limit: log it, tell the peer, close this connection alone */
+static void wsc__fail(wsc_ctx *ctx, wsc__conn *c, int code, int err, const char *why) {
+    if (c->state == WSC__DEAD || c->state == WSC__DRAIN || c->state == WSC__LINGER) return;
+    wsc_log(ctx, WSC_LOG_INFO, "conn %s: %s: closing with %d", wsc__peer_s(ctx, c), why, code);
+    if (code == 1002 || code == 1007) ctx->st.proto_errors++;
+    wsc__set_close(ctx, c, code, why, strlen(why));
+    if (c->opened) wsc__emit_error(ctx, c, err, why);
+    if (c->state == WSC__DEAD) return; /* the handler closed it */
+    wsc__q_clear(ctx, c, 1);
+    wsc__send_close(ctx, c, code, why, strlen(why), WSC__DRAIN);
+}
+
+/* queue a message frame: a queue past max_pending closes a slow consumer with 1008 */
+static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
+    if (c->pending > 0 && c->pending + b->len > ctx->cfg.max_pending) {
+        ctx->st.closed_slow++;
+        ctx->st.dropped++;
+        wsc_log(ctx, WSC_LOG_WARN,
+                "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
+                wsc__peer_s(ctx, c), c->pending, ctx->cfg.max_pending);
+        wsc__set_close(ctx, c, 1008, "slow consumer", 13);
+        if (c->opened) wsc__emit_error(ctx, c, WSC_ERR_SLOW, "slow consumer: closing 1008");
+        if (c->state == WSC__DEAD) return WSC_ERR_SLOW;
+        wsc__q_clear(ctx, c, 1);
+        wsc__send_close(ctx, c, 1008, "slow consumer", 13, WSC__DRAIN);
+        return WSC_ERR_SLOW;
+    }
+    if (wsc__q_push(ctx, c, b) < 0) { ctx->st.dropped++; return WSC_ERR_NOMEM; }
+    return 0;
+}
+
+/* one message to one open connection */
+static int wsc__pr_send(wsc_ctx *ctx, wsc__conn *c, int opcode, const void *data, size_t len) {
+    wsc__buf *b;
+    int r;
+    if (c->state != WSC__OPEN) { ctx->st.dropped++; return WSC_ERR_STATE; }
+    b = wsc__frame(ctx, c->proto, !c->server, opcode, data, len);
+    if (!b) { ctx->st.dropped++; return WSC_ERR_NOMEM; }
+    r = wsc__enqueue(ctx, c, b);
+    wsc__buf_unref(ctx, b);
+    return r;
+}
+
+/* start the close handshake (open), or drop a connection not open yet */
+static int wsc__pr_close(wsc_ctx *ctx, wsc__conn *c, int code, const char *reason, size_t rl) {
+    if (c->state == WSC__OPEN) {
+        wsc__set_close(ctx, c, code, reason, rl);
+        wsc__send_close(ctx, c, code, reason, rl, WSC__CLOSING);
+    } else if (c->state < WSC__OPEN) {
+        wsc__kill(ctx, c);
+    }
+    return 0;
+}
+
+/* short paths (the common case) need no allocation */
+static int wsc__set_path(wsc_ctx *ctx, wsc__conn *c, const char *p, size_t n) {
+    if (n < sizeof c->pathin) {
+        memcpy(c->pathin, p, n);
+        c->pathin[n] = '\0';
+        c->path = c->pathin;
+        return 0;
+    }
+    c->path = wsc__strndup(ctx, p, n);
+    return c->path ? 0 : WSC_ERR_NOMEM;
+}
+
+/* -- open and close: the owner hears of both, strictly paired -- */
+static void wsc__pr_open(wsc_ctx *ctx, wsc__conn *c) {
     c->state = WSC__OPEN;
     c->opened = 1;
-    c->last_rx = c->last_ping = ctx->now;
+    c->last_rx = c->last_ping = ctx->io.now;
     ctx->st.conns[c->cls]++;
-    if (c->link && !c->server) wsc__link_hello(ctx, c);
-    wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
+    c->own->open(ctx, c);
+}
+
+/* the owner hears of every end; ci is NULL for a connection that never opened (no CLOSE
+   event then) */
+static void wsc__pr_closed(wsc_ctx *ctx, wsc__conn *c) {
+    wsc_close_info ci;
+    if (!c->opened) {
+        if (!ctx->shutting) c->own->close(ctx, c, NULL);
+        return;
+    }
+    ci.code = c->close_code ? c->close_code : 1006;
+    ci.reason.ptr = c->close_reason ? c->close_reason : "";
+    ci.reason.len = strlen(ci.reason.ptr);
+    ci.by_peer = c->by_peer;
+    c->opened = 0;
+    if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
+    c->own->close(ctx, c, &ci);
+}
+
+/* io lost the transport; an outbound connection that never opened owes an event */
+static void wsc__pr_lost(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
+    if (!c->opened && !c->server)
+        wsc__emit_error(ctx, c, err, why ? why : c->state == WSC__HS
+                                                     ? "connection closed during handshake"
+                                                     : "connection closed");
+    else if (c->opened && why)
+        wsc__emit_error(ctx, c, err, why);
+}
+
+/* a connection changes hands without a new socket: the old owner sees it close, the id goes
+   stale, and the new owner sees it open under a new id (a TCP peer link is only known by
+   its first message) */
+static void wsc__pr_handover(wsc_ctx *ctx, wsc__conn *c, const wsc__owner *own, int cls,
+                             const char *why) {
+    wsc__set_close(ctx, c, 1000, why, strlen(why));
+    wsc__pr_closed(ctx, c);
+    if (c->state != WSC__OPEN) return; /* its owner closed it */
+    wsc__conn_renew_id(ctx, c);
+    wsc__set_close(ctx, c, 0, NULL, 0);
+    wsc__free(ctx, c->meta);
+    c->meta = NULL;
+    c->nmeta = c->metalen = 0;
+    c->userdata = NULL;
+    c->own = own;
+    c->cls = (unsigned char)cls;
+    wsc__pr_open(ctx, c);
+}
+
+/* the sweep: handshakes and close handshakes time out, open connections are pinged */
+static void wsc__pr_tick(wsc_ctx *ctx, wsc__conn *c, int64_t now) {
+    switch (c->state) {
+    case WSC__HS:
+        if (now >= c->deadline) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "handshake to %s timed out (handshake_timeout_ms=%d)",
+                     wsc__peer_s(ctx, c), ctx->cfg.handshake_timeout_ms);
+            wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
+            wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, msg);
+            wsc__kill(ctx, c);
+        }
+        break;
+    case WSC__HTTP:
+    case WSC__BODY:
+        if (now >= c->deadline) {
+            wsc_log(ctx, WSC_LOG_INFO,
+                    "conn %s: request incomplete after handshake_timeout_ms=%d: dropped",
+                    wsc__peer_s(ctx, c), ctx->cfg.handshake_timeout_ms);
+            wsc__kill(ctx, c);
+        }
+        break;
+    case WSC__OPEN: {
+        int idle = c->own->idle_ms, ping = c->own->ping_ms;
+        if (idle > 0 && now - c->last_rx >= idle) {
+            wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for %d ms (%s): dropped",
+                    wsc__peer_s(ctx, c), idle, c->own->idle_opt);
+            wsc__set_close(ctx, c, 1006, c->own->idle_why, strlen(c->own->idle_why));
+            wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, c->own->idle_why);
+            wsc__kill(ctx, c);
+        } else if (ping > 0 && now - c->last_ping >= ping) {
+            c->last_ping = now;
+            wsc__send_ctrl(ctx, c, WSC_OP_PING, NULL, 0);
+        }
+        break;
+    }
+    case WSC__CLOSING:
+        if (now >= c->deadline) wsc__kill(ctx, c);
+        break;
+    default: break;
+    }
 }
 
 /* -- frames arriving on an open connection -- */
 typedef struct wsc__fctx { wsc_ctx *ctx; wsc__conn *c; } wsc__fctx;
 
-static int wsc__deliver(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
-    wsc_msg m;
-    /* a TCP peer link announces itself with a HELLO as its first message */
-    wsc_link_msg lm;
-    const char *why;
-    int hello = !c->got_msg && ctx->cl_on && c->server && c->proto == WSC_PROTO_TCP &&
-                opcode == WSC_BINARY && n >= 2 && p[0] == 1 && p[1] == WSC_LINK_HELLO &&
-                wsc_link_parse(p, n, &lm, &why) == 0;
-    c->got_msg = 1;
-    if (c->link || hello) {
-        wsc__link_in(ctx, c, opcode, p, n);
-        return c->state != WSC__OPEN && c->state != WSC__CLOSING;
-    }
-    m.opcode = opcode;
-    m.data = p;
-    m.len = n;
-    ctx->st.msgs_in++;
-    ctx->st.bytes_in += n;
-    wsc__emit(ctx, c, WSC_EV_MESSAGE, &m);
+static int wsc__gone(const wsc__conn *c) {
     return c->state != WSC__OPEN && c->state != WSC__CLOSING;
+}
+
+/* a complete message: to the owner; non-zero stops decoding */
+static int wsc__message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
+    int first = !c->got_msg;
+    c->got_msg = 1;
+    /* a TCP peer link is known by its first message: the cluster may take the connection */
+    if (first && c->server && c->proto == WSC_PROTO_TCP && ctx->pr.claim &&
+        ctx->pr.claim(ctx, c, opcode, p, n))
+        return wsc__gone(c);
+    c->own->message(ctx, c, opcode, p, n);
+    return wsc__gone(c);
 }
 
 static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
     wsc_ctx *ctx = ((wsc__fctx *)arg)->ctx;
     wsc__conn *c = ((wsc__fctx *)arg)->c;
-    if (c->state != WSC__OPEN && c->state != WSC__CLOSING) return 1;
-    if (ev->kind == WSC_FR_DATA) {
-        if (ev->first && ev->last) return wsc__deliver(ctx, c, ev->opcode, ev->data, ev->len);
+    if (wsc__gone(c)) return 1;
+    switch (ev->kind) {
+    case WSC_FR_DATA:
+        if (ev->first && ev->last) return wsc__message(ctx, c, ev->opcode, ev->data, ev->len);
         if (ev->first) c->in_len = 0;
-        if (wsc__in_reserve(ctx, c, c->in_len + ev->len) < 0) {
+        if (wsc__in_add(ctx, c, ev->data, ev->len) < 0) {
             wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory assembling a message");
             return 1;
         }
-        memcpy(c->in + c->in_len, ev->data, ev->len);
-        c->in_len += ev->len;
         if (ev->last) {
-            int stop = wsc__deliver(ctx, c, ev->opcode, c->in, c->in_len);
+            int stop = wsc__message(ctx, c, ev->opcode, c->in, c->in_len);
             wsc__in_release(ctx, c); /* no buffer kept while idle */
             return stop;
         }
         return 0;
-    }
-    if (ev->kind == WSC_FR_PING) {
-        wsc__buf *b;
-        if (c->state != WSC__OPEN) return 0;
-        b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PONG, ev->data, ev->len);
-        if (b) { wsc__q_push(ctx, c, b); wsc__buf_unref(ctx, b); }
+    case WSC_FR_PING:
+        if (c->state == WSC__OPEN) wsc__send_ctrl(ctx, c, WSC_OP_PONG, ev->data, ev->len);
         return 0;
-    }
-    if (ev->kind == WSC_FR_PONG) {
+    case WSC_FR_PONG: {
         wsc_msg m;
         m.opcode = WSC_OP_PONG;
         m.data = ev->data;
         m.len = ev->len;
         wsc__emit(ctx, c, WSC_EV_PONG, &m);
-        return c->state != WSC__OPEN && c->state != WSC__CLOSING;
+        return wsc__gone(c);
     }
-    /* close */
-    wsc__set_close(ctx, c, ev->code, (const char *)ev->data, ev->len);
-    if (c->state == WSC__OPEN) {
-        c->by_peer = 1;
-        wsc__send_close(ctx, c, ev->code, NULL, 0, WSC__DRAIN); /* echo the code */
-    } else {
-        c->state = WSC__DRAIN;
-        wsc__mark_dirty(ctx, c);
+    default: /* close: echo the code, or end our own close handshake */
+        wsc__set_close(ctx, c, ev->code, (const char *)ev->data, ev->len);
+        if (c->state == WSC__OPEN) {
+            c->by_peer = 1;
+            wsc__send_close(ctx, c, ev->code, NULL, 0, WSC__DRAIN);
+        } else {
+            wsc__drain(ctx, c);
+        }
+        return 1;
     }
-    return 1;
 }
 
 static int wsc__dec_at_rest(const wsc__conn *c, const wsc__dec *d) {
@@ -2804,7 +3848,7 @@ static int wsc__dec_at_rest(const wsc__conn *c, const wsc__dec *d) {
 }
 
 /* Between frames a decoder holds nothing worth keeping, so connections at rest share the
-   context's scratch decoder; one gets its own only while a frame is partly received. */
+   scratch decoder; one gets its own only while a frame is partly received. */
 static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     wsc__fctx f;
     int64_t r;
@@ -2812,10 +3856,9 @@ static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t 
     f.ctx = ctx;
     f.c = c;
     if (!d) {
-        d = &ctx->scratch;
+        uint64_t max = ctx->cfg.max_message + c->own->extra; /* a link's envelope on top */
+        d = &ctx->pr.scratch;
         memset(d, 0, sizeof *d);
-        /* a peer link carries a FORWARD: a max_message payload plus its envelope */
-        uint64_t max = ctx->cfg.max_message + (c->link ? WSC__LINK_OVERHEAD : 0);
         if (c->proto == WSC_PROTO_WS) {
             d->ws.max_message = max;
             d->ws.expect_mask = c->server;
@@ -2830,7 +3873,7 @@ static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t 
         r = wsc_tcp_decode(&d->tcp, p, n, wsc__on_frame, &f);
         if (r < 0) wsc__fail(ctx, c, d->tcp.close_code, (int)r, d->tcp.error);
     }
-    if (r < 0 || (c->state != WSC__OPEN && c->state != WSC__CLOSING)) return;
+    if (r < 0 || wsc__gone(c)) return;
     if (wsc__dec_at_rest(c, d)) {
         if (c->dec) { wsc__free(ctx, c->dec); c->dec = NULL; }
     } else if (!c->dec) {
@@ -2838,6 +3881,16 @@ static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t 
         if (!c->dec) { wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory"); return; }
         *c->dec = *d;
     }
+}
+
+/* bytes that came with a handshake's head belong to the frames after it */
+static void wsc__opened_with(wsc_ctx *ctx, wsc__conn *c, size_t headlen) {
+    size_t left = c->in_len - headlen;
+    if (left) memmove(ctx->io.rbuf, c->in + headlen, left);
+    wsc__in_release(ctx, c);
+    c->scan = 0;
+    wsc__pr_open(ctx, c);
+    if (left && c->state == WSC__OPEN) wsc__frames_in(ctx, c, ctx->io.rbuf, left);
 }
 
 /* -- server side HTTP -- */
@@ -2884,11 +3937,9 @@ static int wsc__respond(wsc_ctx *ctx, wsc__conn *c, int status, const char *ctyp
     if (!b) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
     memcpy(b->data, head, (size_t)hl);
     if (len) memcpy(b->data + hl, body, len);
-    wsc__q_push(ctx, c, b);
-    wsc__buf_unref(ctx, b);
+    if (wsc__q_give(ctx, c, b) < 0) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
     c->replied = 1;
-    c->state = WSC__DRAIN;
-    c->deadline = ctx->now + ctx->cfg.close_timeout_ms;
+    wsc__drain(ctx, c);
     wsc__in_release(ctx, c);
     return 0;
 }
@@ -2903,7 +3954,7 @@ static void wsc__http_error(wsc_ctx *ctx, wsc__conn *c, int status, const char *
                  n > 0 ? ((size_t)n < sizeof body ? (size_t)n : sizeof body - 1) : 0);
 }
 
-/* is p (a comma list of tokens) offering tok? */
+/* does the client offer subprotocol tok? */
 static int wsc__offers(const wsc_http_req *req, const char *tok) {
     size_t i;
     for (i = 0; i < req->nheaders; i++)
@@ -2947,16 +3998,12 @@ static char *wsc__pick_subprotocol(wsc_ctx *ctx, const wsc_http_req *req) {
 }
 
 static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t headlen) {
-    const wsc_str *up = wsc_http_header(req->headers, req->nheaders, "Upgrade");
     const wsc_str *conn = wsc_http_header(req->headers, req->nheaders, "Connection");
     const wsc_str *ver = wsc_http_header(req->headers, req->nheaders, "Sec-WebSocket-Version");
     const wsc_str *key = wsc_http_header(req->headers, req->nheaders, "Sec-WebSocket-Key");
     unsigned char raw[20];
     char accept[29], resp[512];
     int n;
-    size_t left;
-    wsc__buf *b;
-    (void)up;
     if (!wsc__seq(req->method, "GET"))
         { wsc__http_error(ctx, c, 400, "WebSocket upgrade must use GET", NULL); return; }
     if (req->minor_version < 1)
@@ -2974,19 +4021,10 @@ static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t h
     wsc_ws_accept(key->ptr, key->len, accept);
     if (wsc__set_path(ctx, c, req->path.ptr, req->path.len) < 0) { wsc__kill(ctx, c); return; }
     req->subprotocol = NULL;
-    { /* default metadata from the query (the handler may change it): user, group */
-        char v[256];
-        if (wsc_query_get(req->query, "userId", v, sizeof v) > 0 ||
-            wsc_query_get(req->query, "user", v, sizeof v) > 0)
-            wsc_set_meta(ctx, wsc__id(ctx, c), "user", v);
-        if (wsc_query_get(req->query, "group", v, sizeof v) > 0)
-            wsc_set_meta(ctx, wsc__id(ctx, c), "group", v);
-    }
-    if (ctx->cl_on && wsc__seq(req->path, ctx->cpath)) {
-        if (wsc__link_upgrade(ctx, c, req) < 0) return; /* refused, answered */
-    } else {
-        wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
-    }
+    /* the cluster may claim it as a peer link; else its owner (the application) decides */
+    n = ctx->pr.route ? ctx->pr.route(ctx, c, req) : 0;
+    if (n < 0) return; /* refused, answered */
+    if (n == 0) c->own->upgrade(ctx, c, req);
     if (c->state != WSC__HTTP) return; /* rejected or closed by the handler */
     if (req->subprotocol) {
         if (!wsc__offers(req, req->subprotocol))
@@ -3002,19 +4040,9 @@ static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t h
                  c->subproto ? c->subproto : "", c->subproto ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof resp)
         { wsc__http_error(ctx, c, 400, "subprotocol too long", NULL); return; }
-    b = wsc__buf_new(ctx, (size_t)n);
-    if (!b) { wsc__kill(ctx, c); return; }
-    memcpy(b->data, resp, (size_t)n);
-    wsc__q_push(ctx, c, b);
-    wsc__buf_unref(ctx, b);
+    if (wsc__q_give(ctx, c, wsc__buf_of(ctx, resp, (size_t)n)) < 0) { wsc__kill(ctx, c); return; }
     ctx->st.accepted++;
-    /* frames that arrived with the head: move them out of c->in, which becomes the
-       message-assembly buffer */
-    left = c->in_len - headlen;
-    if (left) memmove(ctx->rbuf, c->in + headlen, left);
-    wsc__in_release(ctx, c);
-    wsc__opened(ctx, c);
-    if (left && c->state == WSC__OPEN) wsc__frames_in(ctx, c, ctx->rbuf, left);
+    wsc__opened_with(ctx, c, headlen);
 }
 
 static void wsc__http_dispatch(wsc_ctx *ctx, wsc__conn *c, size_t headlen) {
@@ -3045,9 +4073,7 @@ static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, siz
     wsc_http_req req;
     size_t end;
     int r;
-    if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) { wsc__kill(ctx, c); return; }
-    memcpy(c->in + c->in_len, p, n);
-    c->in_len += n;
+    if (wsc__in_add(ctx, c, p, n) < 0) { wsc__kill(ctx, c); return; }
     if (c->state == WSC__BODY) goto body;
     end = wsc__head_end(c);
     if (end == 0 || end > ctx->cfg.max_head) {
@@ -3096,12 +4122,10 @@ body:
 static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
     wsc_http_resp resp;
     const wsc_str *h;
-    size_t end, left;
+    size_t end;
     int r;
     char msg[160];
-    if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) { wsc__kill(ctx, c); return; }
-    memcpy(c->in + c->in_len, p, n);
-    c->in_len += n;
+    if (wsc__in_add(ctx, c, p, n) < 0) { wsc__kill(ctx, c); return; }
     end = wsc__head_end(c);
     if (end == 0) {
         if (c->in_len > ctx->cfg.max_head) {
@@ -3143,18 +4167,13 @@ static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p
         snprintf(msg, sizeof msg, "%s selected a subprotocol we did not offer", wsc__peer_s(ctx, c));
         goto fail;
     }
-    if (!h && c->link) {
-        snprintf(msg, sizeof msg, "%s is not a wscluster peer (no wscluster subprotocol)",
-                 wsc__peer_s(ctx, c));
+    if (!h && c->subproto && c->own->strict_subproto) { /* e.g. a peer link */
+        snprintf(msg, sizeof msg, "%s is not a wscluster peer (no %s subprotocol)",
+                 wsc__peer_s(ctx, c), c->subproto);
         goto fail;
     }
     if (!h && c->subproto) { wsc__free(ctx, c->subproto); c->subproto = NULL; }
-    left = c->in_len - end;
-    if (left) memmove(ctx->rbuf, c->in + end, left);
-    wsc__in_release(ctx, c);
-    c->scan = 0;
-    wsc__opened(ctx, c);
-    if (left && c->state == WSC__OPEN) wsc__frames_in(ctx, c, ctx->rbuf, left);
+    wsc__opened_with(ctx, c, end);
     return;
 fail:
     wsc_log(ctx, WSC_LOG_WARN, "%s", msg);
@@ -3162,692 +4181,211 @@ fail:
     wsc__kill(ctx, c);
 }
 
-static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "connect to %s failed: %s", wsc__peer_s(ctx, c), strerror(err));
-        wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
-        wsc__emit_error(ctx, c, WSC_ERR_SYS, msg);
-        wsc__kill(ctx, c);
+/* -- the two protocol tables io calls -- */
+static void wsc__ws_up(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->server) {
+        c->state = WSC__HTTP;
         return;
     }
-    if (c->tls) {
-        c->state = WSC__TLS;
-        wsc__tls_step(ctx, c);
-    } else {
-        if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
-        else c->state = WSC__HS;
-        wsc__mark_dirty(ctx, c);
+    c->state = WSC__HS; /* the upgrade request is queued: send it */
+    wsc__mark_dirty(ctx, c);
+}
+static void wsc__ws_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
+    if (c->state == WSC__HTTP || c->state == WSC__BODY) wsc__http_in(ctx, c, p, n);
+    else if (c->state == WSC__HS) wsc__client_hs_in(ctx, c, p, n);
+    else if (c->state == WSC__OPEN || c->state == WSC__CLOSING) wsc__frames_in(ctx, c, p, n);
+}
+static void wsc__tcp_up(wsc_ctx *ctx, wsc__conn *c) {
+    if (c->server) {
+        wsc__set_path(ctx, c, "", 0);
+        ctx->st.accepted++;
+    }
+    wsc__pr_open(ctx, c);
+    wsc__mark_dirty(ctx, c);
+}
+static void wsc__tcp_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
+    if (c->state == WSC__OPEN || c->state == WSC__CLOSING) wsc__frames_in(ctx, c, p, n);
+}
+static const wsc__proto_vt wsc__ws_vt = {wsc__ws_up, wsc__ws_bytes, wsc__pr_tick,
+                                         wsc__pr_lost, wsc__pr_closed};
+static const wsc__proto_vt wsc__tcp_vt = {wsc__tcp_up, wsc__tcp_bytes, wsc__pr_tick,
+                                          wsc__pr_lost, wsc__pr_closed};
+static const wsc__proto_vt *wsc__vt_for(int proto) {
+    return (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP ? &wsc__tcp_vt : &wsc__ws_vt;
+}
+
+/* an outbound connection to url for owner own (class cls) */
+static int wsc__pr_dial(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o,
+                        const wsc__owner *own, int cls, wsc__conn **out) {
+    char host[256];
+    const char *path;
+    int proto, port, r;
+    wsc__conn *c;
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
+        return WSC_ERR_ADDR;
+    r = wsc__io_dial(ctx, host, port, proto & ~WSC_PROTO_TLS, (proto & WSC_PROTO_TLS) != 0,
+                     wsc__vt_for(proto), own, &c);
+    if (r < 0) return r;
+    proto &= ~WSC_PROTO_TLS;
+    c->cls = (unsigned char)cls;
+    c->userdata = o->userdata;
+    if (wsc__set_path(ctx, c, proto == WSC_PROTO_WS ? path : "",
+                      proto == WSC_PROTO_WS ? strlen(path) : 0) < 0) {
+        wsc__kill(ctx, c);
+        return WSC_ERR_NOMEM;
+    }
+    if (proto == WSC_PROTO_WS) {
+        unsigned char nonce[16];
+        char key[25], req[2048];
+        int n;
+        if (wsc__urandom(nonce, sizeof nonce) < 0) {
+            uint64_t r1 = wsc__rand(ctx), r2 = wsc__rand(ctx);
+            memcpy(nonce, &r1, 8);
+            memcpy(nonce + 8, &r2, 8);
+        }
+        wsc_base64_encode(nonce, 16, key);
+        c->accept = (char *)wsc__alloc(ctx, 29);
+        if (!c->accept) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
+        wsc_ws_accept(key, 24, c->accept);
+        if (o->subprotocol) c->subproto = wsc__strndup(ctx, o->subprotocol, strlen(o->subprotocol));
+        n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
+                     path, c->name, key, o->subprotocol ? "Sec-WebSocket-Protocol: " : "",
+                     o->subprotocol ? o->subprotocol : "", o->subprotocol ? "\r\n" : "",
+                     o->headers ? o->headers : "");
+        if (n < 0 || (size_t)n >= sizeof req) { wsc__kill(ctx, c); return WSC_ERR_INVAL; }
+        if (wsc__q_give(ctx, c, wsc__buf_of(ctx, req, (size_t)n)) < 0) {
+            wsc__kill(ctx, c);
+            return WSC_ERR_NOMEM;
+        }
     }
     wsc__ev_sync(ctx, c);
+    *out = c;
+    return 0;
 }
-
-static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
-    int rounds;
-    if (c->state == WSC__TLS) {
-        wsc__tls_step(ctx, c);
-        wsc__ev_sync(ctx, c);
-        if (c->state == WSC__TLS || c->state == WSC__DEAD) return;
+/* >>deliver =============== metadata, selectors, fan-out to this instance's clients ====== */
+/* -- metadata -- */
+/* the pair for key: its offset in the block, or -1 */
+static long wsc__meta_find(const wsc__conn *c, const char *key) {
+    uint32_t at = 0;
+    while (at < c->metalen) {
+        const char *k = c->meta + at, *v = k + strlen(k) + 1;
+        if (strcmp(k, key) == 0) return (long)at;
+        at = (uint32_t)(v + strlen(v) + 1 - c->meta);
     }
-    /* TLS may hold decrypted bytes the socket no longer signals: read until it blocks */
-    for (rounds = 0; rounds < (c->tls ? 64 : 4); rounds++) {
-        ssize_t n = c->tls ? wsc__tls_recv(ctx, c, ctx->rbuf, WSC_RECV_BUF)
-                           : recv(c->fd, ctx->rbuf, WSC_RECV_BUF, 0);
-        if (c->tls && n < 0) {
-            if (n == -2) return;
-            if (c->state == WSC__HS) /* an outbound connection owes its owner an event */
-                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "connection reset during handshake");
-            wsc__kill(ctx, c);
-            return;
-        }
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            wsc_log(ctx, WSC_LOG_DEBUG, "conn %s: recv: %s", wsc__peer_s(ctx, c), strerror(errno));
-            if (c->state == WSC__HS)
-                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "connection reset during handshake");
-            wsc__kill(ctx, c);
-            return;
-        }
-        if (n == 0) { /* EOF: clean after a close handshake, abnormal (1006) otherwise */
-            if (c->state == WSC__HS) {
-                wsc__emit_error(ctx, c, WSC_ERR_CLOSED, "connection closed during handshake");
-            }
-            wsc__kill(ctx, c);
-            return;
-        }
-        c->last_rx = ctx->now;
-        switch (c->state) {
-        case WSC__HTTP:
-        case WSC__BODY: wsc__http_in(ctx, c, ctx->rbuf, (size_t)n); break;
-        case WSC__HS: wsc__client_hs_in(ctx, c, ctx->rbuf, (size_t)n); break;
-        case WSC__OPEN:
-        case WSC__CLOSING: wsc__frames_in(ctx, c, ctx->rbuf, (size_t)n); break;
-        default: break; /* DRAIN, LINGER: discard until the peer closes */
-        }
-        if (c->state == WSC__DEAD || (!c->tls && (size_t)n < WSC_RECV_BUF)) return;
+    return -1;
+}
+static const char *wsc__meta_val(const wsc__conn *c, const char *key) {
+    long at;
+    if (strcmp(key, "path") == 0) return c->path ? c->path : "";
+    at = wsc__meta_find(c, key);
+    return at < 0 ? NULL : c->meta + at + strlen(c->meta + at) + 1;
+}
+static int wsc__matches(const wsc__conn *c, const wsc_kv *m, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const char *v = wsc__meta_val(c, m[i].key);
+        if (!v) return 0;
+        if (m[i].value && strcmp(m[i].value, "*") != 0 && strcmp(v, m[i].value) != 0) return 0;
     }
+    return 1;
 }
-
-static void wsc__tcp_accepted(wsc_ctx *ctx, wsc__conn *c) {
-    wsc__set_path(ctx, c, "", 0);
-    ctx->st.accepted++;
-    wsc__opened(ctx, c);
-}
-
-#ifdef WSCLUSTER_MBEDTLS
-/* the handshake is done: on to HTTP (server), the upgrade request (client), or open */
-static void wsc__tls_ready(wsc_ctx *ctx, wsc__conn *c) {
-    if (c->server) {
-        if (c->proto == WSC_PROTO_TCP) wsc__tcp_accepted(ctx, c);
-        else c->state = WSC__HTTP;
-    } else {
-        if (c->proto == WSC_PROTO_TCP) wsc__opened(ctx, c);
-        else c->state = WSC__HS;
-        wsc__mark_dirty(ctx, c);
+static int wsc__meta_set(wsc_ctx *ctx, wsc__conn *c, const char *key, const char *value) {
+    long at = wsc__meta_find(c, key);
+    size_t kl, vl, old = 0, need;
+    char *nb;
+    if (at >= 0) { /* cut the old pair out */
+        char *k = c->meta + at;
+        old = strlen(k) + 1;
+        old += strlen(k + old) + 1;
+        memmove(k, k + old, c->metalen - (size_t)at - old);
+        c->metalen -= (uint32_t)old;
+        c->nmeta--;
     }
-}
-#endif
-
-static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
-    int i;
-    for (i = 0; i < 64; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int one = 1, fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
-        wsc__conn *c;
-        if (fd < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
-                /* out of descriptors: the listener stays readable, so stop polling it for a
-                   moment instead of spinning */
-                wsc_log(ctx, WSC_LOG_ERROR, "accept: %s (raise the open-files limit?)",
-                        strerror(errno));
-                ctx->accept_pause_until = ctx->now + 100;
-                wsc__emit_error(ctx, NULL, WSC_ERR_SYS, "accept failed");
-            }
-            return;
-        }
-        if (wsc__nonblock(fd) < 0) { close(fd); continue; }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c = (ctx->cfg.max_conns > 0 && ctx->nconns >= (uint32_t)ctx->cfg.max_conns)
-                ? NULL : wsc__conn_new(ctx, fd, l->proto, 1);
-        if (!c) {
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                                       "Content-Length: 0\r\nConnection: close\r\n\r\n";
-            if (l->proto == WSC_PROTO_WS && !l->tls) {
-                ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-                (void)w;
-            }
-            close(fd);
-            ctx->st.refused++;
-            wsc_log(ctx, WSC_LOG_WARN, "refused a connection: max_conns=%d reached",
-                    ctx->cfg.max_conns);
-            continue;
-        }
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)&ss;
-            c->fam = 4;
-            memcpy(c->addr, &s4->sin_addr, 4);
-            c->port = ntohs(s4->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)&ss;
-            c->fam = 6;
-            memcpy(c->addr, &s6->sin6_addr, 16);
-            c->port = ntohs(s6->sin6_port);
-        }
-        if (l->tls) {
-            if (wsc__tls_start(ctx, c, NULL) < 0) wsc__kill(ctx, c);
-        } else if (l->proto == WSC_PROTO_TCP) {
-            wsc__tcp_accepted(ctx, c);
-        } else {
-            c->state = WSC__HTTP;
-        }
-        wsc__ev_sync(ctx, c);
-    }
-}
-
-static void wsc__sweep(wsc_ctx *ctx) {
-    uint32_t i;
-    int64_t now = ctx->now;
-    for (i = 0; i < ctx->hi; i++) {
-        wsc__conn *c = ctx->slots[i];
-        if (!c) continue;
-        switch (c->state) {
-        case WSC__CONNECTING:
-        case WSC__HS:
-            if (now >= c->deadline) {
-                char msg[160];
-                snprintf(msg, sizeof msg, "%s to %s timed out (handshake_timeout_ms=%d)",
-                         c->state == WSC__HS ? "handshake" : "connect", wsc__peer_s(ctx, c),
-                         ctx->cfg.handshake_timeout_ms);
-                wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
-                wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, msg);
-                wsc__kill(ctx, c);
-            }
-            break;
-        case WSC__TLS:
-            if (!c->server && now >= c->deadline) {
-                char msg[160];
-                snprintf(msg, sizeof msg, "TLS handshake with %s timed out "
-                         "(handshake_timeout_ms=%d)", wsc__peer_s(ctx, c),
-                         ctx->cfg.handshake_timeout_ms);
-                wsc_log(ctx, WSC_LOG_INFO, "%s", msg);
-                wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, msg);
-                wsc__kill(ctx, c);
-                break;
-            }
-            /* fall through - a server-side handshake times out like a request */
-        case WSC__HTTP:
-        case WSC__BODY:
-            if (now >= c->deadline) {
-                wsc_log(ctx, WSC_LOG_INFO,
-                        "conn %s: request incomplete after handshake_timeout_ms=%d: dropped",
-                        wsc__peer_s(ctx, c), ctx->cfg.handshake_timeout_ms);
-                wsc__kill(ctx, c);
-            }
-            break;
-        case WSC__OPEN: {
-            int idle = c->link ? ctx->cfg.heartbeat_timeout_ms : ctx->cfg.idle_timeout_ms;
-            int ping = c->link ? ctx->cfg.heartbeat_ms : ctx->cfg.ping_interval_ms;
-            if (idle > 0 && now - c->last_rx >= idle) {
-                wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for %d ms (%s): dropped", wsc__peer_s(ctx, c),
-                        idle, c->link ? "heartbeat_timeout_ms" : "idle_timeout_ms");
-                wsc__set_close(ctx, c, 1006, "heartbeat timeout", 17);
-                wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, "heartbeat timeout");
-                wsc__kill(ctx, c);
-            } else if (ping > 0 && now - c->last_ping >= ping) {
-                wsc__buf *b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PING, NULL, 0);
-                c->last_ping = now;
-                if (b) { wsc__q_push(ctx, c, b); wsc__buf_unref(ctx, b); }
-            }
-            break;
-        }
-        case WSC__CLOSING:
-        case WSC__DRAIN:
-        case WSC__LINGER:
-            if (now >= c->deadline) wsc__kill(ctx, c);
-            break;
-        default: break;
-        }
-    }
-}
-
-static void wsc__reap(wsc_ctx *ctx) {
-    while (ctx->need_reap) {
-        uint32_t i;
-        ctx->need_reap = 0;
-        for (i = 0; i < ctx->hi; i++)
-            if (ctx->slots[i] && ctx->slots[i]->state == WSC__DEAD)
-                wsc__conn_free(ctx, ctx->slots[i]);
-    }
-}
-
-static void wsc__run_timers(wsc_ctx *ctx) {
-    int i;
-    for (i = 0; i < ctx->ntimers; i++) {
-        wsc__timer *t = &ctx->timers[i];
-        if (t->id > 0 && ctx->now >= t->due) {
-            int id = t->id;
-            if (t->repeat) t->due = ctx->now + t->interval;
-            else t->id = 0;
-            t->cb(ctx, t->arg);
-            (void)id;
-        }
-    }
-    while (ctx->ntimers > 0 && ctx->timers[ctx->ntimers - 1].id == 0) ctx->ntimers--;
-}
-
-/* >>cluster ================================= discovery, peer links, forwarding ====== */
-static int wsc__ct_eq(const char *secret, wsc_str given) { /* constant time */
-    size_t sl = strlen(secret), i;
-    unsigned diff = (unsigned)(sl != given.len);
-    for (i = 0; i < given.len; i++)
-        diff |= (unsigned)((unsigned char)given.ptr[i] ^ (unsigned char)(sl ? secret[i % sl] : 0));
-    return diff == 0;
-}
-
-/* normalise a server-list entry into the form peers are compared by */
-static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
-                         char *out, size_t cap) {
-    const char *fmt = strchr(host, ':') ? "%s%s://[%s]:%d%s" : "%s%s://%s:%d%s";
-    int tcp = (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP;
-    int n = snprintf(out, cap, fmt, tcp ? "tcp" : "ws", (proto & WSC_PROTO_TLS) ? "s" : "", host,
-                     port, tcp ? "" : (path && *path ? path : ctx->cpath));
-    return n > 0 && (size_t)n < cap ? 0 : WSC_ERR_INVAL;
-}
-
-static int wsc__norm_text(wsc_ctx *ctx, const char *text, size_t len, char *out, size_t cap) {
-    char host[256], tmp[300];
-    const char *path, *hp, *pp;
-    int proto, port;
-    if (len == 0 || len >= sizeof tmp) return WSC_ERR_ADDR;
-    memcpy(tmp, text, len);
-    tmp[len] = '\0';
-    if (wsc_url_parse(tmp, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
-        return WSC_ERR_ADDR;
-    hp = strstr(tmp, "://");
-    pp = strchr(hp ? hp + 3 : tmp, '/');
-    return wsc__norm_url(ctx, proto, host, port, pp, out, cap);
-}
-
-static int wsc__is_loopback(const char *h) {
-    return strcmp(h, "127.0.0.1") == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0;
-}
-
-/* an entry naming one of our own listeners (the node-id check catches the rest) */
-static int wsc__is_self(wsc_ctx *ctx, const wsc_peer_entry *e, const char *url) {
-    int l;
-    if (strcmp(url, ctx->advertise) == 0) return 1;
-    for (l = 0; l < ctx->nlst; l++) {
-        const wsc__listener *L = &ctx->lst[l];
-        int wild = L->host[0] == '\0' || strcmp(L->host, "0.0.0.0") == 0 || strcmp(L->host, "::") == 0;
-        if (L->proto != e->proto || L->tls != e->tls || L->port != e->port) continue;
-        if (strcmp(L->host, e->host) == 0 || ((wild || wsc__is_loopback(L->host)) &&
-                                              wsc__is_loopback(e->host)))
-            return 1;
-    }
+    if (!value) return 0;
+    if (c->nmeta >= WSC_MAX_META) return WSC_ERR_LIMIT;
+    kl = strlen(key);
+    vl = strlen(value);
+    need = c->metalen + kl + vl + 2;
+    if (need > 0xffffffu) return WSC_ERR_INVAL;
+    nb = (char *)wsc__realloc(ctx, c->meta, need);
+    if (!nb) return WSC_ERR_NOMEM;
+    memcpy(nb + c->metalen, key, kl + 1);
+    memcpy(nb + c->metalen + kl + 1, value, vl + 1);
+    c->meta = nb;
+    c->metalen = (uint32_t)need;
+    c->nmeta++;
     return 0;
 }
 
-static wsc__peer *wsc__peer_find(wsc_ctx *ctx, const char *url, wsc_str node) {
-    int i;
-    for (i = 0; i < ctx->npeers; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        if (!p->used) continue;
-        if (url && strcmp(p->url, url) == 0) return p;
-        if (node.len && wsc__seq(node, p->node)) return p;
-    }
-    return NULL;
+/* -- fan-out: one message to many connections, encoded at most once per kind -- */
+typedef struct wsc__multi {
+    int opcode;
+    const void *data;
+    size_t len;
+    wsc__buf *ws, *tcp;
+} wsc__multi;
+
+static void wsc__multi_init(wsc__multi *m, int opcode, const void *data, size_t len) {
+    memset(m, 0, sizeof *m);
+    m->opcode = opcode;
+    m->data = data;
+    m->len = len;
 }
 
-static const wsc_str wsc__empty = {"", 0};
-
-/* another entry for the same node with a live link of ours */
-static wsc__peer *wsc__peer_other(wsc_ctx *ctx, const wsc__peer *self, wsc_str node) {
-    int i;
-    for (i = 0; i < ctx->npeers; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        if (p->used && p != self && !p->dup && wsc__seq(node, p->node) && wsc__get(ctx, p->sub))
-            return p;
-    }
-    return NULL;
-}
-
-/* any open, answered Observable link from node */
-static wsc_id wsc__obs_of(wsc_ctx *ctx, const char *node, wsc_id except) {
-    uint32_t k;
-    for (k = 0; k < ctx->hi; k++) {
-        wsc__conn *c = ctx->slots[k];
-        const char *n;
-        if (!c || c->cls != WSC_OBSERVABLE || c->hello_ok != 2 || c->state != WSC__OPEN) continue;
-        n = wsc__meta_val(c, "node");
-        if (n && strcmp(n, node) == 0 && wsc__id(ctx, c) != except) return wsc__id(ctx, c);
-    }
-    return 0;
-}
-
-static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
-    int i;
-    for (i = 0; i < WSC_MAX_PEERS; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        if (p->used) continue;
-        memset(p, 0, sizeof *p);
-        p->used = 1;
-        p->intro = (unsigned char)intro;
-        p->next_try = ctx->now;
-        p->last_rx = -1;
-        snprintf(p->url, sizeof p->url, "%s", url);
-        if (i >= ctx->npeers) ctx->npeers = i + 1;
-        return p;
-    }
-    wsc_log(ctx, WSC_LOG_WARN, "peer table full (WSC_MAX_PEERS=%d): %s ignored", WSC_MAX_PEERS,
-            url);
-    return NULL;
-}
-
-static void wsc__drops_end(wsc_ctx *ctx, wsc__peer *p, const char *why);
-static void wsc__peer_remove(wsc_ctx *ctx, wsc__peer *p) {
-    wsc__conn *c = wsc__get(ctx, p->sub);
-    wsc__drops_end(ctx, p, "peer removed");
-    if (c) {
-        c->peer_ix = -1;
-        wsc_close(ctx, p->sub, 1001, "removed from the server list");
-    }
-    p->used = 0;
-    while (ctx->npeers > 0 && !ctx->peers[ctx->npeers - 1].used) ctx->npeers--;
-}
-
-/* open our Subscriber link to a peer */
-static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
-    wsc_connect_opts o;
-    char hdr[600];
-    wsc_id id;
+/* 1 when queued for c */
+static int wsc__multi_one(wsc_ctx *ctx, wsc__multi *m, wsc__conn *c) {
+    wsc__buf *b, **slot = NULL;
     int r;
-    wsc__conn *c;
-    if (ctx->shutting) return;
-    memset(&o, 0, sizeof o);
-    o.cls = WSC_SUBSCRIBER;
-    o.subprotocol = "wscluster";
-    snprintf(hdr, sizeof hdr, "X-Wscluster-Node: %s\r\n%s%s%s", ctx->node,
-             ctx->cfg.secret ? "X-Wscluster-Secret: " : "", ctx->cfg.secret ? ctx->cfg.secret : "",
-             ctx->cfg.secret ? "\r\n" : "");
-    o.headers = hdr;
-    p->attempts++;
-    r = wsc_connect(ctx, p->url, &o, &id);
-    if (r < 0 || !(c = wsc__get(ctx, id))) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer %s: cannot connect: %s", p->url, wsc_strerror(r));
-        p->fails++;
-        p->next_try = ctx->now + ctx->cfg.reconnect_max_ms;
-        return;
+    if (c->state != WSC__OPEN) { ctx->st.dropped++; return 0; }
+    if (c->proto == WSC_PROTO_TCP) slot = &m->tcp;
+    else if (c->server) slot = &m->ws;
+    if (slot && *slot) b = *slot;
+    else {
+        b = wsc__frame(ctx, c->proto, !c->server, m->opcode, m->data, m->len);
+        if (!b) { ctx->st.dropped++; return 0; }
+        if (slot) *slot = b;
     }
-    c->link = 1;
-    c->peer_ix = (int16_t)(p - ctx->peers);
-    p->sub = id;
+    r = wsc__enqueue(ctx, c, b);
+    if (!slot) wsc__buf_unref(ctx, b);
+    if (r < 0) return 0;
+    ctx->st.msgs_out++;
+    return 1;
 }
 
-static void wsc__peer_backoff(wsc_ctx *ctx, wsc__peer *p) {
-    int64_t d = 500;
-    int k;
-    p->fails++;
-    for (k = 1; k < p->fails && d < ctx->cfg.reconnect_max_ms; k++) d *= 2;
-    if (d > ctx->cfg.reconnect_max_ms) d = ctx->cfg.reconnect_max_ms;
-    p->next_try = ctx->now + d / 2 + (int64_t)(wsc__rand(ctx) % (uint64_t)(d / 2 + 1));
+static void wsc__multi_done(wsc_ctx *ctx, wsc__multi *m) {
+    wsc__buf_unref(ctx, m->ws);
+    wsc__buf_unref(ctx, m->tcp);
 }
 
-/* a link closed: the peer table learns it; a lost Subscriber link is retried */
-static void wsc__link_gone(wsc_ctx *ctx, wsc__conn *c) {
-    wsc_id id = wsc__id(ctx, c);
-    int i;
-    if (c->peer_ix >= 0 && c->peer_ix < ctx->npeers) {
-        wsc__peer *p = &ctx->peers[c->peer_ix];
-        if (p->used && p->sub == id) {
-            p->sub = 0;
-            if (!p->self && !p->dup && !ctx->shutting) {
-                wsc__peer_backoff(ctx, p);
-                wsc_log(ctx, WSC_LOG_INFO, "peer %s%s%s: link down, retry in %lld ms", p->url,
-                        p->node[0] ? " " : "", p->node, (long long)(p->next_try - ctx->now));
-            }
-        }
-    }
-    for (i = 0; i < ctx->npeers; i++)
-        if (ctx->peers[i].used && ctx->peers[i].obs == id)
-            ctx->peers[i].obs = wsc__obs_of(ctx, ctx->peers[i].node, id);
+/* the open client in slot i, or NULL */
+static wsc__conn *wsc__client_at(wsc_ctx *ctx, uint32_t i) {
+    wsc__conn *c = ctx->io.slots[i];
+    return c && c->cls == WSC_CLIENT && c->state == WSC__OPEN ? c : NULL;
 }
 
-/* -- the server list -- */
-typedef struct wsc__listload { wsc_ctx *ctx; const char *src; int n; } wsc__listload;
-
-static void wsc__list_entry(void *arg, const wsc_peer_entry *e) {
-    wsc__listload *L = (wsc__listload *)arg;
-    wsc_ctx *ctx = L->ctx;
-    char url[300];
-    wsc__peer *p;
-    wsc_str none = {"", 0};
-    if (e->error) {
-        wsc_log(ctx, WSC_LOG_WARN, "server list %s:%d: %s (entry skipped)", L->src, e->line,
-                e->error);
-        return;
+static int wsc__dl_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
+                             const void *data, size_t len) {
+    wsc__multi m;
+    uint32_t i;
+    int count = 0;
+    wsc__multi_init(&m, opcode, data, len);
+    for (i = 0; i < ctx->io.hi; i++) {
+        wsc__conn *c = wsc__client_at(ctx, i);
+        if (c && wsc__matches(c, match, nmatch)) count += wsc__multi_one(ctx, &m, c);
     }
-    if (wsc__norm_url(ctx, e->proto | (e->tls ? WSC_PROTO_TLS : 0), e->host, e->port, e->path,
-                      url, sizeof url) < 0)
-        return;
-    L->n++;
-    p = wsc__peer_find(ctx, url, none);
-    if (!p) {
-        p = wsc__peer_add(ctx, url, 0);
-        if (!p) return;
-        p->self = (unsigned char)wsc__is_self(ctx, e, url);
-        wsc_log(ctx, WSC_LOG_INFO, "peer %s added%s", url, p->self ? " (this instance)" : "");
-    }
-    p->intro = 0;
-    p->mark = 1;
+    wsc__multi_done(ctx, &m);
+    return count;
 }
 
-static int wsc__list_load(wsc_ctx *ctx) {
-    char *text = NULL;
-    const char *src;
-    size_t len = 0;
-    int i;
-    wsc__listload L;
-    if (ctx->cfg.peers_file) {
-        FILE *f = fopen(ctx->cfg.peers_file, "rb");
-        size_t cap = 1 << 20;
-        src = ctx->cfg.peers_file;
-        if (!f) {
-            if (!ctx->list_err) /* once per failure, not every refresh */
-                wsc_log(ctx, WSC_LOG_WARN, "cannot read server list %s: %s (keeping the last "
-                        "list)", src, strerror(errno));
-            ctx->list_err = 1;
-            return WSC_ERR_SYS;
-        }
-        text = (char *)wsc__alloc(ctx, cap);
-        if (!text) { fclose(f); return WSC_ERR_NOMEM; }
-        len = fread(text, 1, cap, f);
-        if (ferror(f) || len == cap) {
-            if (!ctx->list_err)
-                wsc_log(ctx, WSC_LOG_WARN, "server list %s unreadable or over 1 MiB (keeping "
-                        "the last list)", src);
-            ctx->list_err = 1;
-            fclose(f);
-            wsc__free(ctx, text);
-            return WSC_ERR_SYS;
-        }
-        fclose(f);
-        ctx->list_err = 0;
-    } else {
-        src = ctx->cfg.peers ? "peers" : "WSCLUSTER_PEERS";
-        text = (char *)(ctx->cfg.peers ? ctx->cfg.peers : getenv("WSCLUSTER_PEERS"));
-        len = text ? strlen(text) : 0;
-    }
-    { /* unchanged text: nothing to do (and no warning repeated every refresh) */
-        uint64_t h = 1469598103934665603ull;
-        size_t k;
-        for (k = 0; k < len; k++) h = (h ^ (unsigned char)text[k]) * 1099511628211ull;
-        h ^= len + 1; /* an empty list differs from no list yet */
-        if (h == ctx->list_hash) {
-            if (ctx->cfg.peers_file) wsc__free(ctx, text);
-            return 0;
-        }
-        ctx->list_hash = h;
-    }
-    for (i = 0; i < ctx->npeers; i++) ctx->peers[i].mark = 0;
-    L.ctx = ctx;
-    L.src = src;
-    L.n = 0;
-    if (text) wsc_peers_parse(text, len, wsc__list_entry, &L);
-    if (ctx->cfg.peers_file) wsc__free(ctx, text);
-    for (i = 0; i < ctx->npeers; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        if (p->used && !p->intro && !p->mark) {
-            wsc_log(ctx, WSC_LOG_INFO, "peer %s removed from the server list", p->url);
-            wsc__peer_remove(ctx, p);
-        }
-    }
-    return L.n;
-}
-
-static void wsc__cluster_start(wsc_ctx *ctx) {
-    int l;
-    ctx->cl_started = 1;
-    if (ctx->cfg.advertise) {
-        char adv[300];
-        const char *a = ctx->cfg.advertise;
-        if (!strstr(a, "://")) { /* HOST:PORT: the scheme of our first WebSocket listener */
-            const char *scheme = "ws";
-            for (l = 0; l < ctx->nlst; l++)
-                if (ctx->lst[l].proto == WSC_PROTO_WS) {
-                    scheme = ctx->lst[l].tls ? "wss" : "ws";
-                    break;
-                }
-            snprintf(adv, sizeof adv, "%s://%s", scheme, a);
-            a = adv;
-        }
-        if (wsc__norm_text(ctx, a, strlen(a), ctx->advertise, sizeof ctx->advertise) < 0)
-            wsc_log(ctx, WSC_LOG_ERROR, "advertise '%s' is not HOST:PORT or a URL",
-                    ctx->cfg.advertise);
-    } else {
-        for (l = 0; l < ctx->nlst; l++) {
-            const wsc__listener *L = &ctx->lst[l];
-            const char *h = L->host;
-            if (!*h || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
-                wsc_log(ctx, WSC_LOG_WARN, "listening on all addresses: set advertise (the "
-                        "address peers reach us at); using 127.0.0.1 for now");
-                h = "127.0.0.1";
-            }
-            if (L->proto == WSC_PROTO_WS || l == ctx->nlst - 1) {
-                wsc__norm_url(ctx, L->proto | (L->tls ? WSC_PROTO_TLS : 0), h, L->port, NULL,
-                              ctx->advertise,
-                              sizeof ctx->advertise);
-                if (L->proto == WSC_PROTO_WS) break;
-            }
-        }
-    }
-    if (!ctx->cfg.secret)
-        wsc_log(ctx, WSC_LOG_WARN, "NO CLUSTER SECRET: peer links are unauthenticated; anyone "
-                "who can reach %s can join (set secret / WSCLUSTER_SECRET)", ctx->advertise);
-    wsc_log(ctx, WSC_LOG_INFO, "cluster: node %s, advertised as %s", ctx->node, ctx->advertise);
-    wsc__list_load(ctx);
-    ctx->next_refresh = ctx->now + ctx->cfg.refresh_ms;
-}
-
-static void wsc__cluster_tick(wsc_ctx *ctx) {
-    int i;
-    if (!ctx->cl_started) { wsc__cluster_start(ctx); }
-    else if (ctx->now >= ctx->next_refresh) {
-        wsc__list_load(ctx);
-        ctx->next_refresh = ctx->now + ctx->cfg.refresh_ms;
-    }
-    for (i = 0; i < ctx->npeers; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        wsc__conn *s;
-        wsc_str nd;
-        if (!p->used || p->self) continue;
-        nd.ptr = p->node;
-        nd.len = strlen(p->node);
-        if (p->dup) { /* an alias: linked again only when the entry it duplicates is not */
-            if (wsc__peer_other(ctx, p, nd)) continue;
-            p->dup = 0;
-            p->next_try = ctx->now;
-        }
-        if ((s = wsc__get(ctx, p->sub)) != NULL) {
-            if (s->state == WSC__OPEN) p->last_rx = s->last_rx;
-            continue;
-        }
-        p->sub = 0;
-        /* an introduced peer is kept while it keeps a link to us */
-        if (p->intro && !wsc__get(ctx, p->obs) && p->fails > 0) {
-            wsc_log(ctx, WSC_LOG_INFO, "introduced peer %s gone", p->url);
-            wsc__peer_remove(ctx, p);
-            continue;
-        }
-        if (ctx->now >= p->next_try) wsc__peer_connect(ctx, p);
-    }
-}
-
-/* -- link messages -- */
-static void wsc__link_send(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
-    wsc__buf *b = wsc__frame(ctx, c->proto, !c->server, WSC_BINARY, p, n);
-    if (b) { wsc__enqueue(ctx, c, b); wsc__buf_unref(ctx, b); }
-}
-
-static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
-    unsigned char buf[700];
-    wsc__wr w;
-    const char *sec = ctx->cfg.secret ? ctx->cfg.secret : "";
-    w.p = buf;
-    w.at = 0;
-    wsc__wr_uint(&w, 1, 1);
-    wsc__wr_uint(&w, WSC_LINK_HELLO, 1);
-    wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
-    wsc__wr_str(&w, ctx->advertise, strlen(ctx->advertise), 1);
-    wsc__wr_str(&w, sec, strlen(sec) > 255 ? 255 : strlen(sec), 1);
-    wsc__link_send(ctx, c, buf, w.at);
-}
-
-static int wsc__link_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
-    const wsc_str *sec = wsc_http_header(req->headers, req->nheaders, "X-Wscluster-Secret");
-    wsc_str none = {"", 0};
-    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, sec ? *sec : none)) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
-        wsc__http_error(ctx, c, 401, "wrong cluster secret", NULL);
-        return -1;
-    }
-    if (!wsc__offers(req, "wscluster")) {
-        wsc__http_error(ctx, c, 400, "peer links use the wscluster subprotocol", NULL);
-        return -1;
-    }
-    req->subprotocol = "wscluster";
-    c->cls = WSC_OBSERVABLE;
-    c->link = 1;
-    c->hello_ok = 1;
-    return 0;
-}
-
-static void wsc__drop_ev(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
-                         uint64_t msg_id, uint64_t count) {
-    wsc_drop_info d;
-    d.reason = reason;
-    d.peer = peer ? peer : "";
-    d.msg_id = msg_id;
-    d.count = count;
-    wsc__emit(ctx, c, WSC_EV_DROP, &d);
-}
-static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
-                      uint64_t msg_id) {
-    ctx->st.fwd_dropped++;
-    wsc__drop_ev(ctx, c, reason, peer, msg_id, 1);
-}
-/* an unreachable peer raises one event when its drops start and one summary when they end */
-static void wsc__drop_unreachable(wsc_ctx *ctx, wsc__peer *p, uint64_t msg_id) {
-    ctx->st.fwd_dropped++;
-    if (p->unreach++ == 0) wsc__drop_ev(ctx, NULL, "peer unreachable", p->node, msg_id, 1);
-}
-static void wsc__drops_end(wsc_ctx *ctx, wsc__peer *p, const char *why) {
-    uint64_t n = p->unreach;
-    if (n == 0) return;
-    p->unreach = 0;
-    wsc__drop_ev(ctx, NULL, why, p->node, 0, n);
-}
-
-/* a fresh link to an origin starts a fresh window: ids restart with its process */
-static void wsc__seen_forget(wsc_ctx *ctx, wsc_str origin) {
-    int i;
-    for (i = 0; i < WSC_MAX_PEERS; i++)
-        if (ctx->seen[i].used && wsc__seq(origin, ctx->seen[i].node)) ctx->seen[i].used = 0;
-}
-
-/* 1 when (origin, id) was seen before; remembers it otherwise */
-static int wsc__seen_before(wsc_ctx *ctx, wsc_str origin, uint64_t id) {
-    wsc__seen *s = NULL, *lru = &ctx->seen[0];
-    int i;
-    uint64_t k;
-    for (i = 0; i < WSC_MAX_PEERS; i++) {
-        if (ctx->seen[i].used && wsc__seq(origin, ctx->seen[i].node)) { s = &ctx->seen[i]; break; }
-        if (ctx->seen[i].used < lru->used) lru = &ctx->seen[i];
-    }
-    if (!s || id + (1ull << 40) < s->max) { /* new origin, or one that restarted */
-        s = s ? s : lru;
-        memset(s, 0, sizeof *s);
-        memcpy(s->node, origin.ptr, origin.len < 64 ? origin.len : 64);
-        s->max = id;
-    } else if (id > s->max) {
-        if (id - s->max >= WSC__DEDUP_WINDOW) memset(s->bits, 0, sizeof s->bits);
-        else
-            for (k = s->max + 1; k < id; k++)
-                s->bits[(k % WSC__DEDUP_WINDOW) / 64] &= ~(1ull << (k % 64));
-        s->max = id;
-    } else if (s->max - id >= WSC__DEDUP_WINDOW) {
-        return 1; /* too old to tell: treated as seen */
-    } else if (s->bits[(id % WSC__DEDUP_WINDOW) / 64] & (1ull << (id % 64))) {
-        return 1;
-    }
-    s->bits[(id % WSC__DEDUP_WINDOW) / 64] |= 1ull << (id % 64);
-    s->used = ctx->now + 1;
-    return 0;
+/* -- selectors -- */
+static const wsc__selector *wsc__selector_find(wsc_ctx *ctx, wsc_str name) {
+    int j;
+    for (j = 0; j < ctx->dl.nsel; j++)
+        if (wsc__seq(name, ctx->dl.sel[j].name)) return &ctx->dl.sel[j];
+    return NULL;
 }
 
 /* does client c match the message's target? keys: the selector's keys as C strings */
@@ -3882,23 +4420,20 @@ static int wsc__target_match(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m,
     return 0;
 }
 
-/* deliver a message to this instance's matching clients; the count, or -1 when a named
+/* deliver a message to this instance's matching clients: the count, or -1 when a named
    selector is unknown here */
-static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
+static int wsc__dl_local(wsc_ctx *ctx, const wsc_link_msg *m) {
     wsc__multi mu;
     uint32_t i;
     int count = 0;
     const wsc__selector *sel = NULL;
     char *arg = NULL, keys[WSC_MAX_MATCH][256];
     size_t k;
-    memset(&mu, 0, sizeof mu);
     for (k = 0; k < m->nmatch; k++) {
         memcpy(keys[k], m->keys[k].ptr, m->keys[k].len);
         keys[k][m->keys[k].len] = '\0';
     }
-    mu.opcode = m->opcode;
-    mu.data = m->payload.ptr;
-    mu.len = m->payload.len;
+    wsc__multi_init(&mu, m->opcode, m->payload.ptr, m->payload.len);
     if (m->target == WSC_TGT_CONN) {
         wsc__conn *c;
         if (!wsc__seq(m->conn_node, ctx->node)) return 0;
@@ -3908,24 +4443,756 @@ static int wsc__deliver_local(wsc_ctx *ctx, const wsc_link_msg *m) {
         return count;
     }
     if (m->target == WSC_TGT_NAMED) {
-        int j;
-        for (j = 0; j < ctx->nsel; j++)
-            if (wsc__seq(m->name, ctx->sel[j].name)) sel = &ctx->sel[j];
-        if (!sel) return -1;
+        if (!(sel = wsc__selector_find(ctx, m->name))) return -1;
         arg = wsc__strndup(ctx, m->arg.ptr, m->arg.len);
         if (!arg) return 0;
     }
-    for (i = 0; i < ctx->hi; i++) {
-        wsc__conn *c = ctx->slots[i];
-        if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN &&
-            wsc__target_match(ctx, c, m, keys, sel, arg))
-            count += wsc__multi_one(ctx, &mu, c);
+    for (i = 0; i < ctx->io.hi; i++) {
+        wsc__conn *c = wsc__client_at(ctx, i);
+        if (c && wsc__target_match(ctx, c, m, keys, sel, arg)) count += wsc__multi_one(ctx, &mu, c);
     }
     wsc__multi_done(ctx, &mu);
     wsc__free(ctx, arg);
     return count;
 }
 
+/* -- the application's connections: their events go to the handler -- */
+static void wsc__app_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
+    char v[256]; /* default metadata from the query (the handler may change it) */
+    if (wsc_query_get(req->query, "userId", v, sizeof v) > 0 ||
+        wsc_query_get(req->query, "user", v, sizeof v) > 0)
+        wsc__meta_set(ctx, c, "user", v);
+    if (wsc_query_get(req->query, "group", v, sizeof v) > 0) wsc__meta_set(ctx, c, "group", v);
+    wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
+}
+static void wsc__app_open(wsc_ctx *ctx, wsc__conn *c) { wsc__emit(ctx, c, WSC_EV_OPEN, NULL); }
+static void wsc__app_message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p,
+                             size_t n) {
+    wsc_msg m;
+    m.opcode = opcode;
+    m.data = p;
+    m.len = n;
+    ctx->st.msgs_in++;
+    ctx->st.bytes_in += n;
+    wsc__emit(ctx, c, WSC_EV_MESSAGE, &m);
+}
+static void wsc__app_close(wsc_ctx *ctx, wsc__conn *c, wsc_close_info *ci) {
+    if (ci) wsc__emit(ctx, c, WSC_EV_CLOSE, ci);
+}
+
+static void wsc__dl_init(wsc_ctx *ctx) {
+    wsc__owner *o = &ctx->dl.app;
+    o->ping_ms = ctx->cfg.ping_interval_ms;
+    o->idle_ms = ctx->cfg.idle_timeout_ms;
+    o->idle_opt = "idle_timeout_ms";
+    o->idle_why = "idle timeout";
+    o->upgrade = wsc__app_upgrade;
+    o->open = wsc__app_open;
+    o->message = wsc__app_message;
+    o->close = wsc__app_close;
+}
+/* >>cluster ============== the peer table: discovery, links, introductions ============= */
+/* The peer table owns everything known about another instance: its address and node id,
+   its Subscriber and Observable links, its reconnect backoff, its duplicate window. A
+   connection knows only its index in the table (c->peer). */
+static int wsc__ct_eq(const char *secret, wsc_str given) { /* constant time */
+    size_t sl = strlen(secret), i;
+    unsigned diff = (unsigned)(sl != given.len);
+    for (i = 0; i < given.len; i++)
+        diff |= (unsigned)((unsigned char)given.ptr[i] ^ (unsigned char)(sl ? secret[i % sl] : 0));
+    return diff == 0;
+}
+
+/* normalise a server-list entry into the form peers are compared by */
+static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
+                         char *out, size_t cap) {
+    const char *fmt = strchr(host, ':') ? "%s%s://[%s]:%d%s" : "%s%s://%s:%d%s";
+    int tcp = (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP;
+    int n = snprintf(out, cap, fmt, tcp ? "tcp" : "ws", (proto & WSC_PROTO_TLS) ? "s" : "", host,
+                     port, tcp ? "" : (path && *path ? path : ctx->cl.cpath));
+    return n > 0 && (size_t)n < cap ? 0 : WSC_ERR_INVAL;
+}
+
+static int wsc__norm_text(wsc_ctx *ctx, const char *text, size_t len, char *out, size_t cap) {
+    char host[256], tmp[300];
+    const char *path, *hp, *pp;
+    int proto, port;
+    if (len == 0 || len >= sizeof tmp) return WSC_ERR_ADDR;
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    if (wsc_url_parse(tmp, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
+        return WSC_ERR_ADDR;
+    hp = strstr(tmp, "://");
+    pp = strchr(hp ? hp + 3 : tmp, '/');
+    return wsc__norm_url(ctx, proto, host, port, pp, out, cap);
+}
+
+static int wsc__is_loopback(const char *h) {
+    return strcmp(h, "127.0.0.1") == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0;
+}
+
+/* an entry naming one of our own listeners (the node-id check catches the rest) */
+static int wsc__is_self(wsc_ctx *ctx, const wsc_peer_entry *e, const char *url) {
+    int l;
+    if (strcmp(url, ctx->cl.advertise) == 0) return 1;
+    for (l = 0; l < ctx->io.nlst; l++) {
+        const wsc__listener *L = &ctx->io.lst[l];
+        int wild = L->host[0] == '\0' || strcmp(L->host, "0.0.0.0") == 0 || strcmp(L->host, "::") == 0;
+        if (L->proto != e->proto || L->tls != e->tls || L->port != e->port) continue;
+        if (strcmp(L->host, e->host) == 0 || ((wild || wsc__is_loopback(L->host)) &&
+                                              wsc__is_loopback(e->host)))
+            return 1;
+    }
+    return 0;
+}
+
+/* -- drops: what did not reach a peer (counted, and told to the application) -- */
+static void wsc__drop_ev(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
+                         uint64_t msg_id, uint64_t count) {
+    wsc_drop_info d;
+    d.reason = reason;
+    d.peer = peer ? peer : "";
+    d.msg_id = msg_id;
+    d.count = count;
+    wsc__emit(ctx, c, WSC_EV_DROP, &d);
+}
+static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
+                      uint64_t msg_id) {
+    ctx->st.fwd_dropped++;
+    wsc__drop_ev(ctx, c, reason, peer, msg_id, 1);
+}
+/* an unreachable peer raises one event when its drops start and a summary when they end */
+static void wsc__drop_unreachable(wsc_ctx *ctx, wsc__peer *p, uint64_t msg_id) {
+    ctx->st.fwd_dropped++;
+    if (p->unreach++ == 0) wsc__drop_ev(ctx, NULL, "peer unreachable", p->node, msg_id, 1);
+}
+static void wsc__drops_end(wsc_ctx *ctx, wsc__peer *p, const char *why) {
+    uint64_t n = p->unreach;
+    if (n == 0) return;
+    p->unreach = 0;
+    wsc__drop_ev(ctx, NULL, why, p->node, 0, n);
+}
+
+/* -- the table -- */
+static wsc__peer *wsc__peer_of(wsc_ctx *ctx, const wsc__conn *c) {
+    return c->peer >= 0 && c->peer < ctx->cl.npeers && ctx->cl.peers[c->peer].used
+               ? &ctx->cl.peers[c->peer] : NULL;
+}
+
+static wsc__peer *wsc__peer_find(wsc_ctx *ctx, const char *url) {
+    int i;
+    for (i = 0; i < ctx->cl.npeers; i++)
+        if (ctx->cl.peers[i].used && strcmp(ctx->cl.peers[i].url, url) == 0)
+            return &ctx->cl.peers[i];
+    return NULL;
+}
+
+/* another entry for the same node with a live link of ours */
+static wsc__peer *wsc__peer_other(wsc_ctx *ctx, const wsc__peer *self, wsc_str node) {
+    int i;
+    for (i = 0; i < ctx->cl.npeers; i++) {
+        wsc__peer *p = &ctx->cl.peers[i];
+        if (p->used && p != self && !p->dup && wsc__seq(node, p->node) && wsc__get(ctx, p->sub))
+            return p;
+    }
+    return NULL;
+}
+
+static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
+    int i;
+    for (i = 0; i < WSC_MAX_PEERS; i++) {
+        wsc__peer *p = &ctx->cl.peers[i];
+        if (p->used) continue;
+        memset(p, 0, sizeof *p);
+        p->used = 1;
+        p->intro = (unsigned char)intro;
+        p->next_try = ctx->io.now;
+        p->last_rx = -1;
+        snprintf(p->url, sizeof p->url, "%s", url);
+        if (i >= ctx->cl.npeers) ctx->cl.npeers = i + 1;
+        return p;
+    }
+    wsc_log(ctx, WSC_LOG_WARN, "peer table full (WSC_MAX_PEERS=%d): %s ignored", WSC_MAX_PEERS,
+            url);
+    return NULL;
+}
+
+/* the Observable link of p is id (0: none); each link is held by one entry at most */
+static void wsc__peer_set_obs(wsc_ctx *ctx, wsc__peer *p, wsc_id id) {
+    wsc__conn *c = wsc__get(ctx, id);
+    int i;
+    for (i = 0; id && i < ctx->cl.npeers; i++)
+        if (ctx->cl.peers[i].obs == id) ctx->cl.peers[i].obs = 0;
+    p->obs = c ? id : 0;
+    if (c) {
+        c->peer = (int16_t)(p - ctx->cl.peers);
+        wsc__drops_end(ctx, p, "peer reachable again");
+    }
+}
+
+/* another answered Observable link from the peer at index ix, or 0 */
+static wsc_id wsc__obs_other(wsc_ctx *ctx, int ix, const wsc__conn *except) {
+    uint32_t k;
+    for (k = 0; k < ctx->io.hi; k++) {
+        wsc__conn *c = ctx->io.slots[k];
+        if (c && c != except && c->cls == WSC_OBSERVABLE && c->peer == ix &&
+            c->own == &ctx->cl.link && c->state == WSC__OPEN)
+            return wsc__id(ctx, c);
+    }
+    return 0;
+}
+
+static void wsc__peer_free(wsc_ctx *ctx, wsc__peer *p) {
+    int ix = (int)(p - ctx->cl.peers);
+    uint32_t k;
+    wsc__drops_end(ctx, p, "peer removed");
+    for (k = 0; k < ctx->io.hi; k++) { /* links still open forget the entry */
+        wsc__conn *c = ctx->io.slots[k];
+        if (c && c->own == &ctx->cl.link && c->peer == ix) c->peer = WSC__PEER_ANSWERED;
+    }
+    p->used = 0;
+    while (ctx->cl.npeers > 0 && !ctx->cl.peers[ctx->cl.npeers - 1].used) ctx->cl.npeers--;
+}
+
+/* close our link to p and forget it; while its own link to us lives, the entry stays (not
+   dialled, not listed) so that what we send still reaches it */
+static void wsc__peer_remove(wsc_ctx *ctx, wsc__peer *p) {
+    wsc__conn *c = wsc__get(ctx, p->sub);
+    if (c) {
+        c->peer = WSC__PEER_ANSWERED;
+        wsc__pr_close(ctx, c, 1001, "removed from the server list", 28);
+    }
+    p->sub = 0;
+    p->sub_ok = 0;
+    if (wsc__get(ctx, p->obs)) p->removed = 1;
+    else wsc__peer_free(ctx, p);
+}
+
+/* open our Subscriber link to a peer: created as a link, owned by the cluster */
+static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
+    wsc_connect_opts o;
+    char hdr[600];
+    int r;
+    wsc__conn *c;
+    if (ctx->shutting) return;
+    memset(&o, 0, sizeof o);
+    o.subprotocol = "wscluster";
+    snprintf(hdr, sizeof hdr, "X-Wscluster-Node: %s\r\n%s%s%s", ctx->node,
+             ctx->cfg.secret ? "X-Wscluster-Secret: " : "", ctx->cfg.secret ? ctx->cfg.secret : "",
+             ctx->cfg.secret ? "\r\n" : "");
+    o.headers = hdr;
+    p->attempts++;
+    r = wsc__pr_dial(ctx, p->url, &o, &ctx->cl.link, WSC_SUBSCRIBER, &c);
+    if (r < 0) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer %s: cannot connect: %s", p->url, wsc_strerror(r));
+        p->fails++;
+        p->next_try = ctx->io.now + ctx->cfg.reconnect_max_ms;
+        return;
+    }
+    c->peer = (int16_t)(p - ctx->cl.peers);
+    p->sub = wsc__id(ctx, c);
+    p->sub_ok = 0;
+}
+
+static void wsc__peer_backoff(wsc_ctx *ctx, wsc__peer *p) {
+    int64_t d = 500;
+    int k;
+    p->fails++;
+    for (k = 1; k < p->fails && d < ctx->cfg.reconnect_max_ms; k++) d *= 2;
+    if (d > ctx->cfg.reconnect_max_ms) d = ctx->cfg.reconnect_max_ms;
+    p->next_try = ctx->io.now + d / 2 + (int64_t)(wsc__rand(ctx) % (uint64_t)(d / 2 + 1));
+}
+
+/* -- the duplicate window of a peer's message ids -- */
+static int wsc__peer_seen(wsc__peer *p, uint64_t id) {
+    uint64_t k;
+    if (!p->win_on || id + (1ull << 40) < p->win_max) { /* a new link, or a restart */
+        memset(p->win, 0, sizeof p->win);
+        p->win_max = id;
+        p->win_on = 1;
+    } else if (id > p->win_max) {
+        if (id - p->win_max >= WSC__DEDUP_WINDOW) memset(p->win, 0, sizeof p->win);
+        else
+            for (k = p->win_max + 1; k < id; k++)
+                p->win[(k % WSC__DEDUP_WINDOW) / 64] &= ~(1ull << (k % 64));
+        p->win_max = id;
+    } else if (p->win_max - id >= WSC__DEDUP_WINDOW) {
+        return 1; /* too old to tell: treated as seen */
+    } else if (p->win[(id % WSC__DEDUP_WINDOW) / 64] & (1ull << (id % 64))) {
+        return 1;
+    }
+    p->win[(id % WSC__DEDUP_WINDOW) / 64] |= 1ull << (id % 64);
+    return 0;
+}
+
+/* -- the server list -- */
+typedef struct wsc__listload { wsc_ctx *ctx; const char *src; int n; } wsc__listload;
+
+static void wsc__list_entry(void *arg, const wsc_peer_entry *e) {
+    wsc__listload *L = (wsc__listload *)arg;
+    wsc_ctx *ctx = L->ctx;
+    char url[300];
+    wsc__peer *p;
+    if (e->error) {
+        wsc_log(ctx, WSC_LOG_WARN, "server list %s:%d: %s (entry skipped)", L->src, e->line,
+                e->error);
+        return;
+    }
+    if (wsc__norm_url(ctx, e->proto | (e->tls ? WSC_PROTO_TLS : 0), e->host, e->port, e->path,
+                      url, sizeof url) < 0)
+        return;
+    L->n++;
+    p = wsc__peer_find(ctx, url);
+    if (!p) {
+        p = wsc__peer_add(ctx, url, 0);
+        if (!p) return;
+        p->self = (unsigned char)wsc__is_self(ctx, e, url);
+        wsc_log(ctx, WSC_LOG_INFO, "peer %s added%s", url, p->self ? " (this instance)" : "");
+    }
+    if (p->removed) { p->removed = 0; p->next_try = ctx->io.now; }
+    p->intro = 0;
+    p->mark = 1;
+}
+
+static int wsc__list_load(wsc_ctx *ctx) {
+    wsc__cl *cl = &ctx->cl;
+    char *text = NULL;
+    const char *src;
+    size_t len = 0;
+    int i;
+    wsc__listload L;
+    if (ctx->cfg.peers_file) {
+        FILE *f = fopen(ctx->cfg.peers_file, "rb");
+        size_t cap = 1 << 20;
+        src = ctx->cfg.peers_file;
+        if (!f) {
+            if (!cl->list_err) /* once per failure, not every refresh */
+                wsc_log(ctx, WSC_LOG_WARN, "cannot read server list %s: %s (keeping the last "
+                        "list)", src, strerror(errno));
+            cl->list_err = 1;
+            return WSC_ERR_SYS;
+        }
+        text = (char *)wsc__alloc(ctx, cap);
+        if (!text) { fclose(f); return WSC_ERR_NOMEM; }
+        len = fread(text, 1, cap, f);
+        if (ferror(f) || len == cap) {
+            if (!cl->list_err)
+                wsc_log(ctx, WSC_LOG_WARN, "server list %s unreadable or over 1 MiB (keeping "
+                        "the last list)", src);
+            cl->list_err = 1;
+            fclose(f);
+            wsc__free(ctx, text);
+            return WSC_ERR_SYS;
+        }
+        fclose(f);
+        cl->list_err = 0;
+    } else {
+        src = ctx->cfg.peers ? "peers" : "WSCLUSTER_PEERS";
+        text = (char *)(ctx->cfg.peers ? ctx->cfg.peers : getenv("WSCLUSTER_PEERS"));
+        len = text ? strlen(text) : 0;
+    }
+    { /* unchanged text: nothing to do (and no warning repeated every refresh) */
+        uint64_t h = 1469598103934665603ull;
+        size_t k;
+        for (k = 0; k < len; k++) h = (h ^ (unsigned char)text[k]) * 1099511628211ull;
+        h ^= len + 1; /* an empty list differs from no list yet */
+        if (h == cl->list_hash) {
+            if (ctx->cfg.peers_file) wsc__free(ctx, text);
+            return 0;
+        }
+        cl->list_hash = h;
+    }
+    for (i = 0; i < cl->npeers; i++) cl->peers[i].mark = 0;
+    L.ctx = ctx;
+    L.src = src;
+    L.n = 0;
+    if (text) wsc_peers_parse(text, len, wsc__list_entry, &L);
+    if (ctx->cfg.peers_file) wsc__free(ctx, text);
+    for (i = 0; i < cl->npeers; i++) {
+        wsc__peer *p = &cl->peers[i];
+        if (p->used && !p->intro && !p->removed && !p->mark) {
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s removed from the server list", p->url);
+            wsc__peer_remove(ctx, p);
+        }
+    }
+    return L.n;
+}
+
+static void wsc__cluster_start(wsc_ctx *ctx) {
+    wsc__cl *cl = &ctx->cl;
+    int l;
+    cl->started = 1;
+    if (ctx->cfg.advertise) {
+        char adv[300];
+        const char *a = ctx->cfg.advertise;
+        if (!strstr(a, "://")) { /* HOST:PORT: the scheme of our first WebSocket listener */
+            const char *scheme = "ws";
+            for (l = 0; l < ctx->io.nlst; l++)
+                if (ctx->io.lst[l].proto == WSC_PROTO_WS) {
+                    scheme = ctx->io.lst[l].tls ? "wss" : "ws";
+                    break;
+                }
+            snprintf(adv, sizeof adv, "%s://%s", scheme, a);
+            a = adv;
+        }
+        if (wsc__norm_text(ctx, a, strlen(a), cl->advertise, sizeof cl->advertise) < 0)
+            wsc_log(ctx, WSC_LOG_ERROR, "advertise '%s' is not HOST:PORT or a URL",
+                    ctx->cfg.advertise);
+    } else {
+        for (l = 0; l < ctx->io.nlst; l++) {
+            const wsc__listener *L = &ctx->io.lst[l];
+            const char *h = L->host;
+            if (!*h || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
+                wsc_log(ctx, WSC_LOG_WARN, "listening on all addresses: set advertise (the "
+                        "address peers reach us at); using 127.0.0.1 for now");
+                h = "127.0.0.1";
+            }
+            if (L->proto == WSC_PROTO_WS || l == ctx->io.nlst - 1) {
+                wsc__norm_url(ctx, L->proto | (L->tls ? WSC_PROTO_TLS : 0), h, L->port, NULL,
+                              cl->advertise, sizeof cl->advertise);
+                if (L->proto == WSC_PROTO_WS) break;
+            }
+        }
+    }
+    if (!ctx->cfg.secret)
+        wsc_log(ctx, WSC_LOG_WARN, "NO CLUSTER SECRET: peer links are unauthenticated; anyone "
+                "who can reach %s can join (set the secret option)", cl->advertise);
+    wsc_log(ctx, WSC_LOG_INFO, "cluster: node %s, advertised as %s", ctx->node, cl->advertise);
+    wsc__list_load(ctx);
+    cl->next_refresh = ctx->io.now + ctx->cfg.refresh_ms;
+}
+
+/* every sweep: re-read the list when due, (re)connect what has no link */
+static void wsc__cluster_tick(wsc_ctx *ctx, void *arg) {
+    wsc__cl *cl = &ctx->cl;
+    int i;
+    (void)arg;
+    if (ctx->shutting) return;
+    if (!cl->started) { wsc__cluster_start(ctx); }
+    else if (ctx->io.now >= cl->next_refresh) {
+        wsc__list_load(ctx);
+        cl->next_refresh = ctx->io.now + ctx->cfg.refresh_ms;
+    }
+    for (i = 0; i < cl->npeers; i++) {
+        wsc__peer *p = &cl->peers[i];
+        wsc__conn *s;
+        wsc_str nd;
+        if (!p->used || p->self) continue;
+        if (p->removed) {
+            if (!wsc__get(ctx, p->obs)) wsc__peer_free(ctx, p);
+            continue;
+        }
+        nd.ptr = p->node;
+        nd.len = strlen(p->node);
+        if (p->dup) { /* an alias: linked again only when the entry it duplicates is not */
+            if (wsc__peer_other(ctx, p, nd)) continue;
+            p->dup = 0;
+            p->next_try = ctx->io.now;
+        }
+        if ((s = wsc__get(ctx, p->sub)) != NULL) {
+            if (s->state == WSC__OPEN) p->last_rx = s->last_rx;
+            continue;
+        }
+        p->sub = 0;
+        p->sub_ok = 0;
+        /* an introduced peer is kept while it keeps a link to us */
+        if (p->intro && !wsc__get(ctx, p->obs) && p->fails > 0) {
+            wsc_log(ctx, WSC_LOG_INFO, "introduced peer %s gone", p->url);
+            wsc__peer_remove(ctx, p);
+            continue;
+        }
+        if (ctx->io.now >= p->next_try) wsc__peer_connect(ctx, p);
+    }
+}
+
+/* -- link messages -- */
+static void wsc__link_send(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+    wsc__pr_send(ctx, c, WSC_BINARY, p, n);
+}
+
+static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
+    unsigned char buf[700];
+    wsc__wr w;
+    const char *sec = ctx->cfg.secret ? ctx->cfg.secret : "";
+    w.p = buf;
+    w.at = 0;
+    wsc__wr_uint(&w, 1, 1);
+    wsc__wr_uint(&w, WSC_LINK_HELLO, 1);
+    wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
+    wsc__wr_str(&w, ctx->cl.advertise, strlen(ctx->cl.advertise), 1);
+    wsc__wr_str(&w, sec, strlen(sec) > 255 ? 255 : strlen(sec), 1);
+    wsc__link_send(ctx, c, buf, w.at);
+}
+
+static void wsc__link_welcome(wsc_ctx *ctx, wsc__conn *c) {
+    unsigned char buf[80];
+    wsc__wr w;
+    w.p = buf;
+    w.at = 0;
+    wsc__wr_uint(&w, 1, 1);
+    wsc__wr_uint(&w, WSC_LINK_WELCOME, 1);
+    wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
+    wsc__link_send(ctx, c, buf, w.at);
+}
+
+/* proto's route hook: an upgrade on cluster_path is a peer's link to us */
+static int wsc__link_route(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
+    const wsc_str *sec = wsc_http_header(req->headers, req->nheaders, "X-Wscluster-Secret");
+    wsc_str none = {"", 0};
+    if (!wsc__seq(req->path, ctx->cl.cpath)) return 0;
+    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, sec ? *sec : none)) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
+        wsc__http_error(ctx, c, 401, "wrong cluster secret", NULL);
+        return -1;
+    }
+    if (!wsc__offers(req, "wscluster")) {
+        wsc__http_error(ctx, c, 400, "peer links use the wscluster subprotocol", NULL);
+        return -1;
+    }
+    req->subprotocol = "wscluster";
+    c->cls = WSC_OBSERVABLE;
+    c->own = &ctx->cl.link;
+    return 1;
+}
+
+static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
+
+/* proto's claim hook: an accepted TCP connection whose first message is a HELLO is a
+   peer's link to us (a TCP client cannot say so any earlier) */
+static int wsc__link_claim(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
+    wsc_link_msg m;
+    const char *why;
+    if (opcode != WSC_BINARY || n < 2 || p[0] != 1 || p[1] != WSC_LINK_HELLO ||
+        wsc_link_parse(p, n, &m, &why) < 0)
+        return 0;
+    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m.secret)) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
+        wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
+        return 1;
+    }
+    wsc__pr_handover(ctx, c, &ctx->cl.link, WSC_OBSERVABLE, "became a peer link");
+    if (c->state == WSC__OPEN) wsc__link_in(ctx, c, opcode, p, n);
+    return 1;
+}
+
+/* a peer introduced itself: connect back at once unless we already have a link to it */
+static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+    char url[300];
+    wsc__peer *p;
+    int i;
+    if (wsc__norm_text(ctx, m->advertise.ptr, m->advertise.len, url, sizeof url) < 0) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer %s introduced a bad address; not connecting back",
+                wsc__peer_s(ctx, c));
+        c->peer = WSC__PEER_ANSWERED;
+        return;
+    }
+    p = wsc__peer_other(ctx, NULL, m->node); /* the entry whose link to it is up */
+    for (i = 0; i < ctx->cl.npeers && !p; i++) /* else a non-alias entry for that node */
+        if (ctx->cl.peers[i].used && !ctx->cl.peers[i].dup && wsc__seq(m->node, ctx->cl.peers[i].node))
+            p = &ctx->cl.peers[i];
+    if (!p) p = wsc__peer_find(ctx, url); /* else one for that address */
+    if (!p) {
+        p = wsc__peer_add(ctx, url, 1);
+        if (!p) { c->peer = WSC__PEER_ANSWERED; return; }
+        wsc_log(ctx, WSC_LOG_INFO, "peer %.*s introduced itself as %s", (int)m->node.len,
+                m->node.ptr, url);
+    }
+    if (p->removed) { p->removed = 0; p->intro = 1; }
+    memcpy(p->node, m->node.ptr, m->node.len);
+    p->node[m->node.len] = '\0';
+    wsc__peer_set_obs(ctx, p, wsc__id(ctx, c));
+    if (!p->self && !wsc__get(ctx, p->sub)) {
+        p->dup = 0;
+        p->fails = 0;
+        p->next_try = ctx->io.now;
+        wsc__peer_connect(ctx, p);
+    }
+}
+
+/* HELLO on an Observable link: authenticate, answer, learn the peer */
+static void wsc__link_hello_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+    if (c->peer != WSC__PEER_NONE) {
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "second HELLO");
+        return;
+    }
+    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m->secret)) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
+        wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
+        return;
+    }
+    c->peer = WSC__PEER_ANSWERED;
+    wsc__link_welcome(ctx, c);
+    if (!wsc__seq(m->node, ctx->node)) wsc__introduced(ctx, c, m);
+    else if (!wsc__seq(m->advertise, ctx->cl.advertise))
+        wsc_log(ctx, WSC_LOG_ERROR, "an instance advertised as %.*s uses our node id %s: "
+                "node ids must be unique (no link between the two)", (int)m->advertise.len,
+                m->advertise.ptr, ctx->node);
+}
+
+/* WELCOME on our Subscriber link: the peer's node id, aliases resolved */
+static void wsc__link_welcome_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+    wsc__peer *pe = wsc__peer_of(ctx, c), *other;
+    if (!pe || pe->sub != wsc__id(ctx, c)) return; /* a link the table let go of */
+    pe->sub_ok = 1;
+    if (wsc__seq(m->node, ctx->node)) {
+        wsc_log(ctx, WSC_LOG_INFO, "peer %s is this instance: skipped", pe->url);
+        pe->self = 1;
+        wsc__pr_close(ctx, c, 1000, "reached itself", 14);
+        return;
+    }
+    other = wsc__peer_other(ctx, pe, m->node);
+    if (other && other->intro && !pe->intro) {
+        /* a listed entry replaces the introduced one that reached the same node */
+        wsc_id obs = other->obs;
+        wsc__peer_remove(ctx, other);
+        if (other->removed) wsc__peer_free(ctx, other); /* its link moves to pe */
+        if (!wsc__get(ctx, pe->obs)) wsc__peer_set_obs(ctx, pe, obs);
+    } else if (other) {
+        wsc_log(ctx, WSC_LOG_INFO, "peer %s is %.*s, already linked as %s: alias skipped",
+                pe->url, (int)m->node.len, m->node.ptr, other->url);
+        pe->dup = 1;
+        if (!wsc__get(ctx, other->obs)) wsc__peer_set_obs(ctx, other, pe->obs); /* lives there */
+        pe->obs = 0;
+        memcpy(pe->node, m->node.ptr, m->node.len);
+        pe->node[m->node.len] = '\0';
+        wsc__pr_close(ctx, c, 1000, "duplicate link", 14);
+        if (pe->intro) wsc__peer_remove(ctx, pe);
+        return;
+    }
+    memcpy(pe->node, m->node.ptr, m->node.len);
+    pe->node[m->node.len] = '\0';
+    pe->fails = 0;
+    pe->win_on = 0; /* a fresh link starts a fresh window: ids restart with its process */
+    if (!wsc__get(ctx, pe->obs))
+        wsc__peer_set_obs(ctx, pe, wsc__obs_other(ctx, (int)(pe - ctx->cl.peers), NULL));
+    wsc_log(ctx, WSC_LOG_INFO, "peer %s (%s): subscribed", pe->url, pe->node);
+}
+
+static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
+    wsc_link_msg m;
+    const char *why;
+    wsc__peer *pe;
+    if (opcode != WSC_BINARY) {
+        wsc__fail(ctx, c, 1003, WSC_ERR_PROTO, "peer links carry binary link messages only");
+        return;
+    }
+    if (wsc_link_parse(p, n, &m, &why) < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "malformed link message: %s", why);
+        ctx->st.fwd_dropped++;
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, msg);
+        return;
+    }
+    if (m.type == WSC_LINK_HELLO && c->server) {
+        wsc__link_hello_in(ctx, c, &m);
+        return;
+    }
+    if (m.type == WSC_LINK_WELCOME && !c->server) {
+        wsc__link_welcome_in(ctx, c, &m);
+        return;
+    }
+    pe = wsc__peer_of(ctx, c);
+    if (m.type == WSC_LINK_FORWARD && !c->server) {
+        if (!pe || pe->sub != wsc__id(ctx, c)) return; /* a link let go of: closing */
+        if (pe->sub_ok) {
+            ctx->cl.arrived(ctx, c, pe, &m); /* up to the backplane */
+            return;
+        }
+    }
+    wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "unexpected link message");
+}
+
+/* -- the link owner: what proto tells the cluster about its links -- */
+static void wsc__link_open(wsc_ctx *ctx, wsc__conn *c) {
+    if (!c->server) wsc__link_hello(ctx, c);
+    wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
+}
+static void wsc__link_message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p,
+                              size_t n) {
+    wsc__link_in(ctx, c, opcode, p, n);
+}
+/* a link closed: the peer table learns it; a lost Subscriber link is retried */
+static void wsc__link_close(wsc_ctx *ctx, wsc__conn *c, wsc_close_info *ci) {
+    wsc_id id = wsc__id(ctx, c);
+    wsc__peer *p = wsc__peer_of(ctx, c);
+    if (p && p->sub == id) {
+        p->sub = 0;
+        p->sub_ok = 0;
+        if (!p->self && !p->dup && !ctx->shutting) {
+            wsc__peer_backoff(ctx, p);
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s%s%s: link down, retry in %lld ms", p->url,
+                    p->node[0] ? " " : "", p->node, (long long)(p->next_try - ctx->io.now));
+        }
+    } else if (p && p->obs == id) {
+        p->obs = 0;
+        wsc__peer_set_obs(ctx, p, wsc__obs_other(ctx, c->peer, c));
+    }
+    if (ci) wsc__emit(ctx, c, WSC_EV_CLOSE, ci);
+}
+
+static void wsc__cl_peer_infos(wsc_ctx *ctx, wsc_peer_info *out, size_t max, size_t *count) {
+    size_t n = 0;
+    int i;
+    int64_t now = wsc_now_ms();
+    for (i = 0; i < ctx->cl.npeers; i++) {
+        wsc__peer *p = &ctx->cl.peers[i];
+        wsc__conn *s;
+        if (!p->used || p->removed) continue;
+        if (n < max && out) {
+            wsc_peer_info *o = &out[n];
+            wsc_str nd;
+            nd.ptr = p->node;
+            nd.len = strlen(p->node);
+            if (p->dup && wsc__peer_other(ctx, p, nd)) /* an alias shows its twin's links */
+                p = wsc__peer_other(ctx, p, nd);
+            s = wsc__get(ctx, p->sub);
+            o->url = ctx->cl.peers[i].url;
+            o->node = p->node;
+            o->self = p->self;
+            o->introduced = ctx->cl.peers[i].intro;
+            o->sub_up = s && s->state == WSC__OPEN && p->sub_ok;
+            o->obs_up = wsc__get(ctx, p->obs) != NULL;
+            o->last_heartbeat_ms = p->last_rx < 0 ? -1 : now - p->last_rx;
+            if (s && s->state == WSC__OPEN) o->last_heartbeat_ms = now - s->last_rx;
+            o->reconnects = p->attempts > 0 ? p->attempts - 1 : 0;
+        }
+        n++;
+    }
+    *count = n;
+}
+
+static int wsc__cl_init(wsc_ctx *ctx) {
+    wsc__cl *cl = &ctx->cl;
+    const char *path = ctx->cfg.cluster_path ? ctx->cfg.cluster_path : "/wscluster";
+    if (path[0] != '/' || strlen(path) >= sizeof cl->cpath) {
+        wsc_log(ctx, WSC_LOG_ERROR, "cluster_path must start with '/' (and be short)");
+        return WSC_ERR_INVAL;
+    }
+    snprintf(cl->cpath, sizeof cl->cpath, "%s", path);
+    cl->link.ping_ms = ctx->cfg.heartbeat_ms;
+    cl->link.idle_ms = ctx->cfg.heartbeat_timeout_ms;
+    cl->link.idle_opt = "heartbeat_timeout_ms";
+    cl->link.idle_why = "heartbeat timeout";
+    cl->link.extra = WSC__LINK_OVERHEAD;
+    cl->link.strict_subproto = 1;
+    cl->link.open = wsc__link_open;
+    cl->link.message = wsc__link_message;
+    cl->link.close = wsc__link_close;
+    cl->on = ctx->cfg.cluster || ctx->cfg.peers_file || ctx->cfg.peers ||
+             getenv("WSCLUSTER_PEERS") != NULL;
+    if (!cl->on) return 0;
+    ctx->pr.route = wsc__link_route;
+    ctx->pr.claim = wsc__link_claim;
+    /* the cluster starts at the first wsc_poll() and then ticks with the sweep */
+    return wsc__timer_add(ctx, 0, 0, wsc__cluster_tick, NULL, 1) < 0 ||
+           wsc__timer_add(ctx, WSC__SWEEP_MS, 1, wsc__cluster_tick, NULL, 1) < 0
+               ? WSC_ERR_LIMIT : 0;
+}
+/* >>backplane ========== how a cluster-wide message leaves and arrives ================ */
+/* Two directions, one seam: wsc__bp_publish() sends a message to the whole cluster (local
+   clients first, then the transport); wsc__bp_arrived() takes one a transport received from
+   another instance (deduplicated, delivered, never sent on). The mesh of peer links is the
+   transport today; a broker would be another wsc__transport. */
 static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     wsc__wr w;
     size_t i;
@@ -3954,78 +5221,75 @@ static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     return w.at;
 }
 
-/* the one path of every cluster-wide send: local delivery, then one copy per peer link */
-static int wsc__csend(wsc_ctx *ctx, wsc_link_msg *m) {
-    int local, i;
-    uint32_t k;
-    size_t n;
-    unsigned char *enc;
-    wsc__buf *eb;
+/* -- the mesh: one copy down the Observable link of every peer that needs it -- */
+static void wsc__mesh_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
+    wsc__cl *cl = &ctx->cl;
     wsc__multi mu;
-    const char *only = NULL; /* WSC_TGT_CONN: the one node that needs it */
-    char onlybuf[65];
-    m->node.ptr = ctx->node;
-    m->node.len = strlen(ctx->node);
-    m->msg_id = ++ctx->msg_seq;
-    local = wsc__deliver_local(ctx, m);
-    if (local < 0) local = 0; /* a named selector may exist on the other instances only */
+    wsc__buf *eb;
+    size_t n;
+    int i;
+    char only[65] = ""; /* WSC_TGT_CONN: the one node that needs it */
     if (m->target == WSC_TGT_CONN) {
-        if (wsc__seq(m->conn_node, ctx->node)) return local;
-        memcpy(onlybuf, m->conn_node.ptr, m->conn_node.len);
-        onlybuf[m->conn_node.len] = '\0';
-        only = onlybuf;
+        memcpy(only, m->conn_node.ptr, m->conn_node.len);
+        only[m->conn_node.len] = '\0';
     }
-    if (!ctx->cl_on || (ctx->npeers == 0 && ctx->st.conns[WSC_OBSERVABLE] == 0)) return local;
+    if (cl->npeers == 0) return;
     n = wsc__encode_forward(m, NULL);
     eb = wsc__buf_new(ctx, n); /* pooled: no allocation per message in steady state */
-    if (!eb) return WSC_ERR_NOMEM;
-    enc = eb->data;
-    wsc__encode_forward(m, enc);
-    memset(&mu, 0, sizeof mu);
-    mu.opcode = WSC_BINARY;
-    mu.data = enc;
-    mu.len = n;
-    for (k = 0; k < ctx->hi; k++) {
-        wsc__conn *c = ctx->slots[k];
-        const char *node;
-        /* only after its HELLO was answered: a FORWARD must never overtake the WELCOME */
-        if (!c || c->cls != WSC_OBSERVABLE || !c->link || c->hello_ok != 2 || c->state != WSC__OPEN)
-            continue;
-        node = wsc__meta_val(c, "node");
-        if (only && (!node || strcmp(node, only) != 0)) continue;
-        if (wsc__multi_one(ctx, &mu, c)) ctx->st.fwd_out++;
-        else wsc__drop(ctx, c, "peer link queue full or closing", node, m->msg_id);
+    if (!eb) return;
+    wsc__encode_forward(m, eb->data);
+    wsc__multi_init(&mu, WSC_BINARY, eb->data, n);
+    for (i = 0; i < cl->npeers; i++) {
+        wsc__peer *p = &cl->peers[i];
+        wsc__conn *c;
+        if (!p->used || p->self || p->dup) continue;
+        if (only[0] && strcmp(p->node, only) != 0) continue;
+        c = wsc__get(ctx, p->obs);
+        if (c && c->state == WSC__OPEN) {
+            if (wsc__multi_one(ctx, &mu, c)) ctx->st.fwd_out++;
+            else wsc__drop(ctx, c, "peer link queue full or closing", p->node, m->msg_id);
+        } else if (!p->removed && p->node[0]) {
+            /* honest accounting: a known peer without a link to us does not get it (an entry
+               never reached is not counted: it may be an alias, or not started yet) */
+            wsc__drop_unreachable(ctx, p, m->msg_id);
+        }
     }
     wsc__multi_done(ctx, &mu);
     wsc__buf_unref(ctx, eb);
-    /* honest accounting: a known peer without a link to us does not get it (an entry never
-       reached is not counted: it may be an alias, or an instance not started yet) */
-    for (i = 0; i < ctx->npeers; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        if (!p->used || p->self || p->dup || !p->node[0] || wsc__get(ctx, p->obs)) continue;
-        if (only && strcmp(p->node, only) != 0) continue;
-        wsc__drop_unreachable(ctx, p, m->msg_id);
-    }
+}
+
+static const wsc__transport wsc__mesh = {"mesh", wsc__mesh_publish};
+
+/* the one path of every cluster-wide send: this instance's clients, then the transport.
+   The count of local clients it was queued for. */
+static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
+    int local;
+    m->node.ptr = ctx->node;
+    m->node.len = strlen(ctx->node);
+    m->msg_id = ++ctx->bp.msg_seq;
+    local = wsc__dl_local(ctx, m);
+    if (local < 0) local = 0; /* a named selector may exist on the other instances only */
+    if (m->target == WSC_TGT_CONN && wsc__seq(m->conn_node, ctx->node)) return local;
+    if (ctx->cl.on) ctx->bp.tp->publish(ctx, m);
     return local;
 }
 
-static void wsc__forward_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+/* a message from another instance (on link c, from peer p): delivered here, never sent on */
+static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_link_msg *m) {
     wsc_forward_info fi;
     int n;
     char origin[65];
     if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
-    if (wsc__seen_before(ctx, m->node, m->msg_id)) {
+    memcpy(origin, m->node.ptr, m->node.len);
+    origin[m->node.len] = '\0';
+    if (wsc__peer_seen(p, m->msg_id)) {
         ctx->st.fwd_duplicates++;
-        memcpy(origin, m->node.ptr, m->node.len);
-        origin[m->node.len] = '\0';
         wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
         return;
     }
     ctx->st.fwd_in++;
-    n = wsc__deliver_local(ctx, m);
+    n = wsc__dl_local(ctx, m);
     if (n < 0) {
-        memcpy(origin, m->node.ptr, m->node.len);
-        origin[m->node.len] = '\0';
         wsc__drop(ctx, c, "unknown selector", origin, m->msg_id);
         return;
     }
@@ -4035,149 +5299,13 @@ static void wsc__forward_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
     wsc__emit(ctx, c, WSC_EV_FORWARD, &fi);
 }
 
-/* a peer introduced itself: connect back at once unless we already have a link to it */
-static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
-    char url[300];
-    wsc__peer *p;
-    if (wsc__norm_text(ctx, m->advertise.ptr, m->advertise.len, url, sizeof url) < 0) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer %s introduced a bad address; not connecting back",
-                wsc__peer_s(ctx, c));
-        return;
-    }
-    p = wsc__peer_other(ctx, NULL, m->node); /* the entry whose link to it is up */
-    if (!p) { /* else a non-alias entry for that node, else one for that address */
-        int i;
-        for (i = 0; i < ctx->npeers && !p; i++)
-            if (ctx->peers[i].used && !ctx->peers[i].dup && wsc__seq(m->node, ctx->peers[i].node))
-                p = &ctx->peers[i];
-        if (!p) p = wsc__peer_find(ctx, url, wsc__empty);
-    }
-    if (!p) {
-        p = wsc__peer_add(ctx, url, 1);
-        if (!p) return;
-        wsc_log(ctx, WSC_LOG_INFO, "peer %.*s introduced itself as %s", (int)m->node.len,
-                m->node.ptr, url);
-    }
-    memcpy(p->node, m->node.ptr, m->node.len);
-    p->node[m->node.len] = '\0';
-    p->obs = wsc__id(ctx, c);
-    wsc__drops_end(ctx, p, "peer reachable again");
-    if (!p->self && !wsc__get(ctx, p->sub)) {
-        p->dup = 0;
-        p->fails = 0;
-        p->next_try = ctx->now;
-        wsc__peer_connect(ctx, p);
-    }
-}
-
-static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
-    wsc_link_msg m;
-    const char *why;
-    if (opcode != WSC_BINARY) {
-        wsc__fail(ctx, c, 1003, WSC_ERR_PROTO, "peer links carry binary link messages only");
-        return;
-    }
-    if (wsc_link_parse(p, n, &m, &why) < 0) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "malformed link message: %s", why);
-        ctx->st.fwd_dropped++;
-        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, msg);
-        return;
-    }
-    if (m.type == WSC_LINK_HELLO && c->hello_ok == 2) {
-        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "second HELLO");
-        return;
-    }
-    if (m.type == WSC_LINK_HELLO && c->server) {
-        unsigned char buf[80];
-        wsc__wr w;
-        char node[65];
-        if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m.secret)) {
-            wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
-            wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
-            return;
-        }
-        if (!c->link) { /* a TCP connection turns out to be a peer link: Client -> Observable */
-            wsc_close_info ci;
-            ci.code = 1000;
-            ci.reason.ptr = "became a peer link";
-            ci.reason.len = 18;
-            ci.by_peer = 0;
-            if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
-            wsc__emit(ctx, c, WSC_EV_CLOSE, &ci);
-            if (c->state != WSC__OPEN) return;
-            if (++ctx->gens[c->idx] == 0) ctx->gens[c->idx] = 1;
-            c->cls = WSC_OBSERVABLE;
-            c->link = 1;
-            ctx->st.conns[c->cls]++;
-            wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
-            if (c->state != WSC__OPEN) return;
-        }
-        c->hello_ok = 2;
-        memcpy(node, m.node.ptr, m.node.len);
-        node[m.node.len] = '\0';
-        wsc_set_meta(ctx, wsc__id(ctx, c), "node", node);
-        w.p = buf;
-        w.at = 0;
-        wsc__wr_uint(&w, 1, 1);
-        wsc__wr_uint(&w, WSC_LINK_WELCOME, 1);
-        wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
-        wsc__link_send(ctx, c, buf, w.at);
-        if (!wsc__seq(m.node, ctx->node)) wsc__introduced(ctx, c, &m);
-        else if (!wsc__seq(m.advertise, ctx->advertise))
-            wsc_log(ctx, WSC_LOG_ERROR, "an instance advertised as %.*s uses our node id %s: "
-                    "node ids must be unique (no link between the two)", (int)m.advertise.len,
-                    m.advertise.ptr, ctx->node);
-        return;
-    }
-    if (m.type == WSC_LINK_WELCOME && !c->server) {
-        wsc__peer *pe = c->peer_ix >= 0 ? &ctx->peers[c->peer_ix] : NULL;
-        wsc__peer *other;
-        c->hello_ok = 1;
-        if (!pe) return;
-        if (wsc__seq(m.node, ctx->node)) {
-            wsc_log(ctx, WSC_LOG_INFO, "peer %s is this instance: skipped", pe->url);
-            pe->self = 1;
-            wsc_close(ctx, wsc__id(ctx, c), 1000, "reached itself");
-            return;
-        }
-        other = wsc__peer_other(ctx, pe, m.node);
-        if (other && other->intro && !pe->intro) {
-            /* a listed entry replaces the introduced one that reached the same node */
-            if (!pe->obs) pe->obs = other->obs;
-            wsc__peer_remove(ctx, other);
-        } else if (other) {
-            wsc_log(ctx, WSC_LOG_INFO, "peer %s is %.*s, already linked as %s: alias skipped",
-                    pe->url, (int)m.node.len, m.node.ptr, other->url);
-            pe->dup = 1;
-            if (!wsc__get(ctx, other->obs)) other->obs = pe->obs; /* the state lives there */
-            pe->obs = 0;
-            memcpy(pe->node, m.node.ptr, m.node.len);
-            pe->node[m.node.len] = '\0';
-            wsc_close(ctx, wsc__id(ctx, c), 1000, "duplicate link");
-            if (pe->intro) wsc__peer_remove(ctx, pe);
-            return;
-        }
-        memcpy(pe->node, m.node.ptr, m.node.len);
-        pe->node[m.node.len] = '\0';
-        pe->fails = 0;
-        wsc__seen_forget(ctx, m.node);
-        if (!wsc__get(ctx, pe->obs)) pe->obs = wsc__obs_of(ctx, pe->node, 0);
-        wsc_log(ctx, WSC_LOG_INFO, "peer %s (%s): subscribed", pe->url, pe->node);
-        return;
-    }
-    if (m.type == WSC_LINK_FORWARD && !c->server && c->hello_ok) {
-        wsc__forward_in(ctx, c, &m);
-        return;
-    }
-    wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "unexpected link message");
-}
-
 /* -- wsc_post: jobs cross threads as one pointer written to a pipe (atomic, < PIPE_BUF) -- */
-static void wsc__wake_drain(wsc_ctx *ctx) {
+static void wsc__post_drain(wsc_ctx *ctx, int fd, int revents, void *user) {
+    (void)revents;
+    (void)user;
     for (;;) {
         unsigned char *job;
-        ssize_t r = read(ctx->wake[0], &job, sizeof job);
+        ssize_t r = read(fd, &job, sizeof job);
         wsc_link_msg m;
         const char *why;
         size_t n;
@@ -4185,13 +5313,29 @@ static void wsc__wake_drain(wsc_ctx *ctx) {
         memcpy(&n, job, sizeof n);
         if (wsc_link_parse(job + sizeof n, n, &m, &why) == 0) {
             ctx->st.posted++;
-            wsc__csend(ctx, &m);
+            wsc__bp_publish(ctx, &m);
         }
         WSC_FREE(job, ctx->cfg.alloc_user);
     }
 }
 
-/* build the link message for a target (views into the caller's strings) */
+/* a job for the loop: the message encoded as a FORWARD, after its length */
+static int wsc__post_job(wsc_ctx *ctx, const wsc_link_msg *m) {
+    size_t n = wsc__encode_forward(m, NULL);
+    unsigned char *job = (unsigned char *)WSC_MALLOC(sizeof n + n, ctx->cfg.alloc_user);
+    ssize_t w;
+    if (!job) return WSC_ERR_NOMEM;
+    memcpy(job, &n, sizeof n);
+    wsc__encode_forward(m, job + sizeof n);
+    w = write(ctx->bp.wake[1], &job, sizeof job);
+    if (w != (ssize_t)sizeof job) {
+        WSC_FREE(job, ctx->cfg.alloc_user);
+        return WSC_ERR_AGAIN;
+    }
+    return 0;
+}
+
+/* build the message for a target (views into the caller's strings) */
 static int wsc__target_msg(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
                            size_t len, wsc_link_msg *m) {
     uint32_t st = 0;
@@ -4248,11 +5392,42 @@ static int wsc__target_msg(wsc_ctx *ctx, const wsc_target *t, int opcode, const 
     return 0;
 }
 
-/* >>public ============================================== the public functions ======== */
+static int wsc__bp_init(wsc_ctx *ctx) {
+    struct timespec ts;
+    ctx->bp.tp = &wsc__mesh;
+    ctx->cl.arrived = wsc__bp_arrived;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* ids grow across restarts, so peers' duplicate windows stay valid */
+    ctx->bp.msg_seq = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
+    if (pipe(ctx->bp.wake) < 0) {
+        ctx->bp.wake[0] = ctx->bp.wake[1] = -1;
+        wsc_log(ctx, WSC_LOG_ERROR, "pipe: %s", strerror(errno));
+        return WSC_ERR_SYS;
+    }
+    if (wsc__nonblock(ctx->bp.wake[0]) < 0 || wsc__nonblock(ctx->bp.wake[1]) < 0 ||
+        wsc__watch_add(ctx, ctx->bp.wake[0], POLLIN, wsc__post_drain, NULL) < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "wake-up pipe: %s", strerror(errno));
+        return WSC_ERR_SYS;
+    }
+    return 0;
+}
+
+static void wsc__bp_free(wsc_ctx *ctx) {
+    if (ctx->bp.wake[0] >= 0) {
+        unsigned char *job;
+        wsc__watch_del(ctx, ctx->bp.wake[0]);
+        while (read(ctx->bp.wake[0], &job, sizeof job) == (ssize_t)sizeof job)
+            WSC_FREE(job, ctx->cfg.alloc_user);
+        close(ctx->bp.wake[0]);
+    }
+    if (ctx->bp.wake[1] >= 0) close(ctx->bp.wake[1]);
+}
+/* >>public ======================================== the public functions =============== */
 WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     wsc_config c;
     wsc_ctx *ctx;
-    uint32_t i, n;
+    const char *id;
+    size_t k, idl;
     if (cfg) c = *cfg;
     else memset(&c, 0, sizeof c);
     if (c.max_conns <= 0) c.max_conns = WSC__DEFAULT_MAX_CONNS;
@@ -4277,432 +5452,56 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
     ctx->cfg = c;
-    ctx->wake[0] = ctx->wake[1] = -1;
-    ctx->epfd = -1;
-    n = (uint32_t)c.max_conns;
-    ctx->nslots = n;
-    ctx->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *ctx->slots);
-    ctx->gens = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->gens);
-    ctx->freelist = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->freelist);
-    ctx->dirty = (uint32_t *)wsc__alloc(ctx, n * sizeof *ctx->dirty);
-    ctx->rbuf = (unsigned char *)wsc__alloc(ctx, WSC_RECV_BUF);
-    ctx->wbuf = (unsigned char *)wsc__alloc(ctx, WSC__WBUF);
-    if (!ctx->slots || !ctx->gens || !ctx->freelist || !ctx->dirty || !ctx->rbuf || !ctx->wbuf) {
-        wsc_log(ctx, WSC_LOG_ERROR, "out of memory for max_conns=%d", c.max_conns);
-        wsc_destroy(ctx);
-        return NULL;
-    }
-    for (i = 0; i < n; i++) {
-        ctx->slots[i] = NULL;
-        ctx->gens[i] = 1;
-        ctx->freelist[i] = n - 1 - i; /* lowest index first */
-    }
-    ctx->nfree = n;
+    ctx->io.epfd = -1;
+    ctx->bp.wake[0] = ctx->bp.wake[1] = -1;
     if (wsc__urandom(&ctx->rng, sizeof ctx->rng) < 0 || ctx->rng == 0)
         ctx->rng = (uint64_t)wsc_now_ms() ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)ctx;
-    ctx->now = wsc_now_ms();
-    ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
-    ctx->wake[0] = ctx->wake[1] = -1;
-    if (pipe(ctx->wake) < 0 || wsc__nonblock(ctx->wake[0]) < 0 || wsc__nonblock(ctx->wake[1]) < 0) {
-        wsc_log(ctx, WSC_LOG_ERROR, "pipe: %s", strerror(errno));
+    id = c.node_id;
+    idl = id ? strlen(id) : 0;
+    for (k = 0; k < idl; k++)
+        if ((unsigned char)id[k] <= 0x20 || (unsigned char)id[k] >= 0x7f) idl = 0;
+    if (id && (idl == 0 || idl > 64)) {
+        wsc_log(ctx, WSC_LOG_ERROR, "node_id must be 1-64 printable characters");
         wsc_destroy(ctx);
         return NULL;
     }
-#ifdef WSCLUSTER_EPOLL
-    ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (ctx->epfd < 0 || wsc__ep(ctx, EPOLL_CTL_ADD, ctx->wake[0], POLLIN, WSC__EV_WAKE) < 0) {
-        wsc_log(ctx, WSC_LOG_ERROR, "epoll: %s", strerror(errno));
+    if (id) memcpy(ctx->node, id, idl + 1);
+    else snprintf(ctx->node, sizeof ctx->node, "node-%08x", (unsigned)(wsc__rand(ctx) >> 32));
+    /* each layer sets itself up, from the bottom */
+    if (wsc__io_init(ctx) < 0 || (wsc__dl_init(ctx), wsc__cl_init(ctx) < 0) ||
+        wsc__bp_init(ctx) < 0) {
         wsc_destroy(ctx);
         return NULL;
-    }
-#endif
-    /* the cluster */
-    {
-        const char *id = c.node_id, *path = c.cluster_path ? c.cluster_path : "/wscluster";
-        size_t k, idl = id ? strlen(id) : 0;
-        struct timespec ts;
-        int bad = path[0] != '/' || strlen(path) >= sizeof ctx->cpath;
-        for (k = 0; k < idl; k++)
-            if ((unsigned char)id[k] <= 0x20 || (unsigned char)id[k] >= 0x7f) bad = 1;
-        if (id && (idl == 0 || idl > 64)) bad = 1;
-        if (bad) {
-            wsc_log(ctx, WSC_LOG_ERROR, "node_id must be 1-64 printable characters and "
-                    "cluster_path must start with '/'");
-            wsc_destroy(ctx);
-            return NULL;
-        }
-        if (id) memcpy(ctx->node, id, idl + 1);
-        else snprintf(ctx->node, sizeof ctx->node, "node-%08x", (unsigned)(wsc__rand(ctx) >> 32));
-        snprintf(ctx->cpath, sizeof ctx->cpath, "%s", path);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        /* ids grow across restarts, so peers' duplicate windows stay valid */
-        ctx->msg_seq = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
-        ctx->cl_on = c.cluster || c.peers_file || c.peers || getenv("WSCLUSTER_PEERS") != NULL;
     }
     return ctx;
 }
 
 WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
-    uint32_t i;
-    int l;
     if (!ctx) return;
-    ctx->shutting = 1; /* no events, no reconnect plans logged */
-    for (i = 0; ctx->slots && i < ctx->hi; i++) {
-        wsc__conn *c = ctx->slots[i];
-        if (c) { c->opened = 0; wsc__conn_free(ctx, c); }
-    }
-    for (l = 0; l < ctx->nlst; l++) close(ctx->lst[l].fd);
-    if (ctx->wake[0] >= 0) {
-        unsigned char *job;
-        while (read(ctx->wake[0], &job, sizeof job) == (ssize_t)sizeof job)
-            WSC_FREE(job, ctx->cfg.alloc_user);
-        close(ctx->wake[0]);
-    }
-    if (ctx->wake[1] >= 0) close(ctx->wake[1]);
-    if (ctx->epfd >= 0) close(ctx->epfd);
-    for (l = 0; l < WSC__POOL_CLASSES; l++)
-        while (ctx->pool[l]) {
-            wsc__buf *b = ctx->pool[l];
-            ctx->pool[l] = b->next;
-            wsc__free(ctx, b);
-        }
-    wsc__free(ctx, ctx->slots);
-    wsc__free(ctx, ctx->gens);
-    wsc__free(ctx, ctx->freelist);
-    wsc__free(ctx, ctx->dirty);
-    wsc__free(ctx, ctx->rbuf);
-    wsc__free(ctx, ctx->wbuf);
-    wsc__free(ctx, ctx->pfds);
-    wsc__free(ctx, ctx->pidx);
-    wsc__tls_free_ctx(ctx);
+    ctx->shutting = 1; /* no reconnect plans logged */
+    wsc__bp_free(ctx);
+    wsc__io_free(ctx);
     WSC_FREE(ctx, ctx->cfg.alloc_user);
-}
-
-static int wsc__resolve(const char *host, int port, struct addrinfo **out, int passive) {
-    struct addrinfo hints;
-    char ps[16];
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = passive ? AI_PASSIVE : 0;
-    snprintf(ps, sizeof ps, "%d", port);
-    return getaddrinfo(host, ps, &hints, out) == 0 ? 0 : WSC_ERR_ADDR;
 }
 
 WSC_DEF int wsc_listen(wsc_ctx *ctx, const char *url) {
     char host[256];
     const char *path;
-    int proto, port, fd = -1, one = 1, tls, r;
-    struct addrinfo *ai, *a;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
+    int proto, port;
     if (!ctx || !url) return WSC_ERR_INVAL;
-    if (ctx->nlst >= WSC_MAX_LISTENERS) return WSC_ERR_LIMIT;
-    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 ||
-        wsc__resolve(host, port, &ai, 1) < 0) {
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0) {
         wsc_log(ctx, WSC_LOG_ERROR, "listen: bad address '%s'", url);
         return WSC_ERR_ADDR;
     }
-    tls = (proto & WSC_PROTO_TLS) != 0;
-    proto &= ~WSC_PROTO_TLS;
-    if (tls && (r = wsc__tls_setup(ctx, 1)) < 0) { freeaddrinfo(ai); return r; }
-    for (a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0) continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (wsc__nonblock(fd) == 0 && bind(fd, a->ai_addr, a->ai_addrlen) == 0 &&
-            listen(fd, 1024) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) {
-        wsc_log(ctx, WSC_LOG_ERROR, "listen on %s: %s", url, strerror(errno));
-        return WSC_ERR_SYS;
-    }
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    ctx->lst[ctx->nlst].fd = fd;
-    ctx->lst[ctx->nlst].proto = proto;
-    ctx->lst[ctx->nlst].tls = tls;
-#ifdef WSCLUSTER_EPOLL
-    if (wsc__ep(ctx, EPOLL_CTL_ADD, fd, POLLIN, WSC__EV_LISTENER | (uint64_t)(unsigned)ctx->nlst) < 0) {
-        close(fd);
-        return WSC_ERR_SYS;
-    }
-#endif
-    snprintf(ctx->lst[ctx->nlst].host, sizeof ctx->lst[ctx->nlst].host, "%s", host);
-    ctx->lst[ctx->nlst].port = ss.ss_family == AF_INET6
-        ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
-        : ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
-    return ctx->nlst++;
+    return wsc__io_listen(ctx, url, wsc__vt_for(proto), &ctx->dl.app);
 }
 
 WSC_DEF int wsc_listener_port(wsc_ctx *ctx, int l) {
-    if (!ctx || l < 0 || l >= ctx->nlst) return WSC_ERR_INVAL;
-    return ctx->lst[l].port;
+    if (!ctx || l < 0 || l >= ctx->io.nlst) return WSC_ERR_INVAL;
+    return ctx->io.lst[l].port;
 }
 
-/* a socket is ready: connect completed, readable, writable */
-static void wsc__ready(wsc_ctx *ctx, wsc__conn *c, short re) {
-    if (c->state == WSC__CONNECTING) {
-        wsc__connected(ctx, c);
-        return;
-    }
-    if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
-    if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
-}
-
-/* how long poll() may wait: the caller's timeout, shortened by whatever falls due first */
-static int wsc__wait_ms(wsc_ctx *ctx, int wait) {
-    int l;
-    if (ctx->nconns > 0 || ctx->cl_on) {
-        int64_t d = ctx->next_sweep - ctx->now;
-        if (d < 0) d = 0;
-        if (wait < 0 || d < wait) wait = (int)d;
-    }
-    if (ctx->now < ctx->accept_pause_until) {
-        int64_t d = ctx->accept_pause_until - ctx->now;
-        if (wait < 0 || d < wait) wait = (int)d;
-    }
-    for (l = 0; l < ctx->ntimers; l++) {
-        if (ctx->timers[l].id > 0) {
-            int64_t d = ctx->timers[l].due - ctx->now;
-            if (d < 0) d = 0;
-            if (wait < 0 || d < wait) wait = (int)d;
-        }
-    }
-    return wait;
-}
-
-/* poll(): listeners, the wake pipe, watched fds, then every connection; pidx maps back */
-static int wsc__build_pfds(wsc_ctx *ctx, size_t *out) {
-    size_t np = 0, need = (size_t)ctx->nlst + 1 + (size_t)ctx->nwatch + ctx->nconns;
-    uint32_t i;
-    int l;
-    if (need > ctx->pcap) {
-        size_t cap = need + 64;
-        struct pollfd *p = (struct pollfd *)wsc__realloc(ctx, ctx->pfds, cap * sizeof *p);
-        uint32_t *x;
-        if (!p) return WSC_ERR_NOMEM;
-        ctx->pfds = p;
-        x = (uint32_t *)wsc__realloc(ctx, ctx->pidx, cap * sizeof *x);
-        if (!x) return WSC_ERR_NOMEM;
-        ctx->pidx = x;
-        ctx->pcap = cap;
-    }
-    for (l = 0; l < ctx->nlst; l++) {
-        ctx->pfds[np].fd = ctx->lst[l].fd;
-        ctx->pfds[np].events = ctx->now < ctx->accept_pause_until ? 0 : POLLIN;
-        ctx->pfds[np].revents = 0;
-        ctx->pidx[np++] = (uint32_t)l;
-    }
-    ctx->pfds[np].fd = ctx->wake[0];
-    ctx->pfds[np].events = POLLIN;
-    ctx->pfds[np].revents = 0;
-    ctx->pidx[np++] = 0;
-    for (l = 0; l < ctx->nwatch; l++) {
-        ctx->pfds[np].fd = ctx->watch[l].fd; /* -1 (a free entry) is ignored by poll() */
-        ctx->pfds[np].events = (short)ctx->watch[l].events;
-        ctx->pfds[np].revents = 0;
-        ctx->pidx[np++] = (uint32_t)l;
-    }
-    for (i = 0; i < ctx->hi && np < need; i++) {
-        wsc__conn *c = ctx->slots[i];
-        if (!c) continue;
-        ctx->pfds[np].fd = c->fd;
-        ctx->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
-                                       : c->state == WSC__TLS ? c->tls_want
-                                       : (POLLIN | (c->qn ? POLLOUT : 0)));
-        ctx->pfds[np].revents = 0;
-        ctx->pidx[np++] = i;
-    }
-    *out = np;
-    return 0;
-}
-
-static void wsc__watch_ready(wsc_ctx *ctx, int w, int fd, int revents) {
-    wsc__watch *x = &ctx->watch[w];
-    if (w >= ctx->nwatch || x->fd != fd || !x->fn) return; /* unwatched meanwhile */
-    ctx->depth++;
-    x->fn(ctx, fd, revents, x->user);
-    ctx->depth--;
-    ctx->events++;
-}
-
-WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) {
-    size_t np = 0, k;
-    int n, wait;
-    ctx->now = wsc_now_ms();
-    ctx->events = 0;
-    wsc__flush_dirty(ctx);
-    wsc__reap(ctx);
-    if (ctx->cl_on && !ctx->cl_started && !ctx->shutting) wsc__cluster_tick(ctx); /* at once */
-    if (ctx->epfd < 0 && wsc__build_pfds(ctx, &np) < 0) return WSC_ERR_NOMEM;
-    wait = wsc__wait_ms(ctx, timeout_ms);
-#ifdef WSCLUSTER_EPOLL
-    if (ctx->epfd >= 0) {
-        struct epoll_event evs[256];
-        int l, paused = ctx->now < ctx->accept_pause_until;
-        if (paused != ctx->lst_paused) { /* stop polling listeners while out of descriptors */
-            for (l = 0; l < ctx->nlst; l++)
-                wsc__ep(ctx, EPOLL_CTL_MOD, ctx->lst[l].fd, paused ? 0u : (unsigned)POLLIN,
-                        WSC__EV_LISTENER | (uint64_t)(unsigned)l);
-            ctx->lst_paused = paused;
-        }
-        n = epoll_wait(ctx->epfd, evs, 256, wait);
-        if (n < 0 && errno != EINTR) {
-            wsc_log(ctx, WSC_LOG_ERROR, "epoll_wait: %s", strerror(errno));
-            return WSC_ERR_SYS;
-        }
-        ctx->now = wsc_now_ms();
-        for (l = 0; l < n; l++) {
-            uint64_t tag = evs[l].data.u64;
-            unsigned e = evs[l].events;
-            short re = (short)((e & EPOLLIN ? POLLIN : 0) | (e & EPOLLOUT ? POLLOUT : 0) |
-                               (e & EPOLLERR ? POLLERR : 0) | (e & EPOLLHUP ? POLLHUP : 0));
-            wsc__conn *c;
-            if (tag & WSC__EV_LISTENER) {
-                if (!ctx->lst_paused && (int)(tag & 0xff) < ctx->nlst)
-                    wsc__accept(ctx, &ctx->lst[tag & 0xff]);
-                continue;
-            }
-            if (tag & WSC__EV_WAKE) { wsc__wake_drain(ctx); continue; }
-            if (tag & WSC__EV_WATCH) {
-                wsc__watch_ready(ctx, (int)(tag & 0xffff), (int)(uint32_t)(tag >> 16), re);
-                continue;
-            }
-            c = ctx->slots[(uint32_t)(tag >> 32)];
-            if (!c || c->fd != (int)(uint32_t)tag || c->state == WSC__DEAD) continue;
-            wsc__ready(ctx, c, re);
-        }
-        goto tail;
-    }
-#endif
-    n = poll(ctx->pfds, (nfds_t)np, wait);
-    if (n < 0 && errno != EINTR) {
-        wsc_log(ctx, WSC_LOG_ERROR, "poll: %s", strerror(errno));
-        return WSC_ERR_SYS;
-    }
-    ctx->now = wsc_now_ms();
-    for (k = 0; n > 0 && k < np; k++) {
-        short re = ctx->pfds[k].revents;
-        size_t wend = (size_t)ctx->nlst + 1 + (size_t)ctx->nwatch;
-        wsc__conn *c;
-        if (!re) continue;
-        if (k < (size_t)ctx->nlst) { wsc__accept(ctx, &ctx->lst[ctx->pidx[k]]); continue; }
-        if (k == (size_t)ctx->nlst) { wsc__wake_drain(ctx); continue; }
-        if (k < wend) {
-            wsc__watch_ready(ctx, (int)ctx->pidx[k], ctx->pfds[k].fd, re);
-            continue;
-        }
-        c = ctx->slots[ctx->pidx[k]];
-        if (!c || c->fd != ctx->pfds[k].fd || c->state == WSC__DEAD) continue;
-        wsc__ready(ctx, c, re);
-    }
-#ifdef WSCLUSTER_EPOLL
-tail:
-#endif
-    wsc__run_timers(ctx);
-    if (ctx->now >= ctx->next_sweep) {
-        wsc__sweep(ctx);
-        if (ctx->cl_on && !ctx->shutting) wsc__cluster_tick(ctx);
-        ctx->next_sweep = ctx->now + WSC__SWEEP_MS;
-    }
-    wsc__flush_dirty(ctx);
-    wsc__reap(ctx);
-    wsc__flush_dirty(ctx);
-    return ctx->events;
-}
-
-WSC_DEF int wsc_next_timeout(wsc_ctx *ctx) {
-    if (!ctx) return -1;
-    ctx->now = wsc_now_ms();
-    if (ctx->ndirty > 0 || ctx->need_reap || (ctx->cl_on && !ctx->cl_started && !ctx->shutting))
-        return 0;
-    return wsc__wait_ms(ctx, -1);
-}
-
-WSC_DEF int wsc_loop_fd(wsc_ctx *ctx) { return ctx ? ctx->epfd : -1; }
-
-WSC_DEF size_t wsc_pollfds(wsc_ctx *ctx, struct pollfd *out, size_t max) {
-    size_t np = 0, k;
-    if (!ctx) return 0;
-    if (ctx->epfd >= 0) { /* one descriptor stands for all */
-        if (out && max > 0) {
-            out[0].fd = ctx->epfd;
-            out[0].events = POLLIN;
-            out[0].revents = 0;
-        }
-        return 1;
-    }
-    ctx->now = wsc_now_ms();
-    if (wsc__build_pfds(ctx, &np) < 0) return 0;
-    for (k = 0; out && k < np && k < max; k++) out[k] = ctx->pfds[k];
-    return np;
-}
-
-WSC_DEF int wsc_watch(wsc_ctx *ctx, int fd, int events, wsc_watch_fn fn, void *user) {
-    int i, slot = -1;
-    if (!ctx || fd < 0 || !fn || (events & ~(POLLIN | POLLOUT))) return WSC_ERR_INVAL;
-    for (i = 0; i < ctx->nwatch; i++) {
-        if (ctx->watch[i].fd == fd) { slot = i; break; }
-        if (ctx->watch[i].fd < 0 && slot < 0) slot = i;
-    }
-    if (slot < 0) {
-        if (ctx->nwatch >= WSC_MAX_WATCH) return WSC_ERR_LIMIT;
-        slot = ctx->nwatch;
-    }
-#ifdef WSCLUSTER_EPOLL
-    if (ctx->epfd >= 0) {
-        uint64_t tag = (uint64_t)WSC__EV_WATCH | ((uint64_t)(uint32_t)fd << 16) | (uint64_t)(unsigned)slot;
-        int op = (slot < ctx->nwatch && ctx->watch[slot].fd == fd) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-        if (wsc__ep(ctx, op, fd, (unsigned)events, tag) < 0) return WSC_ERR_SYS;
-    }
-#endif
-    ctx->watch[slot].fd = fd;
-    ctx->watch[slot].events = events;
-    ctx->watch[slot].fn = fn;
-    ctx->watch[slot].user = user;
-    if (slot == ctx->nwatch) ctx->nwatch++;
-    return 0;
-}
-
-WSC_DEF int wsc_unwatch(wsc_ctx *ctx, int fd) {
-    int i;
-    for (i = 0; ctx && fd >= 0 && i < ctx->nwatch; i++) {
-        if (ctx->watch[i].fd != fd) continue;
-#ifdef WSCLUSTER_EPOLL
-        if (ctx->epfd >= 0) wsc__ep(ctx, EPOLL_CTL_DEL, fd, 0, 0);
-#endif
-        ctx->watch[i].fd = -1;
-        ctx->watch[i].fn = NULL;
-        while (ctx->nwatch > 0 && ctx->watch[ctx->nwatch - 1].fd < 0) ctx->nwatch--;
-        return 0;
-    }
-    return WSC_ERR_STALE;
-}
-
-WSC_DEF int wsc_shutdown(wsc_ctx *ctx, int code, int timeout_ms) {
-    int n, l;
-    uint32_t i;
-    int64_t until;
-    if (!ctx) return WSC_ERR_INVAL;
-    if (ctx->depth > 0) return WSC_ERR_STATE;
-    ctx->shutting = 1; /* no more accepting, dialling or reconnecting */
-    for (l = 0; l < ctx->nlst; l++) close(ctx->lst[l].fd);
-    ctx->nlst = 0;
-    n = wsc_close_all(ctx, code ? code : 1001, "going away");
-    until = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : ctx->cfg.close_timeout_ms);
-    while (ctx->nconns > 0 && wsc_now_ms() < until) {
-        int64_t left = until - wsc_now_ms();
-        if (wsc_poll(ctx, left < 50 ? (int)left : 50) < 0) break;
-    }
-    for (i = 0; i < ctx->hi; i++)
-        if (ctx->slots[i]) wsc__kill(ctx, ctx->slots[i]);
-    wsc__reap(ctx); /* what is left goes now, each with its CLOSE */
-    return n;
-}
+WSC_DEF int wsc_poll(wsc_ctx *ctx, int timeout_ms) { return wsc__io_poll(ctx, timeout_ms); }
 
 WSC_DEF int wsc_run(wsc_ctx *ctx) {
     ctx->stop = 0;
@@ -4715,111 +5514,91 @@ WSC_DEF int wsc_run(wsc_ctx *ctx) {
 
 WSC_DEF void wsc_stop(wsc_ctx *ctx) { ctx->stop = 1; }
 
+WSC_DEF int wsc_shutdown(wsc_ctx *ctx, int code, int timeout_ms) {
+    int n;
+    uint32_t i;
+    int64_t until;
+    if (!ctx) return WSC_ERR_INVAL;
+    if (ctx->depth > 0) return WSC_ERR_STATE;
+    ctx->shutting = 1; /* no more accepting, dialling or reconnecting */
+    wsc__io_unlisten(ctx);
+    n = wsc_close_all(ctx, code ? code : 1001, "going away");
+    until = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : ctx->cfg.close_timeout_ms);
+    while (ctx->io.nconns > 0 && wsc_now_ms() < until) {
+        int64_t left = until - wsc_now_ms();
+        if (wsc_poll(ctx, left < 50 ? (int)left : 50) < 0) break;
+    }
+    for (i = 0; i < ctx->io.hi; i++)
+        if (ctx->io.slots[i]) wsc__kill(ctx, ctx->io.slots[i]);
+    wsc__reap(ctx); /* what is left goes now, each with its CLOSE */
+    return n;
+}
+
 WSC_DEF int wsc_timer(wsc_ctx *ctx, int ms, int repeat, void (*cb)(wsc_ctx *, void *),
                       void *arg) {
-    int i;
     if (!ctx || !cb || ms < 0) return WSC_ERR_INVAL;
-    for (i = 0; i < WSC_MAX_TIMERS; i++) {
-        wsc__timer *t = &ctx->timers[i];
-        if (t->id) continue;
-        if (++ctx->next_timer_id <= 0) ctx->next_timer_id = 1;
-        t->id = ctx->next_timer_id;
-        t->interval = ms > 0 ? ms : 1;
-        t->repeat = repeat;
-        t->due = wsc_now_ms() + ms;
-        t->cb = cb;
-        t->arg = arg;
-        if (i >= ctx->ntimers) ctx->ntimers = i + 1;
-        return t->id;
-    }
-    return WSC_ERR_LIMIT;
+    return wsc__timer_add(ctx, ms, repeat, cb, arg, 0);
 }
 
 WSC_DEF int wsc_timer_cancel(wsc_ctx *ctx, int id) {
     int i;
-    for (i = 0; ctx && id > 0 && i < ctx->ntimers; i++)
-        if (ctx->timers[i].id == id) { ctx->timers[i].id = 0; return 0; }
+    for (i = 0; ctx && id > 0 && i < ctx->io.ntimers; i++)
+        if (ctx->io.timers[i].id == id && !ctx->io.timers[i].lib) {
+            ctx->io.timers[i].id = 0;
+            return 0;
+        }
     return WSC_ERR_STALE;
+}
+
+WSC_DEF int wsc_watch(wsc_ctx *ctx, int fd, int events, wsc_watch_fn fn, void *user) {
+    if (!ctx || fd < 0 || !fn || (events & ~(POLLIN | POLLOUT))) return WSC_ERR_INVAL;
+    if (fd == ctx->bp.wake[0]) return WSC_ERR_INVAL;
+    return wsc__watch_add(ctx, fd, events, fn, user);
+}
+
+WSC_DEF int wsc_unwatch(wsc_ctx *ctx, int fd) {
+    if (!ctx || fd == ctx->bp.wake[0]) return WSC_ERR_STALE;
+    return wsc__watch_del(ctx, fd);
+}
+
+WSC_DEF int wsc_next_timeout(wsc_ctx *ctx) {
+    if (!ctx) return -1;
+    ctx->io.now = wsc_now_ms();
+    if (ctx->io.ndirty > 0 || ctx->io.need_reap) return 0;
+    return wsc__wait_ms(ctx, -1);
+}
+
+WSC_DEF int wsc_loop_fd(wsc_ctx *ctx) { return ctx ? ctx->io.epfd : -1; }
+
+WSC_DEF size_t wsc_pollfds(wsc_ctx *ctx, struct pollfd *out, size_t max) {
+    size_t np = 0, k;
+    if (!ctx) return 0;
+    if (ctx->io.epfd >= 0) { /* one descriptor stands for all */
+        if (out && max > 0) {
+            out[0].fd = ctx->io.epfd;
+            out[0].events = POLLIN;
+            out[0].revents = 0;
+        }
+        return 1;
+    }
+    ctx->io.now = wsc_now_ms();
+    if (wsc__build_pfds(ctx, &np) < 0) return 0;
+    for (k = 0; out && k < np && k < max; k++) out[k] = ctx->io.pfds[k];
+    return np;
 }
 
 WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *opts,
                         wsc_id *out) {
-    char host[256];
-    const char *path;
-    int proto, port, fd = -1, one = 1, tls, r;
-    struct addrinfo *ai, *a;
-    wsc__conn *c;
     wsc_connect_opts o;
+    wsc__conn *c;
+    int r;
     if (!ctx || !url) return WSC_ERR_INVAL;
     if (ctx->shutting) return WSC_ERR_STATE;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof o);
-    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) < 0 || port == 0)
-        return WSC_ERR_ADDR;
-    tls = (proto & WSC_PROTO_TLS) != 0;
-    proto &= ~WSC_PROTO_TLS;
-    if (tls && (r = wsc__tls_setup(ctx, 0)) < 0) return r;
-    if (wsc__resolve(host, port, &ai, 0) < 0) return WSC_ERR_ADDR;
-    if (ctx->nconns >= (uint32_t)ctx->cfg.max_conns) { freeaddrinfo(ai); return WSC_ERR_LIMIT; }
-    for (a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0) continue;
-        if (wsc__nonblock(fd) == 0 &&
-            (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS))
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) return WSC_ERR_SYS;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c = wsc__conn_new(ctx, fd, proto, 0);
-    if (!c) { close(fd); return WSC_ERR_NOMEM; }
-    if (tls && wsc__tls_start(ctx, c, host) < 0) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
-    c->state = WSC__CONNECTING;
-    if (o.cls >= WSC_CLIENT && o.cls <= WSC_OBSERVABLE) c->cls = (unsigned char)o.cls;
-    c->userdata = o.userdata;
-    {
-        char nm[300];
-        snprintf(nm, sizeof nm, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-        c->name = wsc__strndup(ctx, nm, strlen(nm));
-        if (!c->name) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
-    }
-    if (wsc__set_path(ctx, c, proto == WSC_PROTO_WS ? path : "",
-                      proto == WSC_PROTO_WS ? strlen(path) : 0) < 0) {
-        wsc__kill(ctx, c);
-        return WSC_ERR_NOMEM;
-    }
-    if (proto == WSC_PROTO_WS) {
-        unsigned char nonce[16];
-        char key[25], req[2048];
-        int n;
-        wsc__buf *b;
-        if (wsc__urandom(nonce, sizeof nonce) < 0) {
-            uint64_t r1 = wsc__rand(ctx), r2 = wsc__rand(ctx);
-            memcpy(nonce, &r1, 8);
-            memcpy(nonce + 8, &r2, 8);
-        }
-        wsc_base64_encode(nonce, 16, key);
-        c->accept = (char *)wsc__alloc(ctx, 29);
-        if (!c->accept) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
-        wsc_ws_accept(key, 24, c->accept);
-        if (o.subprotocol) c->subproto = wsc__strndup(ctx, o.subprotocol, strlen(o.subprotocol));
-        n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
-                     path, c->name, key, o.subprotocol ? "Sec-WebSocket-Protocol: " : "",
-                     o.subprotocol ? o.subprotocol : "", o.subprotocol ? "\r\n" : "",
-                     o.headers ? o.headers : "");
-        if (n < 0 || (size_t)n >= sizeof req) { wsc__kill(ctx, c); return WSC_ERR_INVAL; }
-        b = wsc__buf_new(ctx, (size_t)n);
-        if (!b) { wsc__kill(ctx, c); return WSC_ERR_NOMEM; }
-        memcpy(b->data, req, (size_t)n);
-        wsc__q_push(ctx, c, b);
-        wsc__buf_unref(ctx, b);
-    }
-    wsc__ev_sync(ctx, c);
+    r = wsc__pr_dial(ctx, url, &o, &ctx->dl.app,
+                     o.cls >= WSC_CLIENT && o.cls <= WSC_OBSERVABLE ? o.cls : WSC_SUBSCRIBER, &c);
+    if (r < 0) return r;
     if (out) *out = wsc__id(ctx, c);
     return 0;
 }
@@ -4832,37 +5611,20 @@ static int wsc__check_msg(wsc_ctx *ctx, int opcode, size_t len) {
 
 WSC_DEF int wsc_send(wsc_ctx *ctx, wsc_id id, int opcode, const void *data, size_t len) {
     wsc__conn *c = wsc__get(ctx, id);
-    wsc__buf *b;
     int r;
     if (!c) return WSC_ERR_STALE;
     if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
-    if (c->state != WSC__OPEN) { ctx->st.dropped++; return WSC_ERR_STATE; }
-    b = wsc__frame(ctx, c->proto, !c->server, opcode, data, len);
-    if (!b) { ctx->st.dropped++; return WSC_ERR_NOMEM; }
-    r = wsc__enqueue(ctx, c, b);
-    wsc__buf_unref(ctx, b);
+    r = wsc__pr_send(ctx, c, opcode, data, len);
     if (r == 0) ctx->st.msgs_out++;
     return r;
 }
 
 WSC_DEF int wsc_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int opcode,
                           const void *data, size_t len) {
-    wsc__multi m;
-    uint32_t i;
-    int r, count = 0;
+    int r;
     if (!ctx || (nmatch && !match)) return WSC_ERR_INVAL;
     if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
-    memset(&m, 0, sizeof m);
-    m.opcode = opcode;
-    m.data = data;
-    m.len = len;
-    for (i = 0; i < ctx->hi; i++) {
-        wsc__conn *c = ctx->slots[i];
-        if (c && c->cls == WSC_CLIENT && c->state == WSC__OPEN && wsc__matches(c, match, nmatch))
-            count += wsc__multi_one(ctx, &m, c);
-    }
-    wsc__multi_done(ctx, &m);
-    return count;
+    return wsc__dl_broadcast(ctx, match, nmatch, opcode, data, len);
 }
 
 WSC_DEF int wsc_send_ids(wsc_ctx *ctx, const wsc_id *ids, size_t n, int opcode,
@@ -4872,10 +5634,7 @@ WSC_DEF int wsc_send_ids(wsc_ctx *ctx, const wsc_id *ids, size_t n, int opcode,
     int r, count = 0;
     if (!ctx || (n && !ids)) return WSC_ERR_INVAL;
     if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
-    memset(&m, 0, sizeof m);
-    m.opcode = opcode;
-    m.data = data;
-    m.len = len;
+    wsc__multi_init(&m, opcode, data, len);
     for (i = 0; i < n; i++) {
         wsc__conn *c = wsc__get(ctx, ids[i]);
         if (c) count += wsc__multi_one(ctx, &m, c);
@@ -4886,16 +5645,10 @@ WSC_DEF int wsc_send_ids(wsc_ctx *ctx, const wsc_id *ids, size_t n, int opcode,
 
 WSC_DEF int wsc_ping(wsc_ctx *ctx, wsc_id id, const void *data, size_t len) {
     wsc__conn *c = wsc__get(ctx, id);
-    wsc__buf *b;
-    int r;
     if (!c) return WSC_ERR_STALE;
     if (len > 125) return WSC_ERR_INVAL;
     if (c->state != WSC__OPEN) return WSC_ERR_STATE;
-    b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PING, data, len);
-    if (!b) return WSC_ERR_NOMEM;
-    r = wsc__q_push(ctx, c, b);
-    wsc__buf_unref(ctx, b);
-    return r;
+    return wsc__send_ctrl(ctx, c, WSC_OP_PING, data, len);
 }
 
 WSC_DEF int wsc_close(wsc_ctx *ctx, wsc_id id, int code, const char *reason) {
@@ -4904,20 +5657,14 @@ WSC_DEF int wsc_close(wsc_ctx *ctx, wsc_id id, int code, const char *reason) {
     if (!c) return WSC_ERR_STALE;
     if (code == 0) code = 1000;
     if (!wsc__close_code_ok(code) || rl > 123) return WSC_ERR_INVAL;
-    if (c->state == WSC__OPEN) {
-        wsc__set_close(ctx, c, code, reason, rl);
-        wsc__send_close(ctx, c, code, reason, rl, WSC__CLOSING);
-    } else if (c->state < WSC__OPEN) {
-        wsc__kill(ctx, c);
-    }
-    return 0;
+    return wsc__pr_close(ctx, c, code, reason, rl);
 }
 
 WSC_DEF int wsc_close_all(wsc_ctx *ctx, int code, const char *reason) {
     uint32_t i;
     int n = 0;
-    for (i = 0; ctx && i < ctx->hi; i++) {
-        wsc__conn *c = ctx->slots[i];
+    for (i = 0; ctx && i < ctx->io.hi; i++) {
+        wsc__conn *c = ctx->io.slots[i];
         if (!c) continue;
         if (c->state == WSC__OPEN) n++;
         wsc_close(ctx, wsc__id(ctx, c), code, reason);
@@ -4927,15 +5674,15 @@ WSC_DEF int wsc_close_all(wsc_ctx *ctx, int code, const char *reason) {
 
 WSC_DEF int wsc_count(wsc_ctx *ctx, int cls) {
     if (!ctx) return 0;
-    if (cls == 0) return (int)ctx->nconns;
+    if (cls == 0) return (int)ctx->io.nconns;
     return cls >= WSC_CLIENT && cls <= WSC_OBSERVABLE ? (int)ctx->st.conns[cls] : 0;
 }
 
 WSC_DEF size_t wsc_conns(wsc_ctx *ctx, int cls, wsc_id *out, size_t max) {
     uint32_t i;
     size_t n = 0;
-    for (i = 0; ctx && i < ctx->hi; i++) {
-        wsc__conn *c = ctx->slots[i];
+    for (i = 0; ctx && i < ctx->io.hi; i++) {
+        wsc__conn *c = ctx->io.slots[i];
         if (!c || c->state != WSC__OPEN || (cls && c->cls != cls)) continue;
         if (n < max && out) out[n] = wsc__id(ctx, c);
         n++;
@@ -4960,34 +5707,9 @@ WSC_DEF int wsc_get_conn_info(wsc_ctx *ctx, wsc_id id, wsc_conn_info *info) {
 
 WSC_DEF int wsc_set_meta(wsc_ctx *ctx, wsc_id id, const char *key, const char *value) {
     wsc__conn *c = wsc__get(ctx, id);
-    long at;
-    size_t kl, vl, old = 0, need;
-    char *nb;
     if (!c) return WSC_ERR_STALE;
     if (!key || !*key) return WSC_ERR_INVAL;
-    at = wsc__meta_find(c, key);
-    if (at >= 0) { /* cut the old pair out */
-        char *k = c->meta + at;
-        old = strlen(k) + 1;
-        old += strlen(k + old) + 1;
-        memmove(k, k + old, c->metalen - (size_t)at - old);
-        c->metalen -= (uint32_t)old;
-        c->nmeta--;
-    }
-    if (!value) return 0;
-    if (c->nmeta >= WSC_MAX_META) return WSC_ERR_LIMIT;
-    kl = strlen(key);
-    vl = strlen(value);
-    need = c->metalen + kl + vl + 2;
-    if (need > 0xffffffu) return WSC_ERR_INVAL;
-    nb = (char *)wsc__realloc(ctx, c->meta, need);
-    if (!nb) return WSC_ERR_NOMEM;
-    memcpy(nb + c->metalen, key, kl + 1);
-    memcpy(nb + c->metalen + kl + 1, value, vl + 1);
-    c->meta = nb;
-    c->metalen = (uint32_t)need;
-    c->nmeta++;
-    return 0;
+    return wsc__meta_set(ctx, c, key, value);
 }
 
 WSC_DEF const char *wsc_get_meta(wsc_ctx *ctx, wsc_id id, const char *key) {
@@ -5052,7 +5774,7 @@ WSC_DEF int wsc_cluster_send(wsc_ctx *ctx, const wsc_target *t, int opcode, cons
     int r;
     if (!ctx) return WSC_ERR_INVAL;
     if ((r = wsc__target_msg(ctx, t, opcode, data, len, &m)) < 0) return r;
-    return wsc__csend(ctx, &m);
+    return wsc__bp_publish(ctx, &m);
 }
 
 WSC_DEF int wsc_send_all(wsc_ctx *ctx, int opcode, const void *data, size_t len) {
@@ -5090,38 +5812,27 @@ WSC_DEF int wsc_send_named(wsc_ctx *ctx, const char *selector, const char *arg, 
 WSC_DEF int wsc_post(wsc_ctx *ctx, const wsc_target *t, int opcode, const void *data,
                      size_t len) {
     wsc_link_msg m;
-    unsigned char *job;
-    size_t n;
-    ssize_t w;
     int r;
     if (!ctx) return WSC_ERR_INVAL;
     if ((r = wsc__target_msg(ctx, t, opcode, data, len, &m)) < 0) return r;
-    n = wsc__encode_forward(&m, NULL);
-    job = (unsigned char *)WSC_MALLOC(sizeof n + n, ctx->cfg.alloc_user);
-    if (!job) return WSC_ERR_NOMEM;
-    memcpy(job, &n, sizeof n);
-    wsc__encode_forward(&m, job + sizeof n);
-    w = write(ctx->wake[1], &job, sizeof job);
-    if (w != (ssize_t)sizeof job) {
-        WSC_FREE(job, ctx->cfg.alloc_user);
-        return WSC_ERR_AGAIN;
-    }
-    return 0;
+    return wsc__post_job(ctx, &m);
 }
 
 WSC_DEF int wsc_register_selector(wsc_ctx *ctx, const char *name, wsc_selector_fn fn,
                                   void *ud) {
+    wsc__dl *dl;
     int i;
     if (!ctx || !name || !fn || !*name || strlen(name) > 63) return WSC_ERR_INVAL;
-    for (i = 0; i < ctx->nsel; i++)
-        if (strcmp(ctx->sel[i].name, name) == 0) break;
-    if (i == ctx->nsel) {
-        if (ctx->nsel >= WSC_MAX_SELECTORS) return WSC_ERR_LIMIT;
-        ctx->nsel++;
+    dl = &ctx->dl;
+    for (i = 0; i < dl->nsel; i++)
+        if (strcmp(dl->sel[i].name, name) == 0) break;
+    if (i == dl->nsel) {
+        if (dl->nsel >= WSC_MAX_SELECTORS) return WSC_ERR_LIMIT;
+        dl->nsel++;
     }
-    snprintf(ctx->sel[i].name, sizeof ctx->sel[i].name, "%s", name);
-    ctx->sel[i].fn = fn;
-    ctx->sel[i].ud = ud;
+    snprintf(dl->sel[i].name, sizeof dl->sel[i].name, "%s", name);
+    dl->sel[i].fn = fn;
+    dl->sel[i].ud = ud;
     return 0;
 }
 
@@ -5135,40 +5846,16 @@ WSC_DEF int wsc_global_id(wsc_ctx *ctx, wsc_id id, char *out, size_t cap) {
 WSC_DEF const char *wsc_node_id(wsc_ctx *ctx) { return ctx ? ctx->node : ""; }
 
 WSC_DEF int wsc_cluster_refresh(wsc_ctx *ctx) {
-    if (!ctx || !ctx->cl_on) return WSC_ERR_STATE;
-    ctx->now = wsc_now_ms();
-    if (!ctx->cl_started) { wsc__cluster_start(ctx); return 0; }
-    ctx->next_refresh = ctx->now + ctx->cfg.refresh_ms;
+    if (!ctx || !ctx->cl.on) return WSC_ERR_STATE;
+    ctx->io.now = wsc_now_ms();
+    if (!ctx->cl.started) { wsc__cluster_start(ctx); return 0; }
+    ctx->cl.next_refresh = ctx->io.now + ctx->cfg.refresh_ms;
     return wsc__list_load(ctx) < 0 ? WSC_ERR_SYS : 0;
 }
 
 WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {
     size_t n = 0;
-    int i;
-    for (i = 0; ctx && i < ctx->npeers; i++) {
-        wsc__peer *p = &ctx->peers[i];
-        wsc__conn *s;
-        if (!p->used) continue;
-        if (n < max && out) {
-            wsc_peer_info *o = &out[n];
-            wsc_str nd;
-            nd.ptr = p->node;
-            nd.len = strlen(p->node);
-            if (p->dup && wsc__peer_other(ctx, p, nd)) /* an alias shows its twin's links */
-                p = wsc__peer_other(ctx, p, nd);
-            s = wsc__get(ctx, p->sub);
-            o->url = ctx->peers[i].url;
-            o->node = p->node;
-            o->self = p->self;
-            o->introduced = ctx->peers[i].intro;
-            o->sub_up = s && s->state == WSC__OPEN && s->hello_ok;
-            o->obs_up = wsc__get(ctx, p->obs) != NULL;
-            o->last_heartbeat_ms = p->last_rx < 0 ? -1 : wsc_now_ms() - p->last_rx;
-            if (s && s->state == WSC__OPEN) o->last_heartbeat_ms = wsc_now_ms() - s->last_rx;
-            o->reconnects = p->attempts > 0 ? p->attempts - 1 : 0;
-        }
-        n++;
-    }
+    if (ctx) wsc__cl_peer_infos(ctx, out, max, &n);
     return n;
 }
 
@@ -5176,28 +5863,6 @@ WSC_DEF void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out) {
     if (!out) return;
     if (ctx) *out = ctx->st;
     else memset(out, 0, sizeof *out);
-}
-
-WSC_DEF const char *wsc_strerror(int err) {
-    switch (err) {
-    case WSC_OK: return "ok";
-    case WSC_ERR_INVAL: return "invalid argument";
-    case WSC_ERR_NOMEM: return "out of memory";
-    case WSC_ERR_STALE: return "unknown or closed connection";
-    case WSC_ERR_STATE: return "not allowed in this connection state";
-    case WSC_ERR_TOOBIG: return "message too big (max_message)";
-    case WSC_ERR_SLOW: return "slow consumer: output queue over max_pending";
-    case WSC_ERR_SYS: return "system call failed";
-    case WSC_ERR_ADDR: return "bad address or URL";
-    case WSC_ERR_LIMIT: return "limit reached";
-    case WSC_ERR_PROTO: return "protocol error";
-    case WSC_ERR_HANDSHAKE: return "WebSocket handshake failed";
-    case WSC_ERR_TIMEOUT: return "timed out";
-    case WSC_ERR_UTF8: return "invalid UTF-8";
-    case WSC_ERR_CLOSED: return "connection closed";
-    case WSC_ERR_AGAIN: return "need more input";
-    default: return "unknown error";
-    }
 }
 
 #endif /* WSCLUSTER_IMPLEMENTATION_DONE */

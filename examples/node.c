@@ -301,8 +301,15 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
         else if (chan) wsc_send_where(ctx, &chat, 1, m->opcode, m->data, m->len);
     } else if (ev == WSC_EV_DROP) {
         wsc_drop_info *d = (wsc_drop_info *)data;
-        wsc_log(ctx, WSC_LOG_DEBUG, "dropped message %llu for %s: %s",
-                (unsigned long long)d->msg_id, d->peer, d->reason);
+        if (id == 0 && d->msg_id == 0) /* the end of an outage: one line with its count */
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s: %s; %llu message(s) dropped while it was "
+                    "unreachable", d->peer, d->reason, (unsigned long long)d->count);
+        else if (id == 0) /* the start of one */
+            wsc_log(ctx, WSC_LOG_INFO, "peer %s: %s: dropping messages for it", d->peer,
+                    d->reason);
+        else
+            wsc_log(ctx, WSC_LOG_DEBUG, "dropped message %llu for %s: %s",
+                    (unsigned long long)d->msg_id, d->peer, d->reason);
     } else if (ev == WSC_EV_HTTP) {
         wsc_http_req *req = (wsc_http_req *)data;
         if (wsc_str_eq(req->path, "/") && !wsc_str_eq(req->method, "GET"))

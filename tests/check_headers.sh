@@ -22,6 +22,8 @@ int main(void) {
     wsc_sha1("abc", 3, d);
     if (!ctx || wsc_listen(ctx, "ws://127.0.0.1:0") < 0) return 1;
     wsc_poll(ctx, 0);
+    if (wsc_next_timeout(ctx) < -1 || wsc_pollfds(ctx, NULL, 0) == 0) return 1;
+    if (wsc_shutdown(ctx, 0, 10) != 0) return 1;
     wsc_destroy(ctx);
     return d[0] == 0xa9 ? 0 : 1;
 }
@@ -79,5 +81,7 @@ for cc in gcc clang; do
         run $cc -std=c99 $W -Wconversion -O2 -Ibuild -c "$f" -o "$T/ex_$cc.o"
     done
 done
-[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, epoll, nm, typo)"
+# the layer rule (manual: ARCHITECTURE): no call runs up from a layer to one above it
+run /usr/bin/python3 tests/check_layers.py
+[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, epoll, nm, typo, layers)"
 exit $fail

@@ -614,29 +614,27 @@ static void test_peers(void) {
     CHECK(wsc_peers_parse("", 0, plist_cb, &l) == 0 && l.n == 0);
 }
 
+/* the duplicate window lives in each peer's entry: pure over the entry, no context */
 static void test_dedup(void) {
-    wsc_config cfg;
-    wsc_ctx *ctx;
-    wsc_str a = {"node-a", 6}, b = {"node-b", 6};
+    wsc__peer pa, pb;
     uint64_t base = (uint64_t)1 << 50, k;
     int dups = 0;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.log_level = WSC_LOG_ERROR;
-    ctx = wsc_create(&cfg);
-    CHECK(ctx != NULL);
-    if (!ctx) return;
-    CHECK(!wsc__seen_before(ctx, a, base));
-    CHECK(wsc__seen_before(ctx, a, base));
-    CHECK(!wsc__seen_before(ctx, b, base)); /* per origin */
-    CHECK(!wsc__seen_before(ctx, a, base + 5));
-    CHECK(!wsc__seen_before(ctx, a, base + 3)); /* late but inside the window */
-    CHECK(wsc__seen_before(ctx, a, base + 3));
-    CHECK(!wsc__seen_before(ctx, a, base + 5000));
-    CHECK(wsc__seen_before(ctx, a, base + 5)); /* fell out of the window: refused */
-    for (k = 1; k <= 3000; k++) dups += wsc__seen_before(ctx, a, base + 5000 + k);
+    memset(&pa, 0, sizeof pa);
+    memset(&pb, 0, sizeof pb);
+    CHECK(!wsc__peer_seen(&pa, base));
+    CHECK(wsc__peer_seen(&pa, base));
+    CHECK(!wsc__peer_seen(&pb, base)); /* per peer */
+    CHECK(!wsc__peer_seen(&pa, base + 5));
+    CHECK(!wsc__peer_seen(&pa, base + 3)); /* late but inside the window */
+    CHECK(wsc__peer_seen(&pa, base + 3));
+    CHECK(!wsc__peer_seen(&pa, base + 5000));
+    CHECK(wsc__peer_seen(&pa, base + 5)); /* fell out of the window: refused */
+    for (k = 1; k <= 3000; k++) dups += wsc__peer_seen(&pa, base + 5000 + k);
     CHECK(dups == 0);
-    CHECK(!wsc__seen_before(ctx, a, 7)); /* a restarted origin with a far smaller id */
-    wsc_destroy(ctx);
+    CHECK(!wsc__peer_seen(&pa, 7)); /* a restarted origin with a far smaller id */
+    CHECK(wsc__peer_seen(&pa, 7));
+    pa.win_on = 0; /* a new link: a fresh window */
+    CHECK(!wsc__peer_seen(&pa, 7));
 }
 
 int main(void) {
