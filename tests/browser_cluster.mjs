@@ -11,46 +11,20 @@
 // Leaves a screenshot of both pages side by side in build/cluster.png.
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
+import { ChatPages, ROOT, assertCleanExit, launchChromium, msgTexts, sleep,
+  startNode as startLibNode, waitForMsg, withTimeout } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(ROOT, 'tests/.npm/node_modules/'));
-function load(name) {
-  try {
-    return require(name);
-  } catch (e) {
-    throw new Error(`cannot load ${name} (${e.message}): run  npm install --prefix tests/.npm ws playwright-core`);
-  }
-}
-const { chromium } = load('playwright-core');
-
-const NODE_BIN = path.resolve(ROOT, process.env.WSC_NODE_BIN || 'build/wscluster-node');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const SHOT = path.join(ROOT, 'build/cluster.png');
 const T = 20_000;       // one step (ASan build on a slow 2-core machine)
 const T_LINK = 60_000;  // until the whole mesh is linked
 const N = 3;
 const SECRET = crypto.randomBytes(12).toString('hex');
 const LINK_ARGS = ['--heartbeat-ms', '200', '--heartbeat-timeout-ms', '1000', '--refresh-ms', '500'];
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** n distinct free 127.0.0.1 ports (held open together, then released). */
 async function freePorts(n) {
@@ -71,57 +45,20 @@ async function freePorts(n) {
 }
 
 /** Start one instance on a fixed port; resolves once its `listening ws://` line is out. */
-async function startNode(id, port, peersFile) {
-  const args = ['--listen', `127.0.0.1:${port}`, '--id', id, '--peers', peersFile, ...LINK_ARGS];
-  const proc = spawn(NODE_BIN, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WSCLUSTER_SECRET: SECRET },
+function startNode(id, port, peersFile) {
+  return startLibNode({
+    id, listen: `127.0.0.1:${port}`, args: ['--id', id, '--peers', peersFile, ...LINK_ARGS],
+    env: { WSCLUSTER_SECRET: SECRET }, timeout: T,
   });
-  let out = '';
-  let err = '';
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { err = (err + d).slice(-16384); });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const ready = new Promise((resolve, reject) => {
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /^listening ws:\/\/127\.0\.0\.1:(\d+)\s*$/m.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.on('error', reject);
-    exited.then(({ code, signal }) =>
-      reject(new Error(`node ${id} exited early (code ${code}, signal ${signal})\nstderr:\n${err}`)));
-  });
-  const node = {
-    id, proc, port,
-    http: `http://127.0.0.1:${port}`,
-    stderr: () => err,
-    alive: () => proc.exitCode === null && proc.signalCode === null,
-    async stop() {
-      if (node.alive()) proc.kill('SIGTERM');
-      return withTimeout(exited, T, `node ${id} exit after SIGTERM`);
-    },
-    kill() { if (node.alive()) proc.kill('SIGKILL'); },
-  };
-  try {
-    assert.equal(await withTimeout(ready, T, `node ${id} "listening ws://" line`), port);
-  } catch (e) {
-    node.kill();
-    throw e;
-  }
-  return node;
 }
 
 let tmpDir;
 let nodes = [];
 let browser;
-const problems = [];      // console errors/warnings and page errors, as "page: text"
-let allowConnFailures = false; // while the nodes are being stopped on purpose
+let pages;  // pages.problems: console errors/warnings and page errors, as "page: text"
 
 /** Start the three instances from one shared server list (retried if a port got taken). */
 async function startCluster() {
-  assert.ok(fs.existsSync(NODE_BIN), `node binary not found: ${NODE_BIN} (run make)`);
   tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsc-cluster-'));
   const peersFile = path.join(tmpDir, 'peers.txt');
   for (let attempt = 1; ; attempt++) {
@@ -173,40 +110,7 @@ async function waitLinked() {
   }
 }
 
-function watch(page, label) {
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
-    const text = msg.text();
-    if (allowConnFailures && /^WebSocket connection to .* failed/.test(text)) return;
-    problems.push(`${label} console.${msg.type()}: ${text}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${label} pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    if (!r.url().startsWith('ws')) problems.push(`${label} requestfailed: ${r.url()} ${r.failure()?.errorText}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`${label} HTTP ${r.status()} for ${r.url()}`);
-  });
-}
-
-async function openChat(node, name) {
-  const ctx = await browser.newContext({ viewport: { width: 640, height: 420 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  watch(page, `${name}@${node.id}`);
-  await page.goto(`${node.http}/#name=${encodeURIComponent(name)}`);
-  await page.locator('#status').filter({ hasText: /^connected$/ }).waitFor();
-  assert.equal(await page.inputValue('#name'), name);
-  return page;
-}
-
-const msgTexts = (page) => page.locator('#log .msg').allTextContents();
-
-async function waitForMsg(page, text) {
-  await page.locator('#log .msg', { hasText: text }).last().waitFor();
-  const all = await msgTexts(page);
-  assert.ok(all.includes(text), `expected a message exactly "${text}" in ${JSON.stringify(all)}`);
-}
+const openChat = (node, name) => pages.open(node, name, `${name}@${node.id}`);
 
 async function typeAndSend(page, text) {
   await page.fill('#input', text);
@@ -219,11 +123,8 @@ const expected = []; // every message both pages must show, exactly once
 
 before(async () => {
   nodes = await startCluster();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
+  pages = new ChatPages(browser, { viewport: { width: 640, height: 420 }, timeout: T });
 });
 
 after(async () => {
@@ -310,20 +211,18 @@ test('no console errors or warnings; screenshot of both pages', { timeout: 3 * T
   fs.mkdirSync(path.dirname(SHOT), { recursive: true });
   await sheet.screenshot({ path: SHOT, fullPage: true });
   await ctx.close();
-  assert.deepEqual(problems, []);
+  assert.deepEqual(pages.problems, []);
 });
 
 test('instance 3 restarts on its port, rejoins the cluster, and its page chats again', { timeout: T_LINK + 6 * T }, async () => {
   const old = nodes[2];
-  allowConnFailures = true; // carol's page retries while instance 3 is down
-  const { code, signal } = await old.stop();
-  assert.equal(signal, null, `${old.id} died by signal ${signal}\n${old.stderr()}`);
-  assert.equal(code, 0, `${old.id} exit code ${code}\n${old.stderr()}`);
+  pages.allowConnFailures = true; // carol's page retries while instance 3 is down
+  assertCleanExit(old, await old.stop());
   await carol.locator('#status').filter({ hasNotText: /^connected$/ }).waitFor();
   nodes[2] = await startNode(old.id, old.port, path.join(tmpDir, 'peers.txt'));
   await waitLinked();
   await carol.locator('#status').filter({ hasText: /^connected$/ }).waitFor({ timeout: T_LINK });
-  allowConnFailures = false;
+  pages.allowConnFailures = false;
   await typeAndSend(alice, 'welcome back carol');
   expected.push('alice: welcome back carol');
   await waitForMsg(carol, 'alice: welcome back carol');
@@ -335,16 +234,13 @@ test('instance 3 restarts on its port, rejoins the cluster, and its page chats a
     const got = (await msgTexts(page)).filter((t) => expected.includes(t));
     assert.deepEqual(got, expected, `${label}'s page: ${JSON.stringify(await msgTexts(page))}`);
   }
-  assert.deepEqual(problems, []);
+  assert.deepEqual(pages.problems, []);
 });
 
 test('every node exits 0 on SIGTERM', { timeout: 2 * T }, async () => {
-  allowConnFailures = true; // the pages notice their node going away and retry
+  pages.allowConnFailures = true; // the pages notice their node going away and retry
   const results = await Promise.all(nodes.map((n) => n.stop()));
-  results.forEach(({ code, signal }, i) => {
-    assert.equal(signal, null, `${nodes[i].id} died by signal ${signal}\n${nodes[i].stderr()}`);
-    assert.equal(code, 0, `${nodes[i].id} exit code ${code}\n${nodes[i].stderr()}`);
-  });
+  results.forEach((exit, i) => assertCleanExit(nodes[i], exit));
   for (const n of nodes) {
     assert.doesNotMatch(n.stderr(), /wrong cluster secret|ERROR|Sanitizer/, `${n.id} stderr:\n${n.stderr()}`);
   }

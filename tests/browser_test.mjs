@@ -7,111 +7,19 @@
 // Leaves a screenshot in build/chat.png.
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
+import { ChatPages, ROOT, assertCleanExit, launchChromium, msgTexts, startNode, waitForMsg,
+  withTimeout } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(ROOT, 'tests/.npm/node_modules/'));
-function load(name) {
-  try {
-    return require(name);
-  } catch (e) {
-    throw new Error(`cannot load ${name} (${e.message}): run  npm install --prefix tests/.npm ws playwright-core`);
-  }
-}
-const { chromium } = load('playwright-core');
-
-const NODE_BIN = path.resolve(ROOT, process.env.WSC_NODE_BIN || 'build/wscluster-node');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const SHOT = path.join(ROOT, 'build/chat.png');
 const T = 10_000;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Start the node; resolves once its `listening ws://` line has been printed. */
-async function startNode(listen = '127.0.0.1:0') {
-  assert.ok(fs.existsSync(NODE_BIN), `node binary not found: ${NODE_BIN} (run make)`);
-  const proc = spawn(NODE_BIN, ['--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { err = (err + d).slice(-16384); });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const ready = new Promise((resolve, reject) => {
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /^listening ws:\/\/127\.0\.0\.1:(\d+)\s*$/m.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.on('error', reject);
-    exited.then(({ code, signal }) =>
-      reject(new Error(`node exited early (code ${code}, signal ${signal})\nstderr:\n${err}`)));
-  });
-  const port = await withTimeout(ready, T, 'node "listening ws://" line');
-  return {
-    proc, port,
-    http: `http://127.0.0.1:${port}`,
-    stderr: () => err,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return withTimeout(exited, T, 'node exit after SIGTERM');
-    },
-    kill() { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); },
-  };
-}
-
 let node;
 let browser;
-const problems = [];      // console errors/warnings and page errors, as "page: text"
-let allowConnFailures = false; // while the node is deliberately down
+let pages;  // pages.problems: console errors/warnings and page errors, as "page: text"
 
-function watch(page, label) {
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
-    const text = msg.text();
-    // While the server is down on purpose, Chromium itself logs each failed reconnect attempt.
-    if (allowConnFailures && /^WebSocket connection to .* failed/.test(text)) return;
-    problems.push(`${label} console.${msg.type()}: ${text}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${label} pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    if (!r.url().startsWith('ws')) problems.push(`${label} requestfailed: ${r.url()} ${r.failure()?.errorText}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`${label} HTTP ${r.status()} for ${r.url()}`);
-  });
-}
-
-async function openChat(name) {
-  const ctx = await browser.newContext({ viewport: { width: 760, height: 460 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  watch(page, name);
-  await page.goto(`${node.http}/#name=${encodeURIComponent(name)}`);
-  await page.locator('#status').filter({ hasText: /^connected$/ }).waitFor();
-  assert.equal(await page.inputValue('#name'), name);
-  return page;
-}
-
-const msgTexts = (page) => page.locator('#log .msg').allTextContents();
-
-async function waitForMsg(page, text) {
-  await page.locator('#log .msg', { hasText: text }).last().waitFor();
-  const all = await msgTexts(page);
-  assert.ok(all.includes(text), `expected a message exactly "${text}" in ${JSON.stringify(all)}`);
-}
+const openChat = (name) => pages.open(node, name);
 
 async function send(query) {
   const res = await withTimeout(fetch(`${node.http}/send?${query}`), T, 'GET /send');
@@ -124,12 +32,9 @@ let alice;
 let bob;
 
 before(async () => {
-  node = await startNode();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  node = await startNode({ timeout: T });
+  browser = await launchChromium();
+  pages = new ChatPages(browser, { viewport: { width: 760, height: 460 }, timeout: T });
 });
 
 after(async () => {
@@ -193,31 +98,27 @@ test('message content is rendered as text, not HTML', { timeout: 30_000 }, async
 test('no console errors or warnings so far; screenshot', { timeout: 30_000 }, async () => {
   fs.mkdirSync(path.dirname(SHOT), { recursive: true });
   await bob.screenshot({ path: SHOT });
-  assert.deepEqual(problems, []);
+  assert.deepEqual(pages.problems, []);
 });
 
 test('pages reconnect after the node restarts on the same port', { timeout: 60_000 }, async () => {
   const port = node.port;
-  allowConnFailures = true;
-  const { code, signal } = await node.stop();
-  assert.equal(signal, null, `node died by signal ${signal}\n${node.stderr()}`);
-  assert.equal(code, 0, `node exit code ${code}\n${node.stderr()}`);
+  pages.allowConnFailures = true;
+  assertCleanExit(node, await node.stop());
   for (const p of [alice, bob]) {
     await p.locator('#status').filter({ hasNotText: /^connected$/ }).waitFor();
   }
-  node = await startNode(`127.0.0.1:${port}`);
+  node = await startNode({ listen: `127.0.0.1:${port}`, timeout: T });
   for (const p of [alice, bob]) {
     await p.locator('#status').filter({ hasText: /^connected$/ }).waitFor({ timeout: 30_000 });
   }
-  allowConnFailures = false;
+  pages.allowConnFailures = false;
   await alice.fill('#input', 'back again');
   await alice.click('#send');
   await waitForMsg(bob, 'alice: back again');
-  assert.deepEqual(problems, []);
+  assert.deepEqual(pages.problems, []);
 });
 
 test('node exits 0 on SIGTERM', { timeout: T }, async () => {
-  const { code, signal } = await node.stop();
-  assert.equal(signal, null, `node died by signal ${signal}\n${node.stderr()}`);
-  assert.equal(code, 0, `node exit code ${code}\n${node.stderr()}`);
+  assertCleanExit(node, await node.stop());
 });

@@ -9,80 +9,20 @@
 import test, { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
+import { ROOT, assertCleanExit, load, startNode as startLibNode, withTimeout } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(ROOT, 'tests/.npm/node_modules/'));
-function load(name) {
-  try {
-    return require(name);
-  } catch (e) {
-    throw new Error(`cannot load ${name} (${e.message}): run  npm install --prefix tests/.npm ws playwright-core`);
-  }
-}
 const { WebSocket, WebSocketServer } = load('ws');
 
-const NODE_BIN = path.resolve(ROOT, process.env.WSC_NODE_BIN || 'build/wscluster-node');
 const CLIENT_BIN = path.resolve(ROOT, process.env.WSC_CLIENT_BIN || 'build/wsc-client');
 const T = 10_000;      // per-step timeout (the node may run under ASan on a slow machine)
 const T_BIG = 30_000;  // for the multi-MiB cases
 
 // ---------------------------------------------------------------- helpers
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Start the node; resolves once its `listening ws://` line has been printed. */
-async function startNode(extraArgs = []) {
-  assert.ok(fs.existsSync(NODE_BIN), `node binary not found: ${NODE_BIN} (run make)`);
-  const proc = spawn(NODE_BIN, ['--listen', '127.0.0.1:0', ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { err = (err + d).slice(-16384); });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const ready = new Promise((resolve, reject) => {
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /^listening ws:\/\/([\d.]+):(\d+)\s*$/m.exec(out);
-      if (m) resolve({ host: m[1], port: Number(m[2]) });
-    });
-    proc.on('error', reject);
-    exited.then(({ code, signal }) =>
-      reject(new Error(`node exited early (code ${code}, signal ${signal})\nstderr:\n${err}`)));
-  });
-  const { host, port } = await withTimeout(ready, T, 'node "listening ws://" line');
-  assert.equal(host, '127.0.0.1');
-  const node = {
-    proc, port,
-    ws: `ws://127.0.0.1:${port}`,
-    http: `http://127.0.0.1:${port}`,
-    stderr: () => err,
-    exited,
-    /** SIGTERM, wait for exit, return {code, signal}. */
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return withTimeout(exited, T, 'node exit after SIGTERM');
-    },
-    kill() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    },
-  };
-  return node;
-}
+/** Start the node on an ephemeral port, with `extraArgs`. */
+const startNode = (extraArgs = []) => startLibNode({ args: extraArgs, timeout: T });
 
 /** A ws client with a message queue so tests can `await c.next()`. */
 class Client {
@@ -357,11 +297,10 @@ describe('ws client against wscluster-node', () => {
   test('SIGTERM closes clients with 1001 and the node exits 0', { timeout: T }, async () => {
     const c = await Client.open(`${node.ws}/ws?user=dave`);
     const e = await Client.open(`${node.ws}/echo`);
-    const { code, signal } = await node.stop();
+    const exit = await node.stop();
     assert.equal((await withTimeout(c.closed, T, 'close on shutdown')).code, 1001);
     assert.equal((await withTimeout(e.closed, T, 'close on shutdown')).code, 1001);
-    assert.equal(signal, null, `node died by signal ${signal}\n${node.stderr()}`);
-    assert.equal(code, 0, `node exit code ${code}\n${node.stderr()}`);
+    assertCleanExit(node, exit);
   });
 });
 
@@ -405,9 +344,23 @@ describe('wscluster-node with --max-message 1000', () => {
   });
 
   test('node exits 0 on SIGTERM', { timeout: T }, async () => {
-    const { code, signal } = await node.stop();
-    assert.equal(signal, null, `node died by signal ${signal}\n${node.stderr()}`);
-    assert.equal(code, 0, `node exit code ${code}\n${node.stderr()}`);
+    assertCleanExit(node, await node.stop());
+  });
+});
+
+describe('SIGTERM to a wscluster-node with a ws client', () => {
+  let node;
+  before(async () => { node = await startNode(); });
+  after(() => { if (node) node.kill(); });
+
+  test('the client sees close code 1001 and the node exits 0', { timeout: T }, async () => {
+    const c = await Client.open(`${node.ws}/echo`);
+    await c.send('before shutdown');
+    assert.equal((await c.next()).data.toString(), 'before shutdown');
+    node.proc.kill('SIGTERM');
+    const closed = await withTimeout(c.closed, T, 'the node closing the client on SIGTERM');
+    assert.equal(closed.code, 1001, `close code ${closed.code}\n${node.stderr()}`);
+    assertCleanExit(node, await withTimeout(node.exited, T, 'node exit after SIGTERM'));
   });
 });
 

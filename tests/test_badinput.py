@@ -10,7 +10,7 @@ import unittest
 from util import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, NodeTestCase,
                   RawTCP, RawWS, assert_echo, build_frame, client_count, close_payload,
                   connect, http_request, main, raise_nofile, read_http_head, recv_all,
-                  upgrade_request, wait_until)
+                  upgrade_request, wait_for)
 
 MANY = 1100
 # Before any node starts, so the nodes inherit it too.
@@ -412,7 +412,7 @@ class ManyConnectionsTests(NodeTestCase, unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
-        wait_until(lambda: client_count(port) == 0, timeout=30, msg="client count back to 0")
+        wait_for(lambda: client_count(port) == 0, timeout=30, msg="client count back to 0")
         assert_echo(port)
 
 
@@ -434,7 +434,7 @@ class MaxClientsTests(NodeTestCase, unittest.TestCase):
                     return read_http_head(s)[0] == 101
                 finally:
                     s.close()
-            wait_until(admitted, msg="a free slot after one client left")
+            wait_for(admitted, msg="a free slot after one client left")
         finally:
             for ws in held:
                 ws.close()
@@ -443,7 +443,7 @@ class MaxClientsTests(NodeTestCase, unittest.TestCase):
             # plain HTTP counts against the limit too: 503 until the closes are seen
             status, _, body = http_request(port, "GET", "/stats")
             return status == 200 and json.loads(body)["connections"]["client"] == 0
-        wait_until(drained, msg="client count back to 0")
+        wait_for(drained, msg="client count back to 0")
         assert_echo(port)
 
 

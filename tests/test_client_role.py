@@ -2,85 +2,24 @@
 servers, and the node itself."""
 
 import asyncio
-import os
 import struct
-import subprocess
-import threading
 import unittest
 
 import websockets
 
-from util import (CLIENT_BIN, HOST, NodeTestCase, accept_for, apply_mask, free_port, main,
-                  wait_until)
+import util
+from util import (CLIENT_BIN, HOST, LoopThread, NodeTestCase, Recorder, accept_for, apply_mask,
+                  build_frame, free_port, main)
 
 MiB = 1 << 20
 
 
 def run_client(*args, timeout=90):
-    if not os.access(CLIENT_BIN, os.X_OK):
-        raise AssertionError("client binary missing: %s" % CLIENT_BIN)
-    return subprocess.run([CLIENT_BIN] + [str(a) for a in args], capture_output=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return util.run_client(CLIENT_BIN, *args, timeout=timeout)
 
 
-class ClientCase(unittest.TestCase):
-    def assertOk(self, res, n):
-        out = res.stdout.decode(errors="replace")
-        err = res.stderr.decode(errors="replace")[-2000:]
-        self.assertEqual(res.returncode, 0, "exit %d\nstdout: %s\nstderr: %s"
-                         % (res.returncode, out, err))
-        self.assertRegex(out, r"(?m)^ok %d$" % n)
-
-    def assertExit(self, res, code):
-        self.assertEqual(res.returncode, code, "stdout: %r\nstderr: %r"
-                         % (res.stdout[-500:], res.stderr[-2000:]))
-        self.assertNotRegex(res.stdout.decode(errors="replace"), r"(?m)^ok ")
-
-
-class LoopThread:
-    """An asyncio loop in a daemon thread hosting the servers under test."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout=10):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-class Recorder:
-    """What the echo server saw, one dict per connection (written on the loop thread)."""
-
-    def __init__(self):
-        self.conns = []
-
-    async def echo(self, ws):
-        rec = {"path": ws.path, "subprotocol": ws.subprotocol, "kinds": set(), "sizes": [],
-               "zeros": False, "printable": True, "close_code": None, "done": False}
-        self.conns.append(rec)
-        try:
-            async for msg in ws:
-                rec["kinds"].add(type(msg).__name__)
-                rec["sizes"].append(len(msg))
-                if isinstance(msg, bytes):
-                    rec["zeros"] |= b"\x00" in msg
-                else:
-                    rec["printable"] &= msg.isprintable()
-                await ws.send(msg)
-        except websockets.ConnectionClosed:
-            pass  # close_code below tells the test what happened
-        finally:
-            rec["close_code"] = ws.close_code
-            rec["done"] = True
-
-    def last(self):
-        return wait_until(lambda: self.conns and self.conns[-1]["done"] and self.conns[-1],
-                          msg="server side of the connection to finish")
+class ClientCase(util.ClientChecks, unittest.TestCase):
+    pass
 
 
 class AgainstWebsocketsServer(ClientCase):
@@ -180,19 +119,8 @@ async def read_client_frame(reader):
 
 
 def server_frame(opcode, payload, mask=False, rsv=0):
-    b0 = 0x80 | (rsv << 4) | opcode
-    m = 0x80 if mask else 0
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", b0, m | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, m | 127, n)
-    if mask:
-        key = os.urandom(4)
-        return head + key + apply_mask(payload, key)
-    return head + payload
+    """A server's frame: unmasked unless the test wants that violation."""
+    return build_frame(opcode, payload, rsv=rsv, mask=mask)
 
 
 def handshake_ok(key, extra=""):
@@ -220,40 +148,31 @@ async def bad_accept(r, w, key):
     await read_client_frame(r)
 
 
-async def masked_echo(r, w, key):
+async def answer_first_frame(r, w, key, answer):
+    """Handshake, read the client's first frame, send answer(its payload), then wait for the
+    client's next frame (its close)."""
     w.write(handshake_ok(key))
     await w.drain()
     _, payload = await read_client_frame(r)
-    w.write(server_frame(0x1, payload, mask=True))
+    w.write(answer(payload))
     await w.drain()
     await read_client_frame(r)
+
+
+async def masked_echo(r, w, key):
+    await answer_first_frame(r, w, key, lambda p: server_frame(0x1, p, mask=True))
 
 
 async def rsv_echo(r, w, key):
-    w.write(handshake_ok(key))
-    await w.drain()
-    _, payload = await read_client_frame(r)
-    w.write(server_frame(0x1, payload, rsv=4))
-    await w.drain()
-    await read_client_frame(r)
+    await answer_first_frame(r, w, key, lambda p: server_frame(0x1, p, rsv=4))
 
 
 async def wrong_echo(r, w, key):
-    w.write(handshake_ok(key))
-    await w.drain()
-    _, payload = await read_client_frame(r)
-    w.write(server_frame(0x1, payload[::-1] + b"!"))
-    await w.drain()
-    await read_client_frame(r)
+    await answer_first_frame(r, w, key, lambda p: server_frame(0x1, p[::-1] + b"!"))
 
 
 async def close_instead_of_echo(r, w, key):
-    w.write(handshake_ok(key))
-    await w.drain()
-    await read_client_frame(r)
-    w.write(server_frame(0x8, struct.pack("!H", 1011)))
-    await w.drain()
-    await read_client_frame(r)
+    await answer_first_frame(r, w, key, lambda p: server_frame(0x8, struct.pack("!H", 1011)))
 
 
 async def eof_after_handshake(r, w, key):

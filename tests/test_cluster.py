@@ -22,15 +22,14 @@ import subprocess
 import tempfile
 import threading
 import time
-import unittest
 import uuid
 from urllib.parse import quote, urlencode
 
 import util
-from util import fresh_port, tok, write_file
+from util import fresh_port, tok, wait_for, write_file
 from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Node, RawTCP, RawWS,
-                  close_payload, get_stats, http_request, main, parse_close, read_http_head,
-                  upgrade_request)
+                  close_payload, get_stats, http_request, main, mesh_problems, parse_close,
+                  read_http_head, upgrade_request, wait_mesh)
 
 DEVICE_BIN = util._bin("WSC_DEVICE_BIN", "build/device")
 THREADS_BIN = util._bin("WSC_THREADS_BIN", "build/threads")
@@ -39,10 +38,6 @@ HB_MS, HB_TIMEOUT_MS, REFRESH_MS = 200, 1000, 500
 HB_ARGS = ["--heartbeat-ms", str(HB_MS), "--heartbeat-timeout-ms", str(HB_TIMEOUT_MS),
            "--refresh-ms", str(REFRESH_MS)]
 DEADLINE = 30.0   # generous bound for anything that must eventually happen
-
-
-def wait_for(pred, timeout=DEADLINE, *args, **kw):
-    return util.wait_for(pred, timeout, *args, **kw)
 QUICK = 2.0       # "promptly": a message among healthy instances while another one is stuck
 SLACK = 2.0       # scheduling slack on a slow, noisy machine (ASan) over a protocol timer
 DRAIN = 1.0       # after the expected messages arrived, listen this long for duplicates
@@ -56,16 +51,6 @@ TIMINGS = {}      # measured durations, printed at the end (VERBOSE runs) for th
 
 def note_time(name, seconds):
     TIMINGS[name] = seconds
-
-
-
-
-
-
-
-
-
-
 
 
 # ------------------------------------------------------------------------ link format --
@@ -128,7 +113,6 @@ class CNode(Node):
 
     def __init__(self, name, peers_file=None, secret=SECRET, tcp=True, extra=(), env=None,
                  port=None, tcp_port=None, peers_env_file=False):
-        self.name = name
         self.cfg = dict(peers_file=peers_file, secret=secret, tcp=tcp, extra=tuple(extra),
                         env=dict(env or {}), peers_env_file=peers_env_file)
         port = port or fresh_port()
@@ -143,8 +127,7 @@ class CNode(Node):
             args += ["--peers", peers_file]
         e.update(self.cfg["env"])
         super().__init__(*(args + list(extra)), tcp=bool(tcp_port), env=e, port=port,
-                         tcp_port=tcp_port)
-        self.killed_on_purpose = False
+                         tcp_port=tcp_port, name=name)
 
     def clone(self):
         """The same instance again (same id, ports, list, secret), not started."""
@@ -185,9 +168,6 @@ class CNode(Node):
         if status != 200:
             raise AssertionError("/clients answered %d" % status)
         return json.loads(body)
-
-    def log_count(self, needle):
-        return self.log_text().count(needle)
 
 
 class Proc:
@@ -497,43 +477,6 @@ class FakePeer:
 
 
 # ---------------------------------------------------------------------- test base --
-
-def mesh_problems(nodes, strict=True):
-    """What keeps `nodes` from being a full mesh: each lists every other one by URL and node
-    id with both links up; strict: and has exactly len(others) links of each kind."""
-    problems = []
-    for n in nodes:
-        try:
-            st = n.stats()
-        except Exception as e:
-            problems.append("%s: /stats failed: %r" % (n.name, e))
-            continue
-        peers = {p["url"]: p for p in st["peers"]}
-        others = [m for m in nodes if m is not n]
-        for m in others:
-            p = peers.get(m.link_url)
-            if p is None:
-                problems.append("%s has no entry for %s" % (n.name, m.name))
-            elif (p["self"] or p["subscriber"] != "up" or p["observable"] != "up"
-                  or p["node"] != m.name):
-                problems.append("%s sees %s as %r" % (n.name, m.name, p))
-        c = st["connections"]
-        if strict and (c["subscriber"] != len(others) or c["observable"] != len(others)):
-            problems.append("%s has links %r, expected %d of each" % (n.name, c, len(others)))
-    return problems
-
-
-def wait_mesh(nodes, timeout=DEADLINE, strict=True):
-    last = []
-
-    def ok():
-        last[:] = mesh_problems(nodes, strict)
-        return not last
-    t0 = time.monotonic()
-    wait_for(ok, timeout, "a full mesh of %s" % [n.name for n in nodes],
-             diag=lambda: "\n".join(last))
-    return time.monotonic() - t0
-
 
 def links_down(viewer, target):
     """viewer's entry for target shows both links down."""
@@ -1382,6 +1325,35 @@ class LinkEdgeTests(ClusterCase):
             self.assertEqual(a.post(blob, "application/octet-stream")["delivered"], 1)
         self.expect_delivery([ca, cb], {big1: [ca, cb], big2: [ca, cb]}, timeout=5)
         self.assertEqual(b.peers()[a.link_url]["reconnects"], reconnects)
+
+    def test_unreachable_peer_raises_one_drop_event_per_outage(self):
+        # messages for a peer without a link to us: one event when the drops start, one
+        # summary with their count when it is back (not one event per message)
+        pf = os.path.join(self.tmp.name, "peers-outage")
+        a, b = CNode("out-a", peers_file=pf), CNode("out-b", peers_file=pf)
+        write_file(pf, peers_text([a.entry, b.entry]))
+        self.start(a)
+        self.start(b)
+        wait_mesh([a, b])
+        d0 = a.stats()["forwarded"]["dropped"]
+        b.killed_on_purpose = True
+        b.proc.kill()
+        b.proc.wait()
+        wait_for(lambda: a.peers()[b.link_url]["observable"] != "up", DEADLINE,
+                 "a to see b's link down", diag=lambda: a.peers())
+        for i in range(7):
+            a.send(tok("while-down-%d" % i))
+        self.assertEqual(a.stats()["forwarded"]["dropped"] - d0, 7, a.stats()["forwarded"])
+        start = "peer out-b: peer unreachable: dropping messages for it"
+        summary = "peer out-b: peer reachable again; 7 message(s) dropped"
+        self.assertEqual(a.log_count(start), 1, a.log_tail())
+        b2 = self.start(b.clone())
+        wait_mesh([a, b2])
+        wait_for(lambda: a.log_count(summary) == 1, DEADLINE, "the outage summary",
+                 diag=a.log_tail)
+        a.send(tok("after"))
+        self.assertEqual(a.stats()["forwarded"]["dropped"] - d0, 7)
+        self.assertEqual(a.log_count(start), 1)
 
     def test_aliased_entries_keep_observable_state(self):
         # every instance listed twice (127.0.0.1:P and localhost:P): the alias link that was

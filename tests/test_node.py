@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatusCode
 from util import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Node,
                   NodeTestCase, RawTCP, RawWS, assert_echo, close_payload, client_count,
                   get_stats, http_request, main, recv, run_async, upgrade_request,
-                  wait_until, ws_connect)
+                  wait_for, ws_connect)
 import util
 
 MiB = 1 << 20
@@ -481,7 +481,7 @@ class StatsTests(NodeTestCase, unittest.TestCase):
             before = get_stats(port)
             async with ws_connect(self.node.url("/ws")) as a, \
                     ws_connect(self.node.url("/ws")) as b:
-                wait_until(lambda: client_count(port) >= 2, msg="client count 2")
+                wait_for(lambda: client_count(port) >= 2, msg="client count 2")
                 await a.send("count me")
                 self.assertEqual(await recv(a), "count me")
                 self.assertEqual(await recv(b), "count me")
@@ -489,7 +489,7 @@ class StatsTests(NodeTestCase, unittest.TestCase):
                 self.assertGreaterEqual(mid["messages"]["received"],
                                         before["messages"]["received"] + 1)
                 self.assertGreaterEqual(mid["messages"]["sent"], before["messages"]["sent"] + 2)
-            wait_until(lambda: client_count(port) == 0, msg="client count back to 0")
+            wait_for(lambda: client_count(port) == 0, msg="client count back to 0")
         run_async(go())
 
 

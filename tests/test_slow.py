@@ -17,7 +17,7 @@ import unittest
 from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, TIMEOUT, Node, RawTCP,
                   RawWS, assert_echo, client_count, free_port, get_stats, http_request, main,
                   parse_close, read_http_head, recv, run_async, tcp_frame, upgrade_request,
-                  wait_until, ws_connect)
+                  wait_for, ws_connect)
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -188,7 +188,7 @@ class SlowConsumerTests(unittest.TestCase):
         self.assertEqual(fast.recv_message(timeout=SLOW), (OP_TEXT, b"after-the-storm"))
         # and a newcomer can join and chat
         with RawWS(port, "/ws?user=new") as late:
-            wait_until(lambda: client_count(port) == 2, msg="newcomer counted")
+            wait_for(lambda: client_count(port) == 2, msg="newcomer counted")
             late.send_text("hi from the newcomer")
             self.assertEqual(late.recv_message(timeout=SLOW), (OP_TEXT, b"hi from the newcomer"))
             self.assertEqual(fast.recv_message(timeout=SLOW), (OP_TEXT, b"hi from the newcomer"))
@@ -198,7 +198,7 @@ class SlowConsumerTests(unittest.TestCase):
         slow = slow_ws(port)
         fast = RawWS(port, "/ws?user=fast")
         try:
-            wait_until(lambda: client_count(port) == 2, msg="both clients counted")
+            wait_for(lambda: client_count(port) == 2, msg="both clients counted")
             reader = Reader(fast, COUNT + 1)
             reader.start()
             self.push(COUNT)
@@ -212,8 +212,8 @@ class SlowConsumerTests(unittest.TestCase):
             stats = get_stats(port)
             self.assertGreaterEqual(stats["messages"]["closed_slow"], 1, stats)
             # the node lets go of the slow client even though it never reads
-            wait_until(lambda: client_count(port) == 1, timeout=SLOW,
-                       msg="slow client dropped from the client count")
+            wait_for(lambda: client_count(port) == 1, timeout=SLOW,
+                     msg="slow client dropped from the client count")
             seqs, code = read_until_closed(ws_frames(slow), OP_CLOSE)
             self.check_slow_client(seqs, code)
             self.assertEqual(get_stats(port)["messages"]["closed_slow"], 1)
@@ -233,14 +233,14 @@ class SlowConsumerTests(unittest.TestCase):
 
         def wake_up():  # poll /stats; read the slow client as soon as it has been cut off
             try:
-                wait_until(lambda: get_stats(port)["messages"]["closed_slow"] >= 1,
-                           timeout=SLOW, interval=0.02, msg="closed_slow >= 1")
+                wait_for(lambda: get_stats(port)["messages"]["closed_slow"] >= 1,
+                         timeout=SLOW, interval=0.02, msg="closed_slow >= 1")
                 result["closed"] = read_until_closed(ws_frames(slow), OP_CLOSE)
             except BaseException as e:
                 result["error"] = e
 
         try:
-            wait_until(lambda: client_count(port) == 2, msg="both clients counted")
+            wait_for(lambda: client_count(port) == 2, msg="both clients counted")
             reader = Reader(fast, COUNT)
             reader.start()
             waker = threading.Thread(target=wake_up, daemon=True)
@@ -256,7 +256,7 @@ class SlowConsumerTests(unittest.TestCase):
             # answer the close: the node then ends the TCP connection
             slow.send(OP_CLOSE, struct.pack("!H", 1008))
             slow.expect_eof(SLOW)
-            wait_until(lambda: client_count(port) == 1, timeout=SLOW, msg="slow client gone")
+            wait_for(lambda: client_count(port) == 1, timeout=SLOW, msg="slow client gone")
             self.assertEqual(get_stats(port)["messages"]["closed_slow"], 1)
             self.check_still_serving(fast)
         finally:
@@ -274,14 +274,14 @@ class SlowConsumerTests(unittest.TestCase):
             s.sendall(tcp_frame(OP_PING, b"sync"))  # registered once the pong is queued
             ftype, data = slow.recv_frame()
             self.assertEqual((ftype, data), (OP_PONG, b"sync"))
-            wait_until(lambda: client_count(port) == 2, msg="both clients counted")
+            wait_for(lambda: client_count(port) == 2, msg="both clients counted")
             reader = Reader(fast, COUNT)
             reader.start()
             self.push(COUNT)
             self.check_fast_client(reader.finish(), COUNT)
             self.assertGreaterEqual(get_stats(port)["messages"]["closed_slow"], 1)
-            wait_until(lambda: client_count(port) == 1, timeout=SLOW,
-                       msg="slow TCP client dropped from the client count")
+            wait_for(lambda: client_count(port) == 1, timeout=SLOW,
+                     msg="slow TCP client dropped from the client count")
             seqs, code = read_until_closed(tcp_frames(slow), OP_CLOSE)
             self.check_slow_client(seqs, code)
             self.check_still_serving(fast)
@@ -295,13 +295,13 @@ class SlowConsumerTests(unittest.TestCase):
         slow1, slow2 = slow_ws(port, "/ws?user=s1"), slow_ws(port, "/ws?user=s2")
         fast = RawWS(port, "/ws?user=fast")
         try:
-            wait_until(lambda: client_count(port) == 3, msg="three clients counted")
+            wait_for(lambda: client_count(port) == 3, msg="three clients counted")
             reader = Reader(fast, COUNT)
             reader.start()
             self.push(COUNT)
             self.check_fast_client(reader.finish(), COUNT)
-            wait_until(lambda: client_count(port) == 1, timeout=SLOW,
-                       msg="both slow clients dropped")
+            wait_for(lambda: client_count(port) == 1, timeout=SLOW,
+                     msg="both slow clients dropped")
             self.assertEqual(get_stats(port)["messages"]["closed_slow"], 2)
             for slow in (slow1, slow2):
                 self.check_slow_client(*read_until_closed(ws_frames(slow), OP_CLOSE))
@@ -336,15 +336,15 @@ class ClusterSlowConsumerTests(unittest.TestCase):
 
     def test_slow_client_on_other_instance(self):
         n0, n1 = self.nodes
-        wait_until(lambda: all(len(self.links(n)) == 1 and self.links(n)[0][1:3] == ("up", "up")
-                               for n in self.nodes), timeout=SLOW, msg="instances linked")
+        wait_for(lambda: all(len(self.links(n)) == 1 and self.links(n)[0][1:3] == ("up", "up")
+                             for n in self.nodes), timeout=SLOW, msg="instances linked")
         before = [self.links(n) for n in self.nodes]
         slow = slow_ws(n1.ws_port)
         fast1 = RawWS(n1.ws_port, "/ws?user=fast1")
         fast0 = RawWS(n0.ws_port, "/ws?user=fast0")
         try:
-            wait_until(lambda: client_count(n1.ws_port) == 2 and client_count(n0.ws_port) == 1,
-                       msg="clients counted")
+            wait_for(lambda: client_count(n1.ws_port) == 2 and client_count(n0.ws_port) == 1,
+                     msg="clients counted")
             readers = [Reader(fast0, COUNT), Reader(fast1, COUNT)]
             for r in readers:
                 r.start()
@@ -363,8 +363,8 @@ class ClusterSlowConsumerTests(unittest.TestCase):
             self.assertEqual(s1["forwarded"]["in"], COUNT, s1["forwarded"])
             # the link never went down: same links, no new reconnects
             self.assertEqual([self.links(n) for n in self.nodes], before)
-            wait_until(lambda: client_count(n1.ws_port) == 1, timeout=SLOW,
-                       msg="slow client dropped")
+            wait_for(lambda: client_count(n1.ws_port) == 1, timeout=SLOW,
+                     msg="slow client dropped")
             seqs, code = read_until_closed(ws_frames(slow), OP_CLOSE)
             self.assertEqual(seqs, list(range(len(seqs))))
             self.assertLess(len(seqs), COUNT)
@@ -393,7 +393,7 @@ class BigMessageTests(unittest.TestCase):
         async def go():
             async with ws_connect(self.node.url("/ws?user=c")) as c, \
                     ws_connect(self.node.url("/ws?user=d")) as d:
-                await asyncio.to_thread(wait_until, lambda: client_count(port) == 2,
+                await asyncio.to_thread(wait_for, lambda: client_count(port) == 2,
                                         msg="two clients counted")
                 for i, size in enumerate((MiB, MiB + 12345, 2 * MiB)):
                     # POST /send, binary then text

@@ -23,7 +23,6 @@ import asyncio
 import http.client
 import json
 import os
-import queue
 import random
 import re
 import shutil
@@ -35,7 +34,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import unittest
 import urllib.error
 import urllib.request
 import uuid
@@ -44,10 +42,10 @@ from urllib.parse import quote, urlencode
 import websockets
 
 import util
-from util import fresh_port, tok, write_file
-from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawTCP, RawWS,
-                  accept_for, build_frame, close_payload, main, parse_close, read_http_head,
-                  tcp_frame, upgrade_request, ws_key)
+from util import fresh_port, tok, wait_for, write_file
+from util import (HOST, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, LoopThread, RawTCP,
+                  RawWS, Recorder, accept_for, build_frame, close_payload, main, parse_close,
+                  read_http_head, recv_all, tcp_frame, upgrade_request, wait_mesh, ws_key)
 
 NODE_TLS_BIN = util._bin("WSC_NODE_TLS_BIN", "build/wscluster-node-tls")
 CLIENT_TLS_BIN = util._bin("WSC_CLIENT_TLS_BIN", "build/wsc-client-tls")
@@ -56,10 +54,6 @@ NODE_PLAIN_BIN = util.NODE_BIN
 MiB = 1 << 20
 TIMEOUT = 20.0         # one network wait (TLS handshakes cost CPU; ASan is slow)
 DEADLINE = 30.0        # anything that must eventually happen
-
-
-def wait_for(pred, timeout=DEADLINE, *args, **kw):
-    return util.wait_for(pred, timeout, *args, **kw)
 SLACK = 4.0            # scheduling slack over a protocol timer on a slow, noisy machine
 DRAIN = 1.0            # after the expected messages arrived, listen this long for duplicates
 HS_TIMEOUT_MS = 1000   # --handshake-timeout-ms of the hostile-input node
@@ -68,16 +62,6 @@ SECRET = "tls-s3cret-%s" % uuid.uuid4().hex[:10]
 
 # WSC_KNOWN_BUGS=1 would run tests of open server bugs (skipped otherwise); none is open
 KNOWN_BUGS = os.environ.get("WSC_KNOWN_BUGS") == "1"
-
-
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------- certificates --
@@ -180,65 +164,8 @@ class TNode(util.Node):
             args = ["--id", name] + args
         e = {k: None for k in os.environ if k.startswith("WSCLUSTER_")}
         e.update(env or {})
-        super().__init__(*args, tcp=tcp, env=e, port=port, tcp_port=tcp_port)
-        self.binary = binary or NODE_TLS_BIN
-        self.name = name or "node"
-        self.schemes = {}
-        self.killed_on_purpose = False
-
-    def start(self):
-        if not os.access(self.binary, os.X_OK):
-            raise AssertionError("node binary missing: %s" % self.binary)
-        cmd = [self.binary, "--listen", "%s:%d" % (HOST, self.req_port)]
-        if self.tcp:
-            cmd += ["--tcp-listen", "%s:%d" % (HOST, self.req_tcp_port)]
-        cmd += self.args
-        env = dict(os.environ)
-        for k, v in (self.env or {}).items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = v
-        self.cmd = cmd
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     stdin=subprocess.DEVNULL, cwd=util.REPO, env=env)
-        lines = queue.Queue()
-
-        def drain():
-            for raw in self.proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.stdout_lines.append(line)
-                lines.put(line)
-            lines.put(None)
-
-        self.drainer = threading.Thread(target=drain, daemon=True)
-        self.drainer.start()
-        deadline = time.monotonic() + DEADLINE
-        while self.ws_port is None or (self.tcp and self.tcp_port is None):
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                line = None
-            if line is None:
-                msg = ("node did not report its listeners: %r\nstderr:\n%s"
-                       % (self.stdout_lines, self.log_tail()))
-                self.kill()
-                raise AssertionError(msg)
-            m = re.match(r"^listening (wss|ws|tcps|tcp)://127\.0\.0\.1:(\d+)\s*$", line)
-            if m and m.group(1) in ("ws", "wss"):
-                self.ws_port = int(m.group(2))
-                self.schemes["ws"] = m.group(1)
-            elif m:
-                self.tcp_port = int(m.group(2))
-                self.schemes["tcp"] = m.group(1)
-        return self
-
-    def wait(self, timeout=DEADLINE):
-        return super().wait(timeout)
-
-    def log_count(self, needle):
-        return self.log_text().count(needle)
+        super().__init__(*args, tcp=tcp, env=e, port=port, tcp_port=tcp_port,
+                         binary=binary or NODE_TLS_BIN, name=name)
 
     # --- HTTPS --
     def https(self, method, path, body=None, headers=None, ctx=None):
@@ -319,41 +246,6 @@ class CNode(TNode):
         if self.cfg["scheme"] == "tcps":
             return "tcps://%s:%d" % (HOST, self.req_tcp_port)
         return "wss://%s:%d/wscluster" % (HOST, self.req_port)
-
-
-def mesh_problems(nodes, strict=True):
-    problems = []
-    for n in nodes:
-        try:
-            st = n.stats()
-        except Exception as e:
-            problems.append("%s: /stats failed: %r" % (n.name, e))
-            continue
-        peers = {p["url"]: p for p in st["peers"]}
-        others = [m for m in nodes if m is not n]
-        for m in others:
-            p = peers.get(m.link_url)
-            if p is None:
-                problems.append("%s has no entry %s for %s (table %r)"
-                                % (n.name, m.link_url, m.name, sorted(peers)))
-            elif (p["self"] or p["subscriber"] != "up" or p["observable"] != "up"
-                  or p["node"] != m.name):
-                problems.append("%s sees %s as %r" % (n.name, m.name, p))
-        c = st["connections"]
-        if strict and (c["subscriber"] != len(others) or c["observable"] != len(others)):
-            problems.append("%s has links %r, expected %d of each" % (n.name, c, len(others)))
-    return problems
-
-
-def wait_mesh(nodes, timeout=DEADLINE, strict=True):
-    last = []
-
-    def ok():
-        last[:] = mesh_problems(nodes, strict)
-        return not last
-    wait_for(ok, timeout, "a full mesh of %s" % [n.name for n in nodes],
-             diag=lambda: "\n".join(last) + "\n" + "\n".join(
-                 "--- %s log:\n%s" % (n.name, n.log_tail(1500)) for n in nodes))
 
 
 class NodesCase(util.NodesCase):
@@ -515,42 +407,7 @@ def client_hello():
     return HandshakeDriver(None).client_hello()
 
 
-def read_until_eof(sock, timeout=TIMEOUT, limit=1 << 20):
-    """Everything until EOF/reset; AssertionError if the peer keeps the connection open."""
-    sock.settimeout(timeout)
-    chunks, total = [], 0
-    while total < limit:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLError):
-            break
-        except socket.timeout:
-            raise AssertionError("the node did not close the connection within %ss (got %r)"
-                                 % (timeout, b"".join(chunks)[:200]))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
-
-
 # ---------------------------------------------------------------- async websockets --
-
-class LoopThread:
-    """An asyncio loop in a daemon thread (websockets clients and servers live there)."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout=DEADLINE):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
 
 def wss_connect(url, **kw):
     kw.setdefault("ssl", client_ctx())
@@ -888,41 +745,10 @@ class NodeTlsTests(NodesCase):
 # ===================================================== 2. our client role over TLS ==
 
 def run_client(*args, timeout=120):
-    if not os.access(CLIENT_TLS_BIN, os.X_OK):
-        raise AssertionError("client binary missing: %s" % CLIENT_TLS_BIN)
-    return subprocess.run([CLIENT_TLS_BIN] + [str(a) for a in args], capture_output=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return util.run_client(CLIENT_TLS_BIN, *args, timeout=timeout)
 
 
-class Recorder:
-    """What a Python echo server saw, one dict per WebSocket connection."""
-
-    def __init__(self):
-        self.conns = []
-
-    async def echo(self, ws):
-        rec = {"path": ws.path, "kinds": set(), "sizes": [], "zeros": False,
-               "close_code": None, "done": False}
-        self.conns.append(rec)
-        try:
-            async for msg in ws:
-                rec["kinds"].add(type(msg).__name__)
-                rec["sizes"].append(len(msg))
-                if isinstance(msg, bytes):
-                    rec["zeros"] |= b"\x00" in msg
-                await ws.send(msg)
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            rec["close_code"] = ws.close_code
-            rec["done"] = True
-
-    def last(self):
-        return wait_for(lambda: self.conns and self.conns[-1]["done"] and self.conns[-1],
-                        msg="the server side of the connection to finish")
-
-
-class ClientRoleTlsTests(NodesCase):
+class ClientRoleTlsTests(util.ClientChecks, NodesCase):
     """build/wsc-client-tls against Python websockets TLS servers and against the node."""
 
     @classmethod
@@ -957,21 +783,6 @@ class ClientRoleTlsTests(NodesCase):
         finally:
             super().tearDownClass()
 
-    def assertOk(self, res, n):
-        out = res.stdout.decode(errors="replace")
-        err = res.stderr.decode(errors="replace")[-2000:]
-        self.assertEqual(res.returncode, 0, "exit %d\nstdout: %s\nstderr: %s"
-                         % (res.returncode, out, err))
-        self.assertRegex(out, r"(?m)^ok %d$" % n)
-
-    def assertFails(self, res, code, stderr_rx=None):
-        err = res.stderr.decode(errors="replace")
-        self.assertEqual(res.returncode, code,
-                         "stdout: %r\nstderr: %s" % (res.stdout[-300:], err[-2000:]))
-        self.assertNotRegex(res.stdout.decode(errors="replace"), r"(?m)^ok ")
-        if stderr_rx:
-            self.assertRegex(err, stderr_rx)
-
     def url(self, port, path="/echo"):
         return "wss://%s:%d%s" % (HOST, port, path)
 
@@ -999,18 +810,18 @@ class ClientRoleTlsTests(NodesCase):
     def test_wrong_ca_is_refused(self):
         n0 = len(self.rec.conns)
         res = run_client("--ca", certs().other_ca, self.url(self.good))
-        self.assertFails(res, 1, r"(?i)verif")
+        self.assertExit(res, 1, r"(?i)verif")
         time.sleep(0.3)
         self.assertEqual(len(self.rec.conns), n0, "the server saw a WebSocket connection")
 
     def test_server_of_another_ca_is_refused(self):
         res = run_client("--ca", certs().ca, self.url(self.rogue))
-        self.assertFails(res, 1, r"(?i)verif")
+        self.assertExit(res, 1, r"(?i)verif")
 
     def test_hostname_is_checked(self):
         """A certificate of the right CA for another name (wrong.example)."""
         res = run_client("--ca", certs().ca, self.url(self.wrong_name))
-        self.assertFails(res, 1, r"(?i)verif")
+        self.assertExit(res, 1, r"(?i)verif")
         self.assertRegex(res.stderr.decode(errors="replace"), r"(?i)CN|name")
 
     def test_insecure_accepts_unverifiable_servers(self):
@@ -1025,12 +836,12 @@ class ClientRoleTlsTests(NodesCase):
     def test_no_ca_and_not_insecure_refuses_to_connect(self):
         n0 = len(self.rec.conns)
         res = run_client(self.url(self.good))
-        self.assertFails(res, 1, r"tls_ca")
+        self.assertExit(res, 1, r"tls_ca")
         self.assertEqual(len(self.rec.conns), n0)
 
     def test_wss_to_a_plain_server_fails_cleanly(self):
         res = run_client("--ca", certs().ca, self.url(self.plain), timeout=60)
-        self.assertFails(res, 1)
+        self.assertExit(res, 1)
 
     def _one_shot_server(self, action):
         """A TLS server for one connection: it completes the TLS handshake, reads the
@@ -1068,7 +879,7 @@ class ClientRoleTlsTests(NodesCase):
         except subprocess.TimeoutExpired:
             self.fail("wsc-client-tls hung after the server hung up (%s) during the "
                       "WebSocket handshake" % action)
-        self.assertFails(res, 1)
+        self.assertExit(res, 1)
         self.assertLess(time.monotonic() - t0, 10 + SLACK)
 
     def test_server_closing_during_upgrade(self):
@@ -1093,12 +904,12 @@ class ClientRoleTlsTests(NodesCase):
                     args = ["--count", 2, "--size", size, "--ca", certs().ca]
                     args += ["--binary"] if binary else []
                     self.assertOk(run_client(*args, url), 2)
-        self.assertFails(run_client("--ca", certs().other_ca, url), 1, r"(?i)verif")
+        self.assertExit(run_client("--ca", certs().other_ca, url), 1, r"(?i)verif")
 
     def test_against_node_refusals(self):
-        self.assertFails(run_client("--ca", certs().ca, self.url(self.node.ws_port, "/nope")), 2)
-        self.assertFails(run_client("--ca", certs().other_ca, self.url(self.node.ws_port)), 1,
-                         r"(?i)verif")
+        self.assertExit(run_client("--ca", certs().ca, self.url(self.node.ws_port, "/nope")), 2)
+        self.assertExit(run_client("--ca", certs().other_ca, self.url(self.node.ws_port)), 1,
+                        r"(?i)verif")
         assert_tls_echo(self, self.node.ws_port)
 
 
@@ -1460,7 +1271,7 @@ class HostileTlsTests(NodesCase):
                     except OSError:
                         pass
                     t0 = time.monotonic()
-                    data = read_until_eof(s, HS_TIMEOUT_MS / 1000 + SLACK)
+                    data = recv_all(s, HS_TIMEOUT_MS / 1000 + SLACK)
                     s.close()
                     self.assertFalse(data.startswith(b"HTTP/"), data[:80])
                     self.assertLess(time.monotonic() - t0, HS_TIMEOUT_MS / 1000 + SLACK)
@@ -1474,7 +1285,7 @@ class HostileTlsTests(NodesCase):
                     s = util.connect(self.port(which), TIMEOUT)
                     t0 = time.monotonic()
                     s.sendall(hello[:cut])
-                    data = read_until_eof(s, HS_TIMEOUT_MS / 1000 + SLACK)
+                    data = recv_all(s, HS_TIMEOUT_MS / 1000 + SLACK)
                     took = time.monotonic() - t0
                     s.close()
                     self.assertEqual(data, b"", "the node answered a partial ClientHello")
@@ -1486,7 +1297,7 @@ class HostileTlsTests(NodesCase):
         socks = [util.connect(self.port(w), TIMEOUT) for w in ("wss", "tcps")]
         t0 = time.monotonic()
         for s in socks:
-            self.assertEqual(read_until_eof(s, HS_TIMEOUT_MS / 1000 + SLACK), b"")
+            self.assertEqual(recv_all(s, HS_TIMEOUT_MS / 1000 + SLACK), b"")
             s.close()
         self.assertGreater(time.monotonic() - t0, HS_TIMEOUT_MS / 1000 * 0.8)
 
@@ -1502,7 +1313,7 @@ class HostileTlsTests(NodesCase):
         t0 = time.monotonic()
         assert_tls_echo(self, self.node.ws_port)
         for s in stuck:
-            self.assertEqual(read_until_eof(s, HS_TIMEOUT_MS / 1000 + 2 * SLACK), b"")
+            self.assertEqual(recv_all(s, HS_TIMEOUT_MS / 1000 + 2 * SLACK), b"")
             s.close()
         self.assertLess(time.monotonic() - t0, HS_TIMEOUT_MS / 1000 + 2 * SLACK)
 
@@ -1513,14 +1324,14 @@ class HostileTlsTests(NodesCase):
             with self.subTest(req=req[:20]):
                 s = util.connect(self.node.ws_port, TIMEOUT)
                 s.sendall(req)
-                data = read_until_eof(s, HS_TIMEOUT_MS / 1000 + SLACK)
+                data = recv_all(s, HS_TIMEOUT_MS / 1000 + SLACK)
                 s.close()
                 self.assertFalse(data.startswith(b"HTTP/"), data[:100])
                 self.assertNotIn(b"{", data)
         # a plain TCP-framer frame to the tcps:// port
         s = util.connect(self.node.tcp_port, TIMEOUT)
         s.sendall(tcp_frame(OP_TEXT, "plain text to a TLS port"))
-        data = read_until_eof(s, HS_TIMEOUT_MS / 1000 + SLACK)
+        data = recv_all(s, HS_TIMEOUT_MS / 1000 + SLACK)
         s.close()
         self.assertNotIn(b"plain text", data)
 
@@ -1534,7 +1345,7 @@ class HostileTlsTests(NodesCase):
                     s.sendall(junk)
                 except OSError:
                     pass
-                data = read_until_eof(s)
+                data = recv_all(s, TIMEOUT)
                 s.close()
                 if data:
                     self.assertRegex(data[:20], rb"^HTTP/1\.1 4(00|31) ", data[:200])
@@ -1620,7 +1431,7 @@ class HostileTlsTests(NodesCase):
         s = tls_socket(self.node.ws_port)
         t0 = time.monotonic()
         s.sendall(b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        data = read_until_eof(s, 2 * HS_TIMEOUT_MS / 1000 + SLACK)
+        data = recv_all(s, 2 * HS_TIMEOUT_MS / 1000 + SLACK)
         s.close()
         self.assertFalse(data.startswith(b"HTTP/1.1 200"), data[:100])
         self.assertLess(time.monotonic() - t0, 2 * HS_TIMEOUT_MS / 1000 + SLACK)
@@ -1632,7 +1443,7 @@ class HostileTlsTests(NodesCase):
             self.addCleanup(h.close)
         s = util.connect(n.ws_port, TIMEOUT)
         s.sendall(client_hello())
-        data = read_until_eof(s)
+        data = recv_all(s, TIMEOUT)
         s.close()
         self.assertFalse(data.startswith(b"HTTP/"), "plaintext on a TLS port: %r" % data[:80])
         for h in held:

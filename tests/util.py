@@ -11,6 +11,7 @@ import re
 import resource
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -71,10 +72,6 @@ def wait_for(pred, timeout=30.0, msg="condition", diag=None, interval=0.05):
         time.sleep(interval)
 
 
-def wait_until(pred, timeout=TIMEOUT * 2, interval=0.05, msg="condition"):
-    return wait_for(pred, timeout, msg, interval=interval)
-
-
 _used_ports = set()
 
 
@@ -107,25 +104,31 @@ def run_async(coro, timeout=60):
 # ---------------------------------------------------------------------------- the node --
 
 class Node:
-    """One wscluster-node process on ephemeral ports, read from its `listening` lines."""
+    """One wscluster-node process on ephemeral ports, read from its `listening` lines
+    (ws:// and tcp://, or wss:// and tcps:// from a TLS listener: `schemes` tells which)."""
 
-    def __init__(self, *args, tcp=False, env=None, port=0, tcp_port=0):
+    def __init__(self, *args, tcp=False, env=None, port=0, tcp_port=0, binary=None, name=None):
         """`port` / `tcp_port`: listen on these (0: ephemeral); a nonzero tcp_port implies
-        tcp. `env` entries whose value is None are removed from the inherited environment."""
+        tcp. `env` entries whose value is None are removed from the inherited environment.
+        `binary`: another build than NODE_BIN; `name`: how messages and NodesCase call it."""
         self.args = list(args)
         self.tcp = tcp or bool(tcp_port)
         self.env = env
         self.req_port = port
         self.req_tcp_port = tcp_port
+        self.binary = binary or NODE_BIN
+        self.name = name or "node"
+        self.killed_on_purpose = False  # NodesCase: a non-zero exit of this node is expected
         self.proc = None
         self.ws_port = None
         self.tcp_port = None
+        self.schemes = {}               # {"ws": "ws" or "wss", "tcp": "tcp" or "tcps"}
         self.stdout_lines = []
 
     def start(self):
-        if not os.access(NODE_BIN, os.X_OK):
-            raise AssertionError("node binary missing: %s" % NODE_BIN)
-        cmd = [NODE_BIN, "--listen", "%s:%d" % (HOST, self.req_port)]
+        if not os.access(self.binary, os.X_OK):
+            raise AssertionError("node binary missing: %s" % self.binary)
+        cmd = [self.binary, "--listen", "%s:%d" % (HOST, self.req_port)]
         if self.tcp:
             cmd += ["--tcp-listen", "%s:%d" % (HOST, self.req_tcp_port)]
         cmd += self.args
@@ -135,6 +138,7 @@ class Node:
                 env.pop(k, None)
             else:
                 env[k] = v
+        self.cmd = cmd
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr,
                                      stdin=subprocess.DEVNULL, cwd=REPO, env=env)
@@ -149,7 +153,7 @@ class Node:
 
         self.drainer = threading.Thread(target=drain, daemon=True)
         self.drainer.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while self.ws_port is None or (self.tcp and self.tcp_port is None):
             try:
                 line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -160,11 +164,13 @@ class Node:
                        % (self.stdout_lines, self.log_tail()))
                 self.kill()
                 raise AssertionError(msg)
-            m = re.match(r"^listening (ws|tcp)://127\.0\.0\.1:(\d+)\s*$", line)
-            if m and m.group(1) == "ws":
+            m = re.match(r"^listening (wss|ws|tcps|tcp)://127\.0\.0\.1:(\d+)\s*$", line)
+            if m and m.group(1) in ("ws", "wss"):
                 self.ws_port = int(m.group(2))
+                self.schemes["ws"] = m.group(1)
             elif m:
                 self.tcp_port = int(m.group(2))
+                self.schemes["tcp"] = m.group(1)
         return self
 
     def log_text(self):
@@ -178,6 +184,9 @@ class Node:
 
     def log_tail(self, n=4000):
         return self.log_text()[-n:]
+
+    def log_count(self, needle):
+        return self.log_text().count(needle)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -275,14 +284,15 @@ def connect(port, timeout=TIMEOUT):
 
 
 def recv_all(sock, timeout=TIMEOUT, limit=1 << 20):
-    """Read until EOF (or reset); returns the bytes received. Fails on timeout."""
+    """Read until EOF (or reset, or a TLS error on an ssl socket); returns the bytes
+    received. Fails on timeout: the peer kept the connection open."""
     sock.settimeout(timeout)
     chunks = []
     total = 0
     while total < limit:
         try:
             chunk = sock.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             break
         except socket.timeout:
             raise AssertionError("peer did not close within %ss (got %r)"
@@ -592,6 +602,37 @@ class RawTCP:
         return parse_close(payload)[0]
 
 
+# ------------------------------------------------------------------ our client role --
+
+def run_client(binary, *args, timeout=90):
+    """Run a wsc-client build with `args`: the CompletedProcess, stdout and stderr captured."""
+    if not os.access(binary, os.X_OK):
+        raise AssertionError("client binary missing: %s" % binary)
+    return subprocess.run([binary] + [str(a) for a in args], capture_output=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class ClientChecks:
+    """Mixin for unittest.TestCase: how a run_client() result must have ended."""
+
+    def assertOk(self, res, n):
+        """Exit 0 after n echoes checked."""
+        out = res.stdout.decode(errors="replace")
+        err = res.stderr.decode(errors="replace")[-2000:]
+        self.assertEqual(res.returncode, 0, "exit %d\nstdout: %s\nstderr: %s"
+                         % (res.returncode, out, err))
+        self.assertRegex(out, r"(?m)^ok %d$" % n)
+
+    def assertExit(self, res, code, stderr_rx=None):
+        """Exit `code` without an "ok" line, stderr matching stderr_rx if given."""
+        err = res.stderr.decode(errors="replace")
+        self.assertEqual(res.returncode, code,
+                         "stdout: %r\nstderr: %s" % (res.stdout[-500:], err[-2000:]))
+        self.assertNotRegex(res.stdout.decode(errors="replace"), r"(?m)^ok ")
+        if stderr_rx:
+            self.assertRegex(err, stderr_rx)
+
+
 # -------------------------------------------------------------------- websockets --
 
 def ws_connect(url, **kw):
@@ -606,13 +647,58 @@ async def recv(ws, timeout=TIMEOUT):
     return await asyncio.wait_for(ws.recv(), timeout)
 
 
+class LoopThread:
+    """An asyncio loop in a daemon thread (websockets clients and servers live there)."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout=30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+class Recorder:
+    """What a Python websockets echo server saw, one dict per connection (written on the
+    loop thread): serve with websockets.serve(recorder.echo, ...)."""
+
+    def __init__(self):
+        self.conns = []
+
+    async def echo(self, ws):
+        import websockets
+        rec = {"path": ws.path, "subprotocol": ws.subprotocol, "kinds": set(), "sizes": [],
+               "zeros": False, "printable": True, "close_code": None, "done": False}
+        self.conns.append(rec)
+        try:
+            async for msg in ws:
+                rec["kinds"].add(type(msg).__name__)
+                rec["sizes"].append(len(msg))
+                if isinstance(msg, bytes):
+                    rec["zeros"] |= b"\x00" in msg
+                else:
+                    rec["printable"] &= msg.isprintable()
+                await ws.send(msg)
+        except websockets.ConnectionClosed:
+            pass  # close_code below tells the test what happened
+        finally:
+            rec["close_code"] = ws.close_code
+            rec["done"] = True
+
+    def last(self):
+        """The last connection's record, once the server side of it has finished."""
+        return wait_for(lambda: self.conns and self.conns[-1]["done"] and self.conns[-1],
+                        msg="the server side of the connection to finish")
+
+
 def main():
     import unittest
     unittest.main(module="__main__", verbosity=int(os.environ.get("VERBOSE", "1")))
-
-
-if __name__ == "__main__":
-    sys.exit("util.py is a helper module")
 
 
 class NodesCase(unittest.TestCase):
@@ -668,3 +754,51 @@ class NodesCase(unittest.TestCase):
         cls.nodes = []
         if errors and check:
             raise AssertionError("\n".join(errors))
+
+
+# ------------------------------------------------------------------------- clusters --
+
+def mesh_problems(nodes, strict=True):
+    """What keeps `nodes` from being a full mesh: each lists every other one by URL and node
+    id with both links up; strict: and has exactly len(others) links of each kind. A node
+    has .name, .link_url (how the others' peer tables show it) and .stats()."""
+    problems = []
+    for n in nodes:
+        try:
+            st = n.stats()
+        except Exception as e:
+            problems.append("%s: /stats failed: %r" % (n.name, e))
+            continue
+        peers = {p["url"]: p for p in st["peers"]}
+        others = [m for m in nodes if m is not n]
+        for m in others:
+            p = peers.get(m.link_url)
+            if p is None:
+                problems.append("%s has no entry %s for %s (table %r)"
+                                % (n.name, m.link_url, m.name, sorted(peers)))
+            elif (p["self"] or p["subscriber"] != "up" or p["observable"] != "up"
+                  or p["node"] != m.name):
+                problems.append("%s sees %s as %r" % (n.name, m.name, p))
+        c = st["connections"]
+        if strict and (c["subscriber"] != len(others) or c["observable"] != len(others)):
+            problems.append("%s has links %r, expected %d of each" % (n.name, c, len(others)))
+    return problems
+
+
+def wait_mesh(nodes, timeout=30.0, strict=True):
+    """Wait until mesh_problems(nodes) is empty; returns the seconds it took. On timeout the
+    error shows the last problems and the tail of each node's log."""
+    last = []
+
+    def ok():
+        last[:] = mesh_problems(nodes, strict)
+        return not last
+    t0 = time.monotonic()
+    wait_for(ok, timeout, "a full mesh of %s" % [n.name for n in nodes],
+             diag=lambda: "\n".join(last) + "\n" + "\n".join(
+                 "--- %s log:\n%s" % (n.name, n.log_tail(1500)) for n in nodes))
+    return time.monotonic() - t0
+
+
+if __name__ == "__main__":
+    sys.exit("util.py is a helper module")
