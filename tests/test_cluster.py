@@ -1355,6 +1355,27 @@ class LinkEdgeTests(ClusterCase):
         self.assertEqual(a.stats()["forwarded"]["dropped"] - d0, 7)
         self.assertEqual(a.log_count(start), 1)
 
+    def test_sigterm_closes_links_gracefully_without_retrying(self):
+        # wsc_shutdown: the peer sees its links closed with 1001 (a close, not a timeout),
+        # and the instance going away plans no reconnects while it tears down
+        pf = os.path.join(self.tmp.name, "peers-shutdown")
+        a, b = CNode("sd-a", peers_file=pf), CNode("sd-b", peers_file=pf)
+        write_file(pf, peers_text([a.entry, b.entry]))
+        self.start(a)
+        self.start(b)
+        wait_mesh([a, b])
+        c = self.client(a)
+        self.wait_clients({a: 1})
+        a.stop()  # SIGTERM, exit status 0 asserted
+        log = a.log_text()
+        self.assertEqual(log.count("shutting down"), 1, a.log_tail())
+        self.assertNotIn("retry in", log.split("shutting down", 1)[1], a.log_tail())
+        c.wait_done()
+        self.assertEqual(c.close_code, 1001)
+        wait_for(lambda: b.peers()[a.link_url]["subscriber"] != "up", DEADLINE,
+                 "b to see its link to a closed", diag=lambda: b.peers())
+        self.assertEqual(b.log_count("heartbeat timeout"), 0, b.log_tail())
+
     def test_aliased_entries_keep_observable_state(self):
         # every instance listed twice (127.0.0.1:P and localhost:P): the alias link that was
         # opened and closed on every refresh used to clear the peer's observable state
