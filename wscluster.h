@@ -1183,6 +1183,11 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #define WSC__SWEEP_MS 100
 #define WSC__WBUF 16384         /* the gathering buffer of wsc__flush */
 #define WSC__SMALL_FRAME 512    /* frames up to this size are gathered */
+#if defined(__GNUC__)           /* the per-chunk path of both framers: no call on it */
+#define WSC__INLINE inline __attribute__((always_inline))
+#else
+#define WSC__INLINE inline
+#endif
 
 WSC_DEF int64_t wsc_now_ms(void) {
     struct timespec ts;
@@ -1637,9 +1642,9 @@ static int wsc__ctrl_in(unsigned char *ctrl, unsigned char *ctrl_len, int op,
     if (ev.kind == WSC_FR_CLOSE) *closed = 1;
     return cb(arg, &ev) ? 1 : 0;
 }
-static int wsc__data_in(int op, uint32_t *utf8, unsigned char *p, size_t take, int last,
-                        unsigned char *first, int *close_code, const char **error,
-                        wsc_frame_cb cb, void *arg) {
+static WSC__INLINE int wsc__data_in(int op, uint32_t *utf8, unsigned char *p, size_t take,
+                                    int last, unsigned char *first, int *close_code,
+                                    const char **error, wsc_frame_cb cb, void *arg) {
     wsc_frame_ev ev;
     if (op == WSC_TEXT && wsc_utf8_check(utf8, p, take) < 0)
         return wsc__fail_dec(close_code, error, 1007, "invalid UTF-8 in a text message");
