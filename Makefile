@@ -4,8 +4,10 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror
 CFLAGS  ?= -O2 -g
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 B       := build
-PROGS   := $(B)/wscluster-node $(B)/minimal $(B)/wsc-client $(B)/unit $(B)/device $(B)/threads
-ASAN    := $(B)/asan/wscluster-node $(B)/asan/wsc-client $(B)/asan/unit $(B)/asan/device $(B)/asan/threads
+PROGS   := $(B)/wscluster-node $(B)/minimal $(B)/wsc-client $(B)/unit $(B)/device $(B)/threads \
+           $(B)/api_watch $(B)/api_extloop $(B)/api_extloop_epoll
+ASAN    := $(B)/asan/wscluster-node $(B)/asan/wsc-client $(B)/asan/unit $(B)/asan/device $(B)/asan/threads \
+           $(B)/asan/api_watch $(B)/asan/api_extloop $(B)/asan/api_extloop_epoll
 FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp $(B)/fuzz/fuzz_link $(B)/fuzz/fuzz_peers
 FUZZ_SECONDS ?= 20
 HDR     := wscluster.h
@@ -39,6 +41,14 @@ $(B)/device: examples/device.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@
 $(B)/threads: examples/threads.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) -pthread $< -o $@
+# the API test programs (tests/test_api.py): api_watch follows the node (epoll on Linux, its
+# ASan build poll()); api_extloop is built for both backends in both builds
+$(B)/api_watch: tests/api_watch.c tests/api_common.h $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) $(BACKEND) -pthread $< -o $@
+$(B)/api_extloop: tests/api_extloop.c tests/api_common.h $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -pthread $< -o $@
+$(B)/api_extloop_epoll: tests/api_extloop.c tests/api_common.h $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -DWSCLUSTER_EPOLL -pthread $< -o $@
 
 # the TLS variants (mbedTLS): the same programs with WSCLUSTER_MBEDTLS
 TLSLIB  := -lmbedtls -lmbedx509 -lmbedcrypto
@@ -64,6 +74,12 @@ $(B)/asan/device: examples/device.c $(HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
 $(B)/asan/threads: examples/threads.c $(HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) -pthread $< -o $@
+$(B)/asan/api_watch: tests/api_watch.c tests/api_common.h $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -pthread $< -o $@
+$(B)/asan/api_extloop: tests/api_extloop.c tests/api_common.h $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -pthread $< -o $@
+$(B)/asan/api_extloop_epoll: tests/api_extloop.c tests/api_common.h $(HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN) -DWSCLUSTER_EPOLL -pthread $< -o $@
 
 # libFuzzer targets (clang); one per parser
 fuzz: $(FUZZERS)
@@ -99,3 +115,8 @@ $(B)/bench/malloc_count.so: tests/bench/malloc_count.c | $(B)/bench
 $(B)/bench/lws_server: tests/bench/lws_server.c | $(B)/bench
 	$(CC) -std=c99 -Wall -Wextra -O2 -g $$(pkg-config --cflags libwebsockets 2>/dev/null) $< -o $@ \
 	    $$(pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets)
+
+# two builds side by side: the node at BASE (default HEAD~1) against the working tree
+.PHONY: bench-compare
+bench-compare:
+	BASE=$(BASE) ROUNDS=$(ROUNDS) sh tests/bench/compare.sh

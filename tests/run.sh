@@ -29,7 +29,8 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 step build-gcc make -s CC=gcc all asan
 step build-tls make -s CC=gcc tls
-step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build/clang/wsc-client build/clang/unit build/clang/minimal
+step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build/clang/wsc-client build/clang/unit build/clang/minimal \
+    build/clang/api_watch build/clang/api_extloop build/clang/api_extloop_epoll
 step headers sh tests/check_headers.sh
 step unit ./build/unit
 step unit-asan ./build/asan/unit
@@ -39,17 +40,20 @@ for v in plain asan; do
     export WSC_NODE_BIN=$d/wscluster-node WSC_CLIENT_BIN=$d/wsc-client
     export WSC_DEVICE_BIN=$d/device WSC_THREADS_BIN=$d/threads
     export WSC_NODE_TLS_BIN=$d/wscluster-node-tls WSC_CLIENT_TLS_BIN=$d/wsc-client-tls
+    export WSC_API_DIR=$d
     step "python-node-$v" $PY tests/test_node.py
     step "python-badinput-$v" $PY tests/test_badinput.py
     step "python-slow-$v" $PY tests/test_slow.py
     step "python-client-$v" $PY tests/test_client_role.py
     step "python-cluster-$v" $PY tests/test_cluster.py
     step "python-tls-$v" $PY tests/test_tls.py
+    step "python-api-$v" $PY tests/test_api.py
     step "node-ws-$v" node --test tests/node_interop.mjs
     step "browser-$v" node --test tests/browser_test.mjs
     step "browser-cluster-$v" node --test tests/browser_cluster.mjs
 done
 unset WSC_NODE_BIN WSC_CLIENT_BIN WSC_DEVICE_BIN WSC_THREADS_BIN WSC_NODE_TLS_BIN WSC_CLIENT_TLS_BIN
+unset WSC_API_DIR
 
 step fuzzers-build make -s fuzz
 for f in http ws tcp link peers; do

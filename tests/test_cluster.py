@@ -1307,17 +1307,22 @@ class TcpLinkTests(ClusterCase):
 # ====================================================================== link edge cases ==
 
 class LinkEdgeTests(ClusterCase):
-    """Regressions: these failed against the first cluster build (a527bcd)."""
+    """Regressions: these failed against the first cluster build (a527bcd), or later ones."""
 
-    def test_message_of_max_message_bytes_crosses_instances(self):
-        # the FORWARD wrapping a payload adds ~30 bytes: the receiving link must accept a
-        # max-message payload plus its envelope (it used to close with 1009, message lost)
-        pf = os.path.join(self.tmp.name, "peers-maxmsg")
-        a, b = (CNode(x, peers_file=pf, extra=["--max-message", "1024"]) for x in ("mx-a", "mx-b"))
+    def mesh_of_two(self, prefix, **kw):
+        """Two fresh instances, PREFIX-a and PREFIX-b, listing each other, linked both ways."""
+        pf = os.path.join(self.tmp.name, "peers-" + prefix)
+        a, b = (CNode("%s-%s" % (prefix, x), peers_file=pf, **kw) for x in "ab")
         write_file(pf, peers_text([a.entry, b.entry]))
         self.start(a)
         self.start(b)
         wait_mesh([a, b])
+        return a, b
+
+    def test_message_of_max_message_bytes_crosses_instances(self):
+        # the FORWARD wrapping a payload adds ~30 bytes: the receiving link must accept a
+        # max-message payload plus its envelope (it used to close with 1009, message lost)
+        a, b = self.mesh_of_two("mx", extra=["--max-message", "1024"])
         ca, cb = self.client(a), self.client(b)
         reconnects = b.peers()[a.link_url]["reconnects"]
         big1, big2 = b"1" * 1000, b"2" * 1024
@@ -1329,12 +1334,7 @@ class LinkEdgeTests(ClusterCase):
     def test_unreachable_peer_raises_one_drop_event_per_outage(self):
         # messages for a peer without a link to us: one event when the drops start, one
         # summary with their count when it is back (not one event per message)
-        pf = os.path.join(self.tmp.name, "peers-outage")
-        a, b = CNode("out-a", peers_file=pf), CNode("out-b", peers_file=pf)
-        write_file(pf, peers_text([a.entry, b.entry]))
-        self.start(a)
-        self.start(b)
-        wait_mesh([a, b])
+        a, b = self.mesh_of_two("out")
         d0 = a.stats()["forwarded"]["dropped"]
         b.killed_on_purpose = True
         b.proc.kill()
@@ -1358,12 +1358,7 @@ class LinkEdgeTests(ClusterCase):
     def test_sigterm_closes_links_gracefully_without_retrying(self):
         # wsc_shutdown: the peer sees its links closed with 1001 (a close, not a timeout),
         # and the instance going away plans no reconnects while it tears down
-        pf = os.path.join(self.tmp.name, "peers-shutdown")
-        a, b = CNode("sd-a", peers_file=pf), CNode("sd-b", peers_file=pf)
-        write_file(pf, peers_text([a.entry, b.entry]))
-        self.start(a)
-        self.start(b)
-        wait_mesh([a, b])
+        a, b = self.mesh_of_two("sd")
         c = self.client(a)
         self.wait_clients({a: 1})
         a.stop()  # SIGTERM, exit status 0 asserted

@@ -17,7 +17,9 @@
 # Env: BENCH_SECONDS (measured seconds per run, an integer, default 10), BENCH_QUICK=1 (smoke run:
 # 2 s, 200 subscribers, 1000 idle connections), BENCH_RATE (fixed-rate messages/s, default
 # 50), BENCH_SERVERS (default "wsc lws node py"), BENCH_PERF=1 (perf profile of
-# wscluster-node during fan-out: build/bench/perf-fanout.txt).
+# wscluster-node during fan-out: build/bench/perf-fanout.txt), BENCH_NODE (the wscluster-node
+# binary to measure, default build/wscluster-node, built here) and BENCH_NODE_NAME (its
+# column title); tests/bench/compare.sh uses these two to set two builds side by side.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -35,6 +37,7 @@ LOG=$OUT/logs
 RES=$OUT/results.txt
 BENCH=$OUT/wsbench
 PY=/usr/bin/python3
+NODE=${BENCH_NODE:-build/wscluster-node}
 START=$(date +%s)
 
 mkdir -p "$OUT"
@@ -78,7 +81,8 @@ fi
 avail() { # server -> 0 if it can run; sets WHY
     WHY=
     case $1 in
-    wsc) make -s build/wscluster-node >"$LOG/build-wsc.txt" 2>&1 || WHY="build failed: $(grep -m1 error "$LOG/build-wsc.txt")" ;;
+    wsc) if [ -n "${BENCH_NODE:-}" ]; then [ -x "$NODE" ] || WHY="$NODE not found"
+         else make -s build/wscluster-node >"$LOG/build-wsc.txt" 2>&1 || WHY="build failed: $(grep -m1 error "$LOG/build-wsc.txt")"; fi ;;
     lws) if [ ! -f /usr/include/libwebsockets.h ]; then WHY="libwebsockets-dev not installed"
          else make -s build/bench/lws_server >"$LOG/build-lws.txt" 2>&1 || WHY="build failed (see $LOG/build-lws.txt)"; fi ;;
     node) if ! command -v node >/dev/null 2>&1; then WHY="node not installed"
@@ -90,7 +94,7 @@ avail() { # server -> 0 if it can run; sets WHY
 }
 server_cmd() {
     case $1 in
-    wsc) echo "build/wscluster-node --listen 127.0.0.1:0 --log-level warn" ;;
+    wsc) echo "$NODE --listen 127.0.0.1:0 --log-level warn" ;;
     lws) echo "build/bench/lws_server 0" ;;
     node) echo "node tests/bench/ws_server.mjs 0" ;;
     py) echo "$PY tests/bench/py_server.py 0" ;;
@@ -99,7 +103,7 @@ server_cmd() {
 server_name() {
     case $1 in
     wsc) v=$(git rev-parse --short HEAD 2>/dev/null); git diff --quiet HEAD -- wscluster.h examples 2>/dev/null || v="$v+changes"
-         echo "wscluster-node ($v)" ;;
+         echo "${BENCH_NODE_NAME:-wscluster-node ($v)}" ;;
     lws) echo "libwebsockets $(pkg-config --modversion libwebsockets 2>/dev/null | sed 's/-$//' || echo 4.x)" ;;
     node) echo "Node ws $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' tests/.npm/node_modules/ws/package.json 2>/dev/null | head -n 1) (node $(node --version 2>/dev/null))" ;;
     py) echo "Python websockets $($PY -c 'import websockets; print(websockets.__version__)' 2>/dev/null)" ;;
@@ -267,7 +271,7 @@ cluster_start() { # tag -> CPIDS, CURLS (/ws), CPIDARGS, or CREASON
     for p in $ports; do echo "127.0.0.1:$p" >> "$OUT/peers.txt"; done
     i=1
     for p in $ports; do
-        WSCLUSTER_SECRET=bench-secret taskset -c 0 build/wscluster-node --listen "127.0.0.1:$p" \
+        WSCLUSTER_SECRET=bench-secret taskset -c 0 "$NODE" --listen "127.0.0.1:$p" \
             --id "bench-$i" --peers "$OUT/peers.txt" --log-level warn \
             --refresh-ms 1000 >"$LOG/$tag.$i.out" 2>"$LOG/$tag.$i.err" &
         CPIDS="$CPIDS $!"
