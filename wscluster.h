@@ -1965,8 +1965,9 @@ WSC_DEF int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, co
     return 0;
 }
 
-/* writer for link messages: counts when p is NULL, so one function sizes and encodes */
-typedef struct wsc__wr { unsigned char *p; size_t at; } wsc__wr;
+/* writer for link messages: counts when p is NULL, so one function sizes and encodes; a
+   string too long for its length field sets bad (and is not written) instead of wrapping */
+typedef struct wsc__wr { unsigned char *p; size_t at; int bad; } wsc__wr;
 static void wsc__wr_uint(wsc__wr *w, uint64_t v, size_t width) {
     size_t i;
     for (i = 0; i < width; i++)
@@ -1974,6 +1975,7 @@ static void wsc__wr_uint(wsc__wr *w, uint64_t v, size_t width) {
     w->at += width;
 }
 static void wsc__wr_str(wsc__wr *w, const char *s, size_t n, size_t width) {
+    if (width < 8 && (uint64_t)n >> (8 * width)) { w->bad = 1; return; }
     wsc__wr_uint(w, n, width);
     if (w->p && n) memcpy(w->p + w->at, s, n);
     w->at += n;
@@ -4859,6 +4861,13 @@ static void wsc__cluster_start(wsc_ctx *ctx) {
             }
         }
     }
+    if (strlen(cl->advertise) > 255) {
+        wsc_log(ctx, WSC_LOG_ERROR, "the advertised URL %.60s... is over 255 bytes: set a "
+                "shorter advertise; not joining the cluster", cl->advertise);
+        cl->advertise[0] = '\0';
+        cl->on = 0;
+        return;
+    }
     if (!ctx->cfg.secret)
         wsc_log(ctx, WSC_LOG_WARN, "NO CLUSTER SECRET: peer links are unauthenticated; anyone "
                 "who can reach %s can join (set the secret option)", cl->advertise);
@@ -4872,7 +4881,7 @@ static void wsc__cluster_tick(wsc_ctx *ctx, void *arg) {
     wsc__cl *cl = &ctx->cl;
     int i;
     (void)arg;
-    if (ctx->shutting) return;
+    if (ctx->shutting || !cl->on) return;
     if (!cl->started) { wsc__cluster_start(ctx); }
     else if (ctx->io.now >= cl->next_refresh) {
         wsc__list_load(ctx);
@@ -4921,11 +4930,16 @@ static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
     const char *sec = ctx->cfg.secret ? ctx->cfg.secret : "";
     w.p = buf;
     w.at = 0;
+    w.bad = 0;
     wsc__wr_uint(&w, 1, 1);
     wsc__wr_uint(&w, WSC_LINK_HELLO, 1);
     wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
     wsc__wr_str(&w, ctx->cl.advertise, strlen(ctx->cl.advertise), 1);
-    wsc__wr_str(&w, sec, strlen(sec) > 255 ? 255 : strlen(sec), 1);
+    wsc__wr_str(&w, sec, strlen(sec), 1);
+    if (w.bad) { /* wsc_create checked the lengths: never sent cut short */
+        wsc__fail(ctx, c, 1011, WSC_ERR_INVAL, "HELLO does not fit the link format");
+        return;
+    }
     wsc__link_send(ctx, c, buf, w.at);
 }
 
@@ -4934,6 +4948,7 @@ static void wsc__link_welcome(wsc_ctx *ctx, wsc__conn *c) {
     wsc__wr w;
     w.p = buf;
     w.at = 0;
+    w.bad = 0;
     wsc__wr_uint(&w, 1, 1);
     wsc__wr_uint(&w, WSC_LINK_WELCOME, 1);
     wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
@@ -5203,6 +5218,7 @@ static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     size_t i;
     w.p = out;
     w.at = 0;
+    w.bad = 0;
     wsc__wr_uint(&w, 1, 1);
     wsc__wr_uint(&w, WSC_LINK_FORWARD, 1);
     wsc__wr_str(&w, m->node.ptr, m->node.len, 1);
@@ -5223,7 +5239,7 @@ static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
         wsc__wr_str(&w, m->arg.ptr, m->arg.len, 2);
     }
     wsc__wr_str(&w, m->payload.ptr, m->payload.len, 4);
-    return w.at;
+    return w.bad ? 0 : w.at; /* 0: does not fit (wsc__target_msg checks every length) */
 }
 
 /* -- the mesh: one copy down the Observable link of every peer that needs it -- */
@@ -5240,7 +5256,7 @@ static void wsc__mesh_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
     }
     if (cl->npeers == 0) return;
     n = wsc__encode_forward(m, NULL);
-    eb = wsc__buf_new(ctx, n); /* pooled: no allocation per message in steady state */
+    eb = n ? wsc__buf_new(ctx, n) : NULL; /* pooled: no allocation per message in steady state */
     if (!eb) return;
     wsc__encode_forward(m, eb->data);
     wsc__multi_init(&mu, WSC_BINARY, eb->data, n);
@@ -5327,8 +5343,10 @@ static void wsc__post_drain(wsc_ctx *ctx, int fd, int revents, void *user) {
 /* a job for the loop: the message encoded as a FORWARD, after its length */
 static int wsc__post_job(wsc_ctx *ctx, const wsc_link_msg *m) {
     size_t n = wsc__encode_forward(m, NULL);
-    unsigned char *job = (unsigned char *)WSC_MALLOC(sizeof n + n, ctx->cfg.alloc_user);
+    unsigned char *job;
     ssize_t w;
+    if (n == 0) return WSC_ERR_INVAL;
+    job = (unsigned char *)WSC_MALLOC(sizeof n + n, ctx->cfg.alloc_user);
     if (!job) return WSC_ERR_NOMEM;
     memcpy(job, &n, sizeof n);
     wsc__encode_forward(m, job + sizeof n);
@@ -5467,6 +5485,19 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
         if ((unsigned char)id[k] <= 0x20 || (unsigned char)id[k] >= 0x7f) idl = 0;
     if (id && (idl == 0 || idl > 64)) {
         wsc_log(ctx, WSC_LOG_ERROR, "node_id must be 1-64 printable characters");
+        wsc_destroy(ctx);
+        return NULL;
+    }
+    /* every length that goes on the wire is checked here, where it is configured */
+    if (c.secret && strlen(c.secret) > 255) {
+        wsc_log(ctx, WSC_LOG_ERROR, "secret is %zu bytes: at most 255", strlen(c.secret));
+        wsc_destroy(ctx);
+        return NULL;
+    }
+    if (c.advertise && strlen(c.advertise) + strlen(c.cluster_path ? c.cluster_path : "/wscluster") +
+                           7 > 255) {
+        wsc_log(ctx, WSC_LOG_ERROR, "advertise '%.40s...' is too long: the advertised URL "
+                "(scheme, HOST:PORT and cluster_path) must fit 255 bytes", c.advertise);
         wsc_destroy(ctx);
         return NULL;
     }
