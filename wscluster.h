@@ -4711,12 +4711,18 @@ static void wsc__peer_backoff(wsc_ctx *ctx, wsc__peer *p) {
 }
 
 /* -- the duplicate window of a peer's message ids -- */
+/* Ids grow by one per message its origin sends (to anyone), so on one link a jump this far
+   ahead is no message of that origin: refused, it cannot move the window past real ones. */
+#define WSC__DEDUP_JUMP (1ull << 32)
+/* 0: new (remembered); 1: seen, or too old to tell; -1: an impossible jump */
 static int wsc__peer_seen(wsc__peer *p, uint64_t id) {
     uint64_t k;
-    if (!p->win_on || id + (1ull << 40) < p->win_max) { /* a new link, or a restart */
+    if (!p->win_on) { /* the first message on a new link starts the window */
         memset(p->win, 0, sizeof p->win);
         p->win_max = id;
         p->win_on = 1;
+    } else if (id > p->win_max && id - p->win_max > WSC__DEDUP_JUMP) {
+        return -1;
     } else if (id > p->win_max) {
         if (id - p->win_max >= WSC__DEDUP_WINDOW) memset(p->win, 0, sizeof p->win);
         else
@@ -5114,6 +5120,11 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
     pe = wsc__peer_of(ctx, c);
     if (m.type == WSC_LINK_FORWARD && !c->server) {
         if (!pe || pe->sub != wsc__id(ctx, c)) return; /* a link let go of: closing */
+        if (pe->sub_ok && !wsc__seq(m.node, pe->node)) { /* a link speaks for its node */
+            ctx->st.fwd_dropped++;
+            wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "FORWARD whose origin is not the link's node");
+            return;
+        }
         if (pe->sub_ok) {
             ctx->cl.arrived(ctx, c, pe, &m); /* up to the backplane */
             return;
@@ -5303,7 +5314,13 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
     if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
     memcpy(origin, m->node.ptr, m->node.len);
     origin[m->node.len] = '\0';
-    if (wsc__peer_seen(p, m->msg_id)) {
+    n = wsc__peer_seen(p, m->msg_id);
+    if (n < 0) {
+        ctx->st.fwd_dropped++;
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "message id far ahead of the window");
+        return;
+    }
+    if (n > 0) {
         ctx->st.fwd_duplicates++;
         wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
         return;

@@ -1183,7 +1183,7 @@ class HostilePeerTests(ClusterCase):
         ids = {(c["user"], c["proto"]): c["id"] for c in h.clients()}
         g_id = self.g.clients()[0]["id"]
         rec = self.fake.wait_live()
-        origin = "fake-targets-%s" % uuid.uuid4().hex[:6]
+        origin = self.fake.node_id  # a link speaks for its own node only
         f0 = h.stats()["forwarded"]
         cases = [
             ("match user", target_match(("user", "tgt-user")), [c_u]),
@@ -1198,15 +1198,16 @@ class HostilePeerTests(ClusterCase):
             ("all", b"\x00", [c_u, c_o, c_t]),
         ]
         exp = {}
+        base = 2000  # above the ids test_duplicate_forward_delivered_once sent on this link
         for i, (name, target, rcpts) in enumerate(cases):
             t = tok(name.replace(" ", "_"))
-            self.fake.send(rec, link_forward(origin, 1000 + i, t, target=target))
+            self.fake.send(rec, link_forward(origin, base + i, t, target=target))
             exp[t] = rcpts
         t = tok("unknown-selector")
-        self.fake.send(rec, link_forward(origin, 2000, t, target=target_named("no-such", "x")))
+        self.fake.send(rec, link_forward(origin, base + 100, t, target=target_named("no-such", "x")))
         exp[t] = []
         blob = b"\x00\xffbinary" + uuid.uuid4().bytes
-        self.fake.send(rec, link_forward(origin, 2001, blob, opcode=OP_BINARY))
+        self.fake.send(rec, link_forward(origin, base + 101, blob, opcode=OP_BINARY))
         exp[blob] = [c_u, c_o, c_t]
         ops = {p: OP_TEXT for p in exp}
         ops[blob] = OP_BINARY
@@ -1223,18 +1224,15 @@ class HostilePeerTests(ClusterCase):
         rec = self.fake.wait_live()
         f0 = h.stats()["forwarded"]
         t = tok("dup")
-        origin, msg_id = "fake-origin-%s" % uuid.uuid4().hex[:6], 77
+        origin, msg_id = self.fake.node_id, 1077
         msg = link_forward(origin, msg_id, t)
         self.fake.send(rec, msg)
         self.fake.send(rec, msg)
         t2 = tok("next-id")
         self.fake.send(rec, link_forward(origin, msg_id + 1, t2))
         self.fake.send(rec, msg)
-        # a message claiming to come from h itself is never delivered back to it
-        t3 = tok("reflected")
-        self.fake.send(rec, link_forward("h", 1 << 60, t3))
         # h delivers to its own clients and never forwards again (g's client gets nothing)
-        self.expect_delivery([ch, cg], {t: [ch], t2: [ch], t3: []})
+        self.expect_delivery([ch, cg], {t: [ch], t2: [ch]})
         wait_for(lambda: h.stats()["forwarded"]["duplicates"] >= f0["duplicates"] + 2, DEADLINE,
                  "forwarded.duplicates", diag=lambda: h.stats()["forwarded"])
         f1 = h.stats()["forwarded"]
@@ -1242,6 +1240,40 @@ class HostilePeerTests(ClusterCase):
         self.assertEqual(f1["in"] - f0["in"], 2, (f0, f1))
         self.assertFalse(rec["closed"], "a duplicate closed the link")
         self.assert_still_serving(ch, self.client(self.g, "tcp"))
+
+
+    def test_spoofed_origin_and_id_jump_close_the_link(self):
+        # 8: a link speaks for the node that authenticated on it. A FORWARD claiming another
+        # origin (g, or h itself) is refused and never delivered; one whose id jumps 2^39
+        # ahead cannot move the window past the peer's real messages.
+        h, g = self.h, self.g
+        ch, cg = self.client(h), self.client(g)
+        cases = [("as g", "g", 5), ("as h itself", "h", 6), ("as an unknown node", "nobody", 7)]
+        used = []
+        for name, origin, i in cases:
+            with self.subTest(case=name):
+                rec = self.fake.wait_live(exclude=used)
+                used.append(rec)
+                t = tok("SPOOFED-%d" % i)
+                self.fake.send(rec, link_forward(origin, 100 + i, t))
+                self.assertEqual(self.fake.wait_closed(rec), 1002)
+                self.expect_delivery([ch, cg], {t: []}, timeout=1)
+        self.assertIn("origin is not the link's node", h.log_text())
+        with self.subTest(case="id jump"):
+            rec = self.fake.wait_live(exclude=used)
+            used.append(rec)
+            t1, t2 = tok("jump-first"), tok("jump-far")
+            self.fake.send(rec, link_forward(self.fake.node_id, 1000, t1))
+            self.fake.send(rec, link_forward(self.fake.node_id, 1000 + (1 << 39), t2))
+            self.assertEqual(self.fake.wait_closed(rec), 1002)
+            self.expect_delivery([ch, cg], {t1: [ch], t2: []})
+            # the relinked peer's next real ids are delivered, not dropped as "too old"
+            rec = self.fake.wait_live(exclude=used)
+            t3 = tok("after-jump")
+            self.fake.send(rec, link_forward(self.fake.node_id, 1001, t3))
+            self.expect_delivery([ch, cg], {t3: [ch]})
+        # g's real messages still reach h's clients (its window was never touched)
+        self.assert_still_serving(ch, cg)
 
 
 # ==================================================================== TCP peer links ==

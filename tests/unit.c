@@ -631,10 +631,12 @@ static void test_dedup(void) {
     CHECK(wsc__peer_seen(&pa, base + 5)); /* fell out of the window: refused */
     for (k = 1; k <= 3000; k++) dups += wsc__peer_seen(&pa, base + 5000 + k);
     CHECK(dups == 0);
-    CHECK(!wsc__peer_seen(&pa, 7)); /* a restarted origin with a far smaller id */
-    CHECK(wsc__peer_seen(&pa, 7));
-    pa.win_on = 0; /* a new link: a fresh window */
-    CHECK(!wsc__peer_seen(&pa, 7));
+    CHECK(wsc__peer_seen(&pa, 7) == 1); /* far behind on the same link: refused */
+    CHECK(wsc__peer_seen(&pa, base + 8000 + ((uint64_t)1 << 33)) == -1); /* a jump */
+    CHECK(wsc__peer_seen(&pa, base + 8001) == 0); /* the window did not move */
+    CHECK(wsc__peer_seen(&pa, base + 8000 + ((uint64_t)1 << 31)) == 0); /* a big gap is fine */
+    pa.win_on = 0; /* a new link (a restarted origin): a fresh window */
+    CHECK(wsc__peer_seen(&pa, 7) == 0);
 }
 
 int main(void) {
