@@ -4080,6 +4080,8 @@ static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, siz
     wsc_http_req req;
     size_t end;
     int r;
+    if (c->state == WSC__HTTP && c->in_len == 0) /* empty lines before the request line */
+        while (n > 0 && (*p == '\r' || *p == '\n')) { p++; n--; } /* ignored: RFC 9112 2.2 */
     if (wsc__in_add(ctx, c, p, n) < 0) { wsc__kill(ctx, c); return; }
     if (c->state == WSC__BODY) goto body;
     end = wsc__head_end(c);
@@ -4105,6 +4107,11 @@ static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, siz
         const wsc_str *cl = wsc_http_header(req.headers, req.nheaders, "Content-Length");
         uint64_t v = 0;
         size_t i;
+        for (i = 0; cl && i < req.nheaders; i++) /* RFC 9112 6.3: differing lengths: 400 */
+            if (wsc__ieq(req.headers[i].name, "Content-Length") &&
+                (req.headers[i].value.len != cl->len ||
+                 memcmp(req.headers[i].value.ptr, cl->ptr, cl->len) != 0))
+                { wsc__http_error(ctx, c, 400, "conflicting Content-Length headers", NULL); return; }
         if (cl) {
             if (cl->len == 0 || cl->len > 19)
                 { wsc__http_error(ctx, c, 400, "bad Content-Length", NULL); return; }
@@ -4464,12 +4471,26 @@ static int wsc__dl_local(wsc_ctx *ctx, const wsc_link_msg *m) {
 }
 
 /* -- the application's connections: their events go to the handler -- */
+/* metadata key from query parameter qkey, whole (a long value is never cut short) */
+static int wsc__meta_from_query(wsc_ctx *ctx, wsc__conn *c, wsc_str q, const char *qkey,
+                                const char *key) {
+    char small[256], *v = small;
+    int n = wsc_query_get(q, qkey, small, sizeof small);
+    if (n <= 0) return 0;
+    if ((size_t)n >= sizeof small) {
+        v = (char *)wsc__alloc(ctx, (size_t)n + 1);
+        if (!v) return 0;
+        wsc_query_get(q, qkey, v, (size_t)n + 1);
+    }
+    wsc__meta_set(ctx, c, key, v);
+    if (v != small) wsc__free(ctx, v);
+    return 1;
+}
 static void wsc__app_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
-    char v[256]; /* default metadata from the query (the handler may change it) */
-    if (wsc_query_get(req->query, "userId", v, sizeof v) > 0 ||
-        wsc_query_get(req->query, "user", v, sizeof v) > 0)
-        wsc__meta_set(ctx, c, "user", v);
-    if (wsc_query_get(req->query, "group", v, sizeof v) > 0) wsc__meta_set(ctx, c, "group", v);
+    /* default metadata from the query (the handler may change it) */
+    if (!wsc__meta_from_query(ctx, c, req->query, "userId", "user"))
+        wsc__meta_from_query(ctx, c, req->query, "user", "user");
+    wsc__meta_from_query(ctx, c, req->query, "group", "group");
     wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
 }
 static void wsc__app_open(wsc_ctx *ctx, wsc__conn *c) { wsc__emit(ctx, c, WSC_EV_OPEN, NULL); }

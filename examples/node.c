@@ -130,7 +130,8 @@ static int sel_user_prefix(wsc_ctx *ctx, wsc_id id, const char *arg, void *ud) {
 /* /send: to every chat client of the cluster, or to those matching user / group (AND),
    or to one connection (conn=GLOBAL_ID), or through a named selector (selector=&arg=) */
 static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
-    char user[256], group[256], conn[128], sel[64], arg[256], json[160];
+    /* a query is at most a request head (8 KiB): values are never cut short */
+    char user[8192], group[8192], conn[128], sel[64], arg[8192], json[160];
     wsc_kv match[3];
     wsc_target t;
     wsc_stats before, after;
@@ -167,13 +168,14 @@ static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
         len = (size_t)ql;
     } else if (wsc_str_eq(req->method, "POST")) {
         const wsc_str *ct = wsc_http_header(req->headers, req->nheaders, "Content-Type");
-        wsc_str ct24;
         msg = req->body.ptr;
         len = req->body.len;
-        if (ct && ct->len >= 24) {
-            ct24.ptr = ct->ptr;
-            ct24.len = 24;
-            if (wsc_str_ieq(ct24, "application/octet-stream")) opcode = WSC_BINARY;
+        if (ct) { /* the media type alone: up to ';' (parameters), without spaces */
+            wsc_str mt = *ct;
+            const char *semi = (const char *)memchr(mt.ptr, ';', mt.len);
+            if (semi) mt.len = (size_t)(semi - mt.ptr);
+            while (mt.len && (mt.ptr[mt.len - 1] == ' ' || mt.ptr[mt.len - 1] == '\t')) mt.len--;
+            if (wsc_str_ieq(mt, "application/octet-stream")) opcode = WSC_BINARY;
         }
     } else {
         wsc_http_reply(ctx, id, 405, "application/json", "Allow: GET, POST\r\n",
@@ -276,13 +278,8 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
     node *n = (node *)user;
     if (ev == WSC_EV_UPGRADE) {
         wsc_http_req *req = (wsc_http_req *)data;
-        char name[256];
-        if (wsc_str_eq(req->path, "/ws")) {
+        if (wsc_str_eq(req->path, "/ws")) { /* user and group: the library's query tags */
             wsc_set_meta(ctx, id, "chan", "chat");
-            if (wsc_query_get(req->query, "user", name, sizeof name) > 0)
-                wsc_set_meta(ctx, id, "user", name);
-            if (wsc_query_get(req->query, "group", name, sizeof name) > 0)
-                wsc_set_meta(ctx, id, "group", name);
         } else if (wsc_str_eq(req->path, "/echo")) {
             wsc_set_meta(ctx, id, "chan", "echo");
         } else {

@@ -10,7 +10,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import util  # noqa: E402
 import test_cluster as tc  # noqa: E402  (its cluster node; a module, so no tests of it run here)
-from util import HOST, NODE_BIN, REPO, free_port  # noqa: E402
+from util import (HOST, NODE_BIN, OP_BINARY, OP_TEXT, REPO, RawWS, connect,  # noqa: E402
+                  free_port, http_request, read_http_head, recv_all)
 
 
 def run_node(*args, timeout=5):
@@ -52,6 +53,71 @@ class WireLengthTests(util.NodesCase):
         self.start(a)
         self.start(b)
         util.wait_mesh([a, b])
+
+
+class HttpStrictnessTests(util.NodeTestCase, unittest.TestCase):
+    """12: HTTP as RFC 9112 says, and values kept whole."""
+
+    def raw(self, data):
+        s = connect(self.node.ws_port)
+        try:
+            s.sendall(data)
+            status, _, _ = read_http_head(s)
+            recv_all(s)
+            return status
+        finally:
+            s.close()
+
+    def test_empty_lines_before_the_request_line_are_ignored(self):
+        for lead in (b"\r\n", b"\r\n\r\n", b"\r\n\r\n\r\n\n"):
+            with self.subTest(lead=lead):
+                self.assertEqual(self.raw(lead + b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n"), 200)
+
+    def test_conflicting_content_lengths_get_400(self):
+        body = b"hello world"
+        head = (b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+        self.assertEqual(self.raw(head + body), 400)
+        same = (b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n"
+                b"Content-Length: 11\r\n\r\n")
+        self.assertEqual(self.raw(same + body), 200)
+
+    def test_long_user_value_is_kept_whole(self):
+        long_user = "u" * 300
+        ws = RawWS(self.node.ws_port, "/ws?user=" + long_user)
+        try:
+            util.wait_for(lambda: any(c.get("user") == long_user for c in
+                                      __import__("json").loads(http_request(
+                                          self.node.ws_port, "GET", "/clients")[2])),
+                          util.TIMEOUT, "the client to be listed with its whole user")
+            # the first 255 characters are another user: not delivered
+            st, _, body = http_request(self.node.ws_port, "GET",
+                                       "/send?msg=cut&user=" + long_user[:255])
+            self.assertEqual(st, 200)
+            self.assertIn(b'"delivered":0', body)
+            st, _, body = http_request(self.node.ws_port, "GET",
+                                       "/send?msg=whole&user=" + long_user)
+            self.assertIn(b'"delivered":1', body)
+            self.assertEqual(ws.recv_message(), (OP_TEXT, b"whole"))
+        finally:
+            ws.sock.close()
+
+    def test_content_type_must_be_exactly_octet_stream_for_binary(self):
+        ws = RawWS(self.node.ws_port, "/ws")
+        try:
+            cases = [("application/octet-streamJUNK", OP_TEXT),
+                     ("application/octet-stream", OP_BINARY),
+                     ("Application/Octet-Stream; x=1", OP_BINARY),
+                     ("text/plain", OP_TEXT)]
+            for i, (ctype, op) in enumerate(cases):
+                with self.subTest(ctype=ctype):
+                    body = b"m%d" % i
+                    st, _, _ = http_request(self.node.ws_port, "POST", "/send", body=body,
+                                            headers={"Content-Type": ctype})
+                    self.assertEqual(st, 200)
+                    self.assertEqual(ws.recv_message(), (op, body))
+        finally:
+            ws.sock.close()
 
 
 if __name__ == "__main__":
