@@ -3656,6 +3656,32 @@ static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     return 0;
 }
 
+/* answer a ping. A pong still waiting in the queue is rewritten with the latest payload
+   (RFC 6455 5.5.3) rather than joined by another, so pings that are never read cost nothing;
+   a new pong counts against max_pending like any frame. */
+static void wsc__pong(wsc_ctx *ctx, wsc__conn *c, const void *data, size_t len) {
+    uint32_t i;
+    wsc__buf *b;
+    for (i = 0; i < c->qn; i++) {
+        wsc__out *o = &c->q[(c->qh + i) & (c->qcap - 1)];
+        const unsigned char *d = o->b->data;
+        int pong = c->proto == WSC_PROTO_TCP ? o->b->len >= 5 && d[4] == WSC_OP_PONG
+                                             : d[0] == (0x80 | WSC_OP_PONG);
+        if (!pong || o->off > 0 || (i == 0 && c->tls_wblock)) continue;
+        b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PONG, data, len);
+        if (!b) return;
+        c->pending = c->pending - o->b->len + b->len;
+        wsc__buf_unref(ctx, o->b);
+        o->b = b; /* the reference made here moves into the queue */
+        return;
+    }
+    b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PONG, data, len);
+    if (b) {
+        wsc__enqueue(ctx, c, b);
+        wsc__buf_unref(ctx, b);
+    }
+}
+
 /* one message to one open connection */
 static int wsc__pr_send(wsc_ctx *ctx, wsc__conn *c, int opcode, const void *data, size_t len) {
     wsc__buf *b;
@@ -3827,7 +3853,7 @@ static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
         }
         return 0;
     case WSC_FR_PING:
-        if (c->state == WSC__OPEN) wsc__send_ctrl(ctx, c, WSC_OP_PONG, ev->data, ev->len);
+        if (c->state == WSC__OPEN) wsc__pong(ctx, c, ev->data, ev->len);
         return 0;
     case WSC_FR_PONG: {
         wsc_msg m;

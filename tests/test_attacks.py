@@ -10,8 +10,26 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import util  # noqa: E402
 import test_cluster as tc  # noqa: E402  (its cluster node; a module, so no tests of it run here)
-from util import (HOST, NODE_BIN, OP_BINARY, OP_TEXT, REPO, RawWS, connect,  # noqa: E402
-                  free_port, http_request, read_http_head, recv_all)
+from util import (HOST, NODE_BIN, OP_BINARY, OP_PING, OP_TEXT, REPO, RawWS,  # noqa: E402
+                  build_frame, connect, free_port, get_stats, http_request, read_http_head,
+                  recv_all, tcp_frame)
+
+MIB = 1 << 20
+
+
+def rss(pid):
+    """Resident memory of a process, bytes (VmRSS from /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def non_reading(sock):
+    """The attacker never calls recv: once its receive buffer is full, the node's replies
+    pile up. (Its buffer is left as the kernel sizes it: a tiny one stalls TCP itself.)"""
+    return sock
 
 
 def run_node(*args, timeout=5):
@@ -119,6 +137,66 @@ class HttpStrictnessTests(util.NodeTestCase, unittest.TestCase):
         finally:
             ws.sock.close()
 
+
+class PingFlood(util.NodeTestCase):
+    """1: a client that sends pings and never reads used to grow the node by one queued pong
+    per ping (1963 MB in 14 s). Now a pong still waiting is rewritten with the latest
+    payload (RFC 6455 5.5.3): the queue holds at most one. One node per test class: memory
+    a test made the node map would hide the next test's growth."""
+    NODE_TCP = True
+    PINGS = 200000  # of 125 bytes: 26 MB of pings, far more pongs than the kernel buffers
+    PAYLOAD = b"p" * 125
+    BOUND = 16 * MIB
+
+    def flood(self, sock, frame, end):
+        received = get_stats(self.node.ws_port)["messages"]["received"]
+        before = rss(self.node.proc.pid)
+        burst = frame * 1000
+        for _ in range(self.PINGS // 1000):
+            sock.sendall(burst)
+        sock.sendall(end)  # a message after the pings: when it is counted, all were read
+        util.wait_for(lambda: get_stats(self.node.ws_port)["messages"]["received"] > received,
+                      60, "the node to read every ping")
+        return rss(self.node.proc.pid) - before
+
+
+class WsPingFloodTests(PingFlood, unittest.TestCase):
+    def test_websocket_ping_flood_from_a_non_reader(self):
+        s = non_reading(connect(self.node.ws_port))
+        s.sendall(util.upgrade_request("/echo"))
+        status, _, _ = read_http_head(s)
+        self.assertEqual(status, 101)
+        growth = self.flood(s, build_frame(OP_PING, self.PAYLOAD), build_frame(OP_TEXT, b"end"))
+        self.assertLess(growth, self.BOUND, "RSS grew %.1f MiB" % (growth / MIB))
+        util.assert_echo(self.node.ws_port)  # a well-behaved client is still served
+        s.close()
+
+    def test_the_latest_ping_is_answered(self):
+        ws = RawWS(self.node.ws_port, "/echo")
+        try:
+            for i in range(50):
+                ws.send(OP_PING, b"p%d" % i)
+            ws.send_text("x")
+            pongs = []
+            while True:
+                fin, op, payload = ws.recv_frame()
+                if op == 0xA:
+                    pongs.append(payload)
+                elif op == OP_TEXT:
+                    break
+            self.assertTrue(pongs, "no pong at all")
+            self.assertEqual(pongs[-1], b"p49")  # the most recent ping's payload, last
+        finally:
+            ws.sock.close()
+
+
+class TcpPingFloodTests(PingFlood, unittest.TestCase):
+    def test_tcp_ping_flood_from_a_non_reader(self):
+        s = non_reading(connect(self.node.tcp_port))
+        growth = self.flood(s, tcp_frame(OP_PING, self.PAYLOAD), tcp_frame(OP_TEXT, b"end"))
+        self.assertLess(growth, self.BOUND, "RSS grew %.1f MiB" % (growth / MIB))
+        util.assert_echo(self.node.ws_port)
+        s.close()
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)
