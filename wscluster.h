@@ -2851,17 +2851,23 @@ static int wsc__nonblock(int fd) {
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* Backpressure: a connection whose queue holds half of max_pending is not read until it
+   drains below that; TCP then pushes back on its sender, and its own traffic (an echo, say)
+   cannot grow the queue to the slow-consumer limit. */
+static int wsc__reading(const wsc_ctx *ctx, const wsc__conn *c) {
+    return c->pending < ctx->cfg.max_pending / 2 || c->state == WSC__LINGER;
+}
+static short wsc__events(const wsc_ctx *ctx, const wsc__conn *c) {
+    if (c->state == WSC__CONNECTING) return POLLOUT;
+    if (c->state == WSC__TLS) return (short)c->tls_want;
+    return (short)((wsc__reading(ctx, c) ? POLLIN : 0) | (c->qn ? POLLOUT : 0));
+}
+
 /* -- the epoll backend: interest changes only when a socket blocks or unblocks -- */
 #define WSC__EV_LISTENER (1ull << 63) /* epoll tags: listener | index, */
 #define WSC__EV_WATCH (1ull << 62)    /* a watched fd (fd << 16 | index), */
                                       /* or a connection: slot << 32 | fd */
 #ifdef WSCLUSTER_EPOLL
-static unsigned char wsc__ev_want(const wsc__conn *c) {
-    if (c->state == WSC__CONNECTING) return POLLOUT;
-    if (c->state == WSC__TLS) return c->tls_want;
-    if (c->state == WSC__LINGER) return POLLIN;
-    return (unsigned char)(POLLIN | (c->qn ? POLLOUT : 0)); /* queued after a flush: blocked */
-}
 static int wsc__ep(wsc_ctx *ctx, int op, int fd, unsigned ev, uint64_t tag) {
     struct epoll_event e;
     memset(&e, 0, sizeof e);
@@ -2873,7 +2879,7 @@ static uint64_t wsc__ev_tag(const wsc__conn *c) {
     return (uint64_t)c->idx << 32 | (uint32_t)c->fd;
 }
 static void wsc__ev_sync(wsc_ctx *ctx, wsc__conn *c) {
-    unsigned char want = wsc__ev_want(c);
+    unsigned char want = (unsigned char)wsc__events(ctx, c); /* POLLOUT: a flush blocked */
     if (ctx->io.epfd < 0 || want == c->ev || c->state == WSC__DEAD) return;
     if (wsc__ep(ctx, c->ev == 0xff ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, want, wsc__ev_tag(c)) == 0)
         c->ev = want;
@@ -2969,7 +2975,9 @@ static int wsc__flush_plain(wsc_ctx *ctx, wsc__conn *c) {
     return 1;
 }
 
+static void wsc__read(wsc_ctx *ctx, wsc__conn *c);
 static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
+    int paused = !wsc__reading(ctx, c);
     if (c->state == WSC__CONNECTING || c->state == WSC__DEAD || c->state == WSC__LINGER) return;
     if (c->state == WSC__TLS) {
         if (c->tls_want == POLLOUT) wsc__tls_step(ctx, c);
@@ -2981,6 +2989,8 @@ static void wsc__flush(wsc_ctx *ctx, wsc__conn *c) {
         c->deadline = ctx->io.now + ctx->cfg.close_timeout_ms;
     }
     wsc__ev_sync(ctx, c);
+    /* reading again: what TLS decrypted meanwhile is not signalled by the socket */
+    if (paused && c->tls && wsc__reading(ctx, c) && c->state < WSC__DRAIN) wsc__read(ctx, c);
 }
 
 static void wsc__flush_dirty(wsc_ctx *ctx) {
@@ -3010,7 +3020,7 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
         if (c->state == WSC__TLS || c->state == WSC__DEAD) return;
     }
     /* TLS may hold decrypted bytes the socket no longer signals: read until it blocks */
-    for (rounds = 0; rounds < (c->tls ? 64 : 4); rounds++) {
+    for (rounds = 0; rounds < (c->tls ? 64 : 4) && wsc__reading(ctx, c); rounds++) {
         ssize_t n = c->tls ? wsc__tls_recv(ctx, c, ctx->io.rbuf, WSC_RECV_BUF)
                            : recv(c->fd, ctx->io.rbuf, WSC_RECV_BUF, 0);
         if (n < 0) {
@@ -3255,9 +3265,7 @@ static int wsc__build_pfds(wsc_ctx *ctx, size_t *out) {
         wsc__conn *c = io->slots[i];
         if (!c) continue;
         io->pfds[np].fd = c->fd;
-        io->pfds[np].events = (short)(c->state == WSC__CONNECTING ? POLLOUT
-                                      : c->state == WSC__TLS ? c->tls_want
-                                      : (POLLIN | (c->qn ? POLLOUT : 0)));
+        io->pfds[np].events = wsc__events(ctx, c);
         io->pfds[np].revents = 0;
         io->pidx[np++] = i;
     }

@@ -3,6 +3,7 @@
 node's own log and /stats as evidence. Each test names the finding it guards; each failed
 against f85dc96/9b5379e and passes now."""
 import os
+import socket
 import subprocess
 import sys
 import unittest
@@ -197,6 +198,42 @@ class TcpPingFloodTests(PingFlood, unittest.TestCase):
         self.assertLess(growth, self.BOUND, "RSS grew %.1f MiB" % (growth / MIB))
         util.assert_echo(self.node.ws_port)
         s.close()
+
+class BackpressureTests(util.NodeTestCase, unittest.TestCase):
+    """4: a connection whose queue is over its limit is not read any more (TCP pushes back
+    on the sender) instead of growing until it is closed as slow: an echo client that
+    writes and never reads used to be cut off with 1008 once its echoes passed max_pending."""
+    NODE_ARGS = ("--max-pending", str(4 * MIB))
+
+    def test_echo_writer_that_never_reads_is_paused_not_closed(self):
+        ws = RawWS(self.node.ws_port, "/echo")
+        slow0 = get_stats(self.node.ws_port)["messages"]["closed_slow"]
+        before = rss(self.node.proc.pid)
+        msg = build_frame(OP_BINARY, b"x" * 65536)
+        ws.sock.settimeout(3)
+        sent = 0
+        try:
+            for _ in range(2000):  # 128 MiB: far more than the node may hold
+                ws.sock.sendall(msg)
+                sent += 1
+        except (socket.timeout, TimeoutError):
+            pass
+        self.assertLess(sent, 2000, "the node never pushed back")
+        growth = rss(self.node.proc.pid) - before
+        self.assertLess(growth, 4 * MIB + 8 * MIB, "RSS grew %.1f MiB" % (growth / MIB))
+        st = get_stats(self.node.ws_port)
+        self.assertEqual(st["connections"]["client"], 1, st)  # still open: paused, not cut
+        self.assertEqual(st["messages"]["closed_slow"], slow0, st)
+        util.assert_echo(self.node.ws_port)  # everyone else is served meanwhile
+        # once it reads, it gets every echo, in order, and the node reads it again
+        ws.sock.settimeout(10)
+        for i in range(sent):
+            op, payload = ws.recv_message(timeout=10)
+            self.assertEqual((op, len(payload)), (OP_BINARY, 65536), i)
+        ws.send_text("after")
+        self.assertEqual(ws.recv_message(), (OP_TEXT, b"after"))
+        ws.sock.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)
