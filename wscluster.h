@@ -146,10 +146,14 @@
      max_body            largest plain HTTP request body                 [max_message] (413)
      max_pending         bytes queued for one connection before it is    [4 MiB]
                          closed as a slow consumer with 1008 (a message
-                         is always accepted into an empty queue). The
+                         is always accepted into an empty queue). From
+                         half of it, the connection is not read until
+                         its queue drains (TCP pushes back on it). The
                          kernel's socket send buffer (tcp_wmem) comes on
                          top; a client that never reads sees EOF after
                          close_timeout_ms rather than the 1008 frame.
+                         A pong waiting in the queue is rewritten by the
+                         next ping, never joined by another.
      handshake_timeout_ms  HTTP head/body, WS handshake, outbound        [10000]
                          connect must finish within this
      ping_interval_ms    ping every open connection this often           [30000], <0 off
