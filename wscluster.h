@@ -3485,6 +3485,29 @@ static int wsc__io_listen(wsc_ctx *ctx, const char *url, const wsc__proto_vt *pf
     return io->nlst++;
 }
 
+/* is the far end of c one of our own outbound sockets? (an instance that reached itself) */
+static int wsc__io_own_dial(wsc_ctx *ctx, const wsc__conn *c) {
+    uint32_t i;
+    for (i = 0; i < ctx->io.hi; i++) {
+        const wsc__conn *o = ctx->io.slots[i];
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (!o || o->server || o->fd < 0 ||
+            getsockname(o->fd, (struct sockaddr *)&ss, &sl) < 0)
+            continue;
+        if (ss.ss_family == AF_INET && c->fam == 4) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+            if (ntohs(a->sin_port) == c->port && memcmp(&a->sin_addr, c->addr, 4) == 0)
+                return 1;
+        } else if (ss.ss_family == AF_INET6 && c->fam == 6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+            if (ntohs(a->sin6_port) == c->port && memcmp(&a->sin6_addr, c->addr, 16) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static void wsc__io_unlisten(wsc_ctx *ctx) {
     int l;
     for (l = 0; l < ctx->io.nlst; l++) close(ctx->io.lst[l].fd);
@@ -4664,10 +4687,57 @@ static wsc__peer *wsc__peer_other(wsc_ctx *ctx, const wsc__peer *self, wsc_str n
     return NULL;
 }
 
-static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
+static void wsc__peer_free(wsc_ctx *ctx, wsc__peer *p);
+static void wsc__peer_remove(wsc_ctx *ctx, wsc__peer *p);
+
+/* an entry goes with both its links (1013: it may come back when there is room) */
+static void wsc__peer_evict(wsc_ctx *ctx, wsc__peer *p) {
+    wsc__conn *o = wsc__get(ctx, p->obs);
+    if (o) wsc__pr_close(ctx, o, 1013, "peer table full", 15);
+    wsc__peer_remove(ctx, p);
+    if (p->used) wsc__peer_free(ctx, p);
+}
+
+/* Room: listed entries always have it; introduced ones (anyone who reaches us can
+   introduce itself) take at most half the table, and give way first: an introduced entry
+   with no link to us is evicted for a newcomer, any introduced one for a listed entry. */
+static wsc__peer *wsc__peer_evictable(wsc_ctx *ctx, int listed) {
+    wsc__peer *best = NULL;
     int i;
-    for (i = 0; i < WSC_MAX_PEERS; i++) {
+    for (i = 0; i < ctx->cl.npeers; i++) {
         wsc__peer *p = &ctx->cl.peers[i];
+        int live = wsc__get(ctx, p->obs) != NULL;
+        if (!p->used || !p->intro || (live && !listed)) continue;
+        if (!best || (!live && wsc__get(ctx, best->obs)) || p->next_try < best->next_try)
+            best = p;
+    }
+    return best;
+}
+
+static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
+    int i, nintro = 0;
+    wsc__peer *ev;
+    for (i = 0; i < ctx->cl.npeers; i++)
+        nintro += ctx->cl.peers[i].used && ctx->cl.peers[i].intro;
+    if (intro && nintro >= WSC_MAX_PEERS / 2 && (ev = wsc__peer_evictable(ctx, 0)) != NULL) {
+        wsc_log(ctx, WSC_LOG_WARN, "introduced peers at their bound (WSC_MAX_PEERS/2): %s "
+                "evicted for %s", ev->url, url);
+        wsc__peer_evict(ctx, ev);
+    } else if (intro && nintro >= WSC_MAX_PEERS / 2) {
+        wsc_log(ctx, WSC_LOG_WARN, "introduced peers at their bound (WSC_MAX_PEERS/2): %s "
+                "ignored", url);
+        return NULL;
+    }
+    for (i = 0; i <= WSC_MAX_PEERS; i++) {
+        wsc__peer *p;
+        if (i == WSC_MAX_PEERS) { /* full: a listed entry takes an introduced one's place */
+            if (intro || !(p = wsc__peer_evictable(ctx, 1))) break;
+            wsc_log(ctx, WSC_LOG_WARN, "peer table full: introduced %s evicted for listed %s",
+                    p->url, url);
+            wsc__peer_evict(ctx, p);
+        } else {
+            p = &ctx->cl.peers[i];
+        }
         if (p->used) continue;
         memset(p, 0, sizeof *p);
         p->used = 1;
@@ -4675,6 +4745,7 @@ static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
         p->next_try = ctx->io.now;
         p->last_rx = -1;
         snprintf(p->url, sizeof p->url, "%s", url);
+        i = (int)(p - ctx->cl.peers);
         if (i >= ctx->cl.npeers) ctx->cl.npeers = i + 1;
         return p;
     }
@@ -5076,16 +5147,27 @@ static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
         if (ctx->cl.peers[i].used && !ctx->cl.peers[i].dup && wsc__seq(m->node, ctx->cl.peers[i].node))
             p = &ctx->cl.peers[i];
     if (!p) p = wsc__peer_find(ctx, url); /* else one for that address */
+    if (p && p->node[0] && !wsc__seq(m->node, p->node)) { /* no taking over another's entry */
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s: %.*s advertises %s, which is %s's: "
+                "refused", wsc__peer_s(ctx, c), (int)m->node.len, m->node.ptr, url, p->node);
+        wsc__fail(ctx, c, 1008, WSC_ERR_PROTO, "advertised address belongs to another node");
+        return;
+    }
     if (!p) {
         p = wsc__peer_add(ctx, url, 1);
-        if (!p) { c->peer = WSC__PEER_ANSWERED; return; }
+        if (!p) {
+            wsc__fail(ctx, c, 1013, WSC_ERR_LIMIT, "peer table full");
+            return;
+        }
         wsc_log(ctx, WSC_LOG_INFO, "peer %.*s introduced itself as %s", (int)m->node.len,
                 m->node.ptr, url);
     }
     if (p->removed) { p->removed = 0; p->intro = 1; }
     memcpy(p->node, m->node.ptr, m->node.len);
     p->node[m->node.len] = '\0';
-    wsc__peer_set_obs(ctx, p, wsc__id(ctx, c));
+    /* a live link of that node stays its link: another one is kept as its fallback only */
+    if (wsc__get(ctx, p->obs)) c->peer = (int16_t)(p - ctx->cl.peers);
+    else wsc__peer_set_obs(ctx, p, wsc__id(ctx, c));
     if (!p->self && !wsc__get(ctx, p->sub)) {
         p->dup = 0;
         p->fails = 0;
@@ -5105,13 +5187,16 @@ static void wsc__link_hello_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m
         wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
         return;
     }
+    if (wsc__seq(m->node, ctx->node) && !wsc__io_own_dial(ctx, c)) {
+        wsc_log(ctx, WSC_LOG_ERROR, "a peer link from %s (advertised as %.*s) uses our node id "
+                "%s: node ids must be unique; refused", wsc__peer_s(ctx, c),
+                (int)m->advertise.len, m->advertise.ptr, ctx->node);
+        wsc__fail(ctx, c, 1008, WSC_ERR_PROTO, "node id in use by this instance");
+        return;
+    }
     c->peer = WSC__PEER_ANSWERED;
-    wsc__link_welcome(ctx, c);
+    wsc__link_welcome(ctx, c); /* on our own link: it learns that it reached itself */
     if (!wsc__seq(m->node, ctx->node)) wsc__introduced(ctx, c, m);
-    else if (!wsc__seq(m->advertise, ctx->cl.advertise))
-        wsc_log(ctx, WSC_LOG_ERROR, "an instance advertised as %.*s uses our node id %s: "
-                "node ids must be unique (no link between the two)", (int)m->advertise.len,
-                m->advertise.ptr, ctx->node);
 }
 
 /* WELCOME on our Subscriber link: the peer's node id, aliases resolved */

@@ -3,6 +3,7 @@
 node's own log and /stats as evidence. Each test names the finding it guards; each failed
 against f85dc96/9b5379e and passes now."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -233,6 +234,90 @@ class BackpressureTests(util.NodeTestCase, unittest.TestCase):
         ws.send_text("after")
         self.assertEqual(ws.recv_message(), (OP_TEXT, b"after"))
         ws.sock.close()
+
+
+def fake_link(port, node_id, advertise, secret=tc.SECRET):
+    """A peer link opened by hand: upgrade on /wscluster, then a HELLO. Returns the RawWS."""
+    ws = RawWS(port, "/wscluster", extra=[("Sec-WebSocket-Protocol", "wscluster"),
+                                          ("X-Wscluster-Secret", secret)])
+    ws.send(OP_BINARY, tc.link_hello(node_id, advertise, secret))
+    return ws
+
+
+def closed_with(ws, timeout=util.TIMEOUT):
+    """The close code the node sent (None: EOF without one); fails if it stays open."""
+    try:
+        while True:
+            fin, op, payload = ws.recv_frame(timeout)
+            if op == 0x8:
+                return util.parse_close(payload)[0]
+    except EOFError:
+        return None
+
+
+def welcomed(ws, timeout=util.TIMEOUT):
+    """True once the node answered the HELLO with a WELCOME; False if it closed instead."""
+    try:
+        while True:
+            fin, op, payload = ws.recv_frame(timeout)
+            if op == OP_BINARY and payload[:2] == b"\x01W":
+                return True
+            if op == 0x8:
+                return False
+    except EOFError:
+        return False
+
+
+class PeerTableTests(util.NodesCase):
+    """9: the peer table cannot be filled or taken over by introductions."""
+
+    @classmethod
+    def setUpNodes(cls):
+        cls.pf = os.path.join(cls.tmp.name, "peers")
+        cls.n1 = tc.CNode("pt-1", peers_file=cls.pf, tcp=False)
+        cls.n2 = tc.CNode("pt-2", peers_file=cls.pf, tcp=False)
+        tc.write_file(cls.pf, tc.peers_text([cls.n1.entry, cls.n2.entry]))
+        cls.start(cls.n1)
+        cls.start(cls.n2)
+        util.wait_mesh([cls.n1, cls.n2])
+
+    def test_introductions_cannot_crowd_out_a_listed_peer(self):
+        n1 = self.n1
+        fakes, refused = [], 0
+        try:
+            for i in range(70):  # closed ports: n1 cannot link back to any of them
+                ws = fake_link(n1.req_port, "intruder-%d" % i, "127.0.0.1:%d" % free_port())
+                if welcomed(ws):
+                    fakes.append(ws)
+                else:
+                    refused += 1
+                    ws.sock.close()
+            self.assertGreater(refused, 0, "70 introductions were all taken")
+            self.assertLessEqual(len(fakes), 32)
+            n3 = tc.CNode("pt-3", peers_file=self.pf, tcp=False)
+            tc.write_file(self.pf, tc.peers_text([n1.entry, self.n2.entry, n3.entry]))
+            self.start(n3)
+            n1.send_signal(signal.SIGHUP)
+            util.wait_for(lambda: n1.peers().get(n3.link_url, {}).get("subscriber") == "up" and
+                          n1.peers()[n3.link_url]["observable"] == "up", tc.DEADLINE,
+                          "n1 to link with listed n3", diag=lambda: n1.log_tail(2000))
+        finally:
+            for ws in fakes:
+                ws.sock.close()
+
+    def test_an_address_of_another_node_cannot_be_taken_over(self):
+        ws = fake_link(self.n1.req_port, "evil", self.n2.entry)
+        self.assertEqual(closed_with(ws), 1008)
+        ws.sock.close()
+        p = self.n1.peers()[self.n2.link_url]
+        self.assertEqual((p["node"], p["subscriber"], p["observable"]), ("pt-2", "up", "up"))
+
+    def test_a_hello_with_our_own_id_closes_the_link(self):
+        ws = fake_link(self.n1.req_port, "pt-1", "127.0.0.1:%d" % free_port())
+        self.assertEqual(closed_with(ws), 1008)
+        ws.sock.close()
+        self.assertIn("uses our node id", self.n1.log_text())
+        util.wait_mesh([self.n1, self.n2])
 
 
 if __name__ == "__main__":
