@@ -137,9 +137,12 @@
    OPTIONS  (wsc_config; a zero field means the default in brackets)
      on_event            event handler                                   [none: ignore]
      user                passed to on_event and log                      [NULL]
-     max_conns           connections at once (all classes, plain HTTP    [10000]
-                         requests included); beyond it: HTTP 503, TCP
-                         connections closed at accept
+     max_conns           the application's connections at once (clients, [10000]
+                         plain HTTP requests, handshakes); beyond it:
+                         HTTP 503, TCP connections closed unless their
+                         first message is a peer's HELLO. Peer links
+                         have their own room (2 x WSC_MAX_PEERS), so
+                         clients can never lock the cluster out
      max_message         largest message in bytes, any fragmentation     [1 MiB]
                          (close 1009 / WSC_ERR_TOOBIG beyond it)
      max_head            largest HTTP request/response head              [8192] (431)
@@ -2069,6 +2072,7 @@ typedef struct wsc__owner {
     int ping_ms, idle_ms;     /* heartbeat: ping this often, close when silent this long */
     const char *idle_opt, *idle_why; /* the option behind idle_ms; the close reason */
     uint64_t extra;           /* bytes a message may carry beyond max_message (an envelope) */
+    uint32_t count, max;      /* connections it holds now; its room in the table */
     int strict_subproto;      /* outbound: a server that picks no subprotocol is refused */
     void (*upgrade)(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req); /* WSC_EV_UPGRADE */
     void (*open)(wsc_ctx *ctx, wsc__conn *c);
@@ -2134,11 +2138,12 @@ struct wsc__conn {
     wsc__out qin[1];            /* the queue's first ring: an idle connection needs no more */
     /* proto */
     unsigned char cls, proto, server, opened, by_peer, replied, got_msg;
+    unsigned char over;         /* accepted past its owner's room: a peer link or nothing */
     int16_t peer;               /* cluster: index in the peer table; < 0 none (>>cluster) */
     int close_code;
     uint32_t body_need, scan;   /* HTTP: body bytes expected; head scan position/length */
     int64_t last_ping;
-    const wsc__owner *own;      /* who gets its messages: the application or the cluster */
+    wsc__owner *own;      /* who gets its messages: the application or the cluster */
     wsc__dec *dec;              /* only while a frame is partly received */
     unsigned char *in;          /* HTTP head/body, or a message being assembled */
     size_t in_len, in_cap;
@@ -2154,7 +2159,7 @@ struct wsc__conn {
 typedef struct wsc__listener {
     int fd, proto, port, tls;
     const wsc__proto_vt *pfn;   /* what its connections speak */
-    const wsc__owner *own;      /* and whose they are */
+    wsc__owner *own;      /* and whose they are */
     char host[256];
 } wsc__listener;
 typedef struct wsc__timer {
@@ -2487,7 +2492,7 @@ static void wsc__lose(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
 
 /* -- the table -- */
 static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, const wsc__proto_vt *pfn, int proto,
-                                int server, const wsc__owner *own) {
+                                int server, wsc__owner *own) {
     wsc__io *io = &ctx->io;
     wsc__conn *c;
     if (io->nfree == 0) return NULL;
@@ -2501,6 +2506,7 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, const wsc__proto_vt *pfn, 
     c->fd = fd;
     c->pfn = pfn;
     c->own = own;
+    own->count++;
     c->proto = (unsigned char)proto;
     c->server = (unsigned char)server;
     c->cls = server ? WSC_CLIENT : WSC_SUBSCRIBER;
@@ -2543,6 +2549,7 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     if (++io->gens[c->idx] == 0) io->gens[c->idx] = 1;
     io->freelist[io->nfree++] = c->idx;
     io->nconns--;
+    c->own->count--;
     wsc__free(ctx, c);
 }
 
@@ -3397,8 +3404,10 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
         }
         if (wsc__nonblock(fd) < 0) { close(fd); continue; }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c = (ctx->cfg.max_conns > 0 && ctx->io.nconns >= (uint32_t)ctx->cfg.max_conns)
-                ? NULL : wsc__conn_new(ctx, fd, l->pfn, l->proto, 1, l->own);
+        /* past its owner's room a connection may still be a peer link: it gets the rest
+           of the table (the links' room) and must prove it is one (proto checks) */
+        c = wsc__conn_new(ctx, fd, l->pfn, l->proto, 1, l->own);
+        if (c && c->own->count > c->own->max) c->over = 1;
         if (!c) {
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                        "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -3408,8 +3417,8 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
             }
             close(fd);
             ctx->st.refused++;
-            wsc_log(ctx, WSC_LOG_WARN, "refused a connection: max_conns=%d reached",
-                    ctx->cfg.max_conns);
+            wsc_log(ctx, WSC_LOG_WARN, "refused a connection: the table is full (max_conns=%d "
+                    "and the peer links' room)", ctx->cfg.max_conns);
             continue;
         }
         if (ss.ss_family == AF_INET) {
@@ -3432,7 +3441,7 @@ static void wsc__accept(wsc_ctx *ctx, wsc__listener *l) {
 }
 
 static int wsc__io_listen(wsc_ctx *ctx, const char *url, const wsc__proto_vt *pfn,
-                         const wsc__owner *own) {
+                         wsc__owner *own) {
     wsc__io *io = &ctx->io;
     char host[256];
     const char *path;
@@ -3516,14 +3525,14 @@ static void wsc__io_unlisten(wsc_ctx *ctx) {
 
 /* open a socket to host:port (non-blocking); the connection starts in CONNECTING */
 static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int tls,
-                        const wsc__proto_vt *pfn, const wsc__owner *own, wsc__conn **out) {
+                        const wsc__proto_vt *pfn, wsc__owner *own, wsc__conn **out) {
     int fd = -1, one = 1, r;
     struct addrinfo *ai, *a;
     wsc__conn *c;
     char nm[300];
     if (tls && (r = wsc__tls_setup(ctx, 0)) < 0) return r;
     if (wsc__resolve(host, port, &ai, 0) < 0) return WSC_ERR_ADDR;
-    if (ctx->io.nconns >= (uint32_t)ctx->cfg.max_conns) { freeaddrinfo(ai); return WSC_ERR_LIMIT; }
+    if (own->count >= own->max || ctx->io.nfree == 0) { freeaddrinfo(ai); return WSC_ERR_LIMIT; }
     for (a = ai; a; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
         if (fd < 0) continue;
@@ -3550,7 +3559,7 @@ static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int
 /* the table, buffers and descriptors: made by wsc_create, freed by wsc_destroy */
 static int wsc__io_init(wsc_ctx *ctx) {
     wsc__io *io = &ctx->io;
-    uint32_t i, n = (uint32_t)ctx->cfg.max_conns;
+    uint32_t i, n = (uint32_t)ctx->cfg.max_conns + 2u * WSC_MAX_PEERS; /* links' own room */
     io->epfd = -1;
     io->nslots = n;
     io->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *io->slots);
@@ -3791,7 +3800,16 @@ static void wsc__pr_lost(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
 /* a connection changes hands without a new socket: the old owner sees it close, the id goes
    stale, and the new owner sees it open under a new id (a TCP peer link is only known by
    its first message) */
-static void wsc__pr_handover(wsc_ctx *ctx, wsc__conn *c, const wsc__owner *own, int cls,
+/* c belongs to own from now on (counted in its room) */
+static void wsc__pr_own(wsc__conn *c, wsc__owner *own, int cls) {
+    c->own->count--;
+    own->count++;
+    c->own = own;
+    c->cls = (unsigned char)cls;
+    c->over = 0;
+}
+
+static void wsc__pr_handover(wsc_ctx *ctx, wsc__conn *c, wsc__owner *own, int cls,
                              const char *why) {
     wsc__set_close(ctx, c, 1000, why, strlen(why));
     wsc__pr_closed(ctx, c);
@@ -3802,8 +3820,7 @@ static void wsc__pr_handover(wsc_ctx *ctx, wsc__conn *c, const wsc__owner *own, 
     c->meta = NULL;
     c->nmeta = c->metalen = 0;
     c->userdata = NULL;
-    c->own = own;
-    c->cls = (unsigned char)cls;
+    wsc__pr_own(c, own, cls);
     wsc__pr_open(ctx, c);
 }
 
@@ -3831,6 +3848,10 @@ static void wsc__pr_tick(wsc_ctx *ctx, wsc__conn *c, int64_t now) {
         break;
     case WSC__OPEN: {
         int idle = c->own->idle_ms, ping = c->own->ping_ms;
+        if (c->over) { /* a TCP connection past max_conns that has not said it is a link */
+            if (now >= c->deadline) wsc__kill(ctx, c);
+            break;
+        }
         if (idle > 0 && now - c->last_rx >= idle) {
             wsc_log(ctx, WSC_LOG_INFO, "conn %s: silent for %d ms (%s): dropped",
                     wsc__peer_s(ctx, c), idle, c->own->idle_opt);
@@ -3865,6 +3886,13 @@ static int wsc__message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p
     if (first && c->server && c->proto == WSC_PROTO_TCP && ctx->pr.claim &&
         ctx->pr.claim(ctx, c, opcode, p, n))
         return wsc__gone(c);
+    if (c->over) { /* past max_conns and no peer link */
+        wsc_log(ctx, WSC_LOG_WARN, "conn %s: closed: max_conns=%d reached", wsc__peer_s(ctx, c),
+                ctx->cfg.max_conns);
+        ctx->st.refused++;
+        wsc__kill(ctx, c);
+        return 1;
+    }
     c->own->message(ctx, c, opcode, p, n);
     return wsc__gone(c);
 }
@@ -4092,6 +4120,10 @@ static void wsc__upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req, size_t h
     /* the cluster may claim it as a peer link; else its owner (the application) decides */
     n = ctx->pr.route ? ctx->pr.route(ctx, c, req) : 0;
     if (n < 0) return; /* refused, answered */
+    if (n == 0 && c->over) {
+        wsc__http_error(ctx, c, 503, "max_conns reached", NULL);
+        return;
+    }
     if (n == 0) c->own->upgrade(ctx, c, req);
     if (c->state != WSC__HTTP) return; /* rejected or closed by the handler */
     if (req->subprotocol) {
@@ -4275,6 +4307,10 @@ static void wsc__tcp_up(wsc_ctx *ctx, wsc__conn *c) {
         wsc__set_path(ctx, c, "", 0);
         ctx->st.accepted++;
     }
+    if (c->over) { /* read its first message (a peer's HELLO?) before anyone hears of it */
+        c->state = WSC__OPEN;
+        return;
+    }
     wsc__pr_open(ctx, c);
     wsc__mark_dirty(ctx, c);
 }
@@ -4291,7 +4327,7 @@ static const wsc__proto_vt *wsc__vt_for(int proto) {
 
 /* an outbound connection to url for owner own (class cls) */
 static int wsc__pr_dial(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o,
-                        const wsc__owner *own, int cls, wsc__conn **out) {
+                        wsc__owner *own, int cls, wsc__conn **out) {
     char host[256];
     const char *path;
     int proto, port, r;
@@ -4575,6 +4611,7 @@ static void wsc__dl_init(wsc_ctx *ctx) {
     o->idle_ms = ctx->cfg.idle_timeout_ms;
     o->idle_opt = "idle_timeout_ms";
     o->idle_why = "idle timeout";
+    o->max = (uint32_t)ctx->cfg.max_conns;
     o->upgrade = wsc__app_upgrade;
     o->open = wsc__app_open;
     o->message = wsc__app_message;
@@ -5105,9 +5142,12 @@ static int wsc__link_route(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
         wsc__http_error(ctx, c, 400, "peer links use the wscluster subprotocol", NULL);
         return -1;
     }
+    if (ctx->cl.link.count >= ctx->cl.link.max) {
+        wsc__http_error(ctx, c, 503, "no room for more peer links (2 x WSC_MAX_PEERS)", NULL);
+        return -1;
+    }
     req->subprotocol = "wscluster";
-    c->cls = WSC_OBSERVABLE;
-    c->own = &ctx->cl.link;
+    wsc__pr_own(c, &ctx->cl.link, WSC_OBSERVABLE);
     return 1;
 }
 
@@ -5349,6 +5389,7 @@ static int wsc__cl_init(wsc_ctx *ctx) {
     cl->link.idle_opt = "heartbeat_timeout_ms";
     cl->link.idle_why = "heartbeat timeout";
     cl->link.extra = WSC__LINK_OVERHEAD;
+    cl->link.max = 2u * WSC_MAX_PEERS; /* a Subscriber and an Observable per peer */
     cl->link.strict_subproto = 1;
     cl->link.open = wsc__link_open;
     cl->link.message = wsc__link_message;

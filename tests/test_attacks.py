@@ -320,5 +320,46 @@ class PeerTableTests(util.NodesCase):
         util.wait_mesh([self.n1, self.n2])
 
 
+class ClientSlotTests(util.NodesCase):
+    """6: clients fill --max-clients, peer links still get in. 9998 idle clients used to
+    lock a restarted peer out (HTTP 503, "limit reached" when dialling) until they left."""
+
+    @classmethod
+    def setUpNodes(cls):
+        cls.pf = os.path.join(cls.tmp.name, "peers")
+        cls.a = tc.CNode("cs-a", peers_file=cls.pf, extra=["--max-clients", "40"])
+        cls.b = tc.CNode("cs-b", peers_file=cls.pf)
+        tc.write_file(cls.pf, tc.peers_text([cls.a.entry, cls.b.entry]))
+        cls.start(cls.a)
+        cls.start(cls.b)
+        util.wait_mesh([cls.a, cls.b])
+
+    def test_a_full_node_still_links_with_a_restarted_peer(self):
+        a, b = self.a, self.b
+        squatters = []
+        try:
+            for _ in range(40):
+                squatters.append(RawWS(a.req_port, "/echo"))
+            # the 41st client is refused, over WebSocket and over TCP
+            s = connect(a.req_port)
+            s.sendall(util.upgrade_request("/echo"))
+            self.assertEqual(read_http_head(s)[0], 503)
+            s.close()
+            t = connect(a.tcp_port)
+            t.sendall(tcp_frame(OP_TEXT, b"hello"))
+            self.assertEqual(recv_all(t), b"")  # closed, nothing delivered
+            t.close()
+            # b restarts: a accepts its links and dials it back, clients or not
+            b.killed_on_purpose = True
+            b.proc.kill()
+            b.proc.wait()
+            b2 = self.start(b.clone())
+            util.wait_mesh([a, b2])
+            self.assertEqual(a.stats()["connections"]["client"], 40)
+        finally:
+            for ws in squatters:
+                ws.sock.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)
