@@ -288,7 +288,14 @@
      - Security: with a secret, a WebSocket link without it is refused with HTTP 401, a TCP
        link (HELLO with a wrong secret) with close code 4401; both are logged. Without one,
        the log says loudly that links are unauthenticated; anyone who reaches a listener
-       can then join, and make us connect to the address it introduces.
+       can then join, and make us connect to the address it introduces. A link speaks for
+       the node that introduced itself on it only: a FORWARD with another origin, or with
+       a message id more than 2^32 ahead of that node's duplicate window, closes it (1002).
+       An introduction that advertises another node's address, or carries our own node id
+       (unless it comes from our own socket), is refused (1008). Introduced peers take at
+       most half of the peer table and give way first; listed entries always find room.
+       Peer links have their own room in the connection table (2 x WSC_MAX_PEERS), so
+       clients filling max_conns never lock them out.
      - Sending: wsc_cluster_send() (and wsc_send_all/_where/_conn/_named, wsc_post from
        other threads) delivers to this instance's matching clients and pushes one copy down
        every Observable link; each peer delivers to its own matching clients and never
