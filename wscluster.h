@@ -75,9 +75,10 @@
                   WSC_SUBSCRIBER by default); accepted connections are WSC_CLIENT unless the
                   upgrade handler calls wsc_set_class().
      Metadata     key -> value strings per connection (wsc_set_meta), e.g. user=alice,
-                  group=lobby. A WebSocket upgrade sets user from the userId (or user)
-                  query parameter and group from group; the upgrade handler may change
-                  them. Selectors (wsc_broadcast locally, wsc_send_where cluster-wide)
+                  group=lobby. With meta_from_query, a WebSocket upgrade sets user from the
+                  userId (or user) query parameter and group from group, before the
+                  upgrade handler runs: the client chose them, so a handler that
+                  authenticates must overwrite them (the default is off). Selectors (wsc_broadcast locally, wsc_send_where cluster-wide)
                   match metadata (AND of pairs); the pseudo-key "path" matches the path.
      Protocol     WSC_PROTO_WS or WSC_PROTO_TCP. Both carry text and binary messages with
                   the same send API; a broadcast reaches both kinds.
@@ -164,6 +165,9 @@
      close_timeout_ms    wait this long for the peer's close reply       [3000]
      subprotocols        comma-separated server subprotocols; the first  [NULL: none]
                          one the client offers is selected
+     meta_from_query     1: tag a WebSocket upgrade with user (userId)   [0: off]
+                         and group from its query, before WSC_EV_UPGRADE
+                         (values the client chose: see CONCEPTS)
      log_level           WSC_LOG_ERROR..WSC_LOG_DEBUG                    [WSC_LOG_INFO]
      log                 log sink void(void *user, int level, const char *line)
                                                                          [stderr with time]
@@ -763,6 +767,7 @@ typedef struct wsc_config {
     const char *tls_cert_pem, *tls_key_pem;  /* or the PEM text itself (NUL-terminated) */
     const char *tls_ca, *tls_ca_pem;         /* CA to verify wss:// / tcps:// servers */
     int tls_insecure;            /* 1: do not verify servers (tests only; logged loudly) */
+    int meta_from_query;         /* 1: tag upgrades with user/group from the query [0] */
 } wsc_config;
 
 typedef struct wsc_connect_opts {
@@ -4591,10 +4596,12 @@ static int wsc__meta_from_query(wsc_ctx *ctx, wsc__conn *c, wsc_str q, const cha
     return 1;
 }
 static void wsc__app_upgrade(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
-    /* default metadata from the query (the handler may change it) */
-    if (!wsc__meta_from_query(ctx, c, req->query, "userId", "user"))
-        wsc__meta_from_query(ctx, c, req->query, "user", "user");
-    wsc__meta_from_query(ctx, c, req->query, "group", "group");
+    /* tags from the query, when asked: anyone may write them, the handler decides */
+    if (ctx->cfg.meta_from_query) {
+        if (!wsc__meta_from_query(ctx, c, req->query, "userId", "user"))
+            wsc__meta_from_query(ctx, c, req->query, "user", "user");
+        wsc__meta_from_query(ctx, c, req->query, "group", "group");
+    }
     wsc__emit(ctx, c, WSC_EV_UPGRADE, req);
 }
 static void wsc__app_open(wsc_ctx *ctx, wsc__conn *c) { wsc__emit(ctx, c, WSC_EV_OPEN, NULL); }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat_html.h" /* generated from examples/chat.html: chat_html[], chat_html_len */
 
@@ -39,9 +40,14 @@ static opt opts[] = {
     {"tls-key", "WSCLUSTER_TLS_KEY", "", "PEM private key for --tls-cert", 0},
     {"tls-ca", "WSCLUSTER_TLS_CA", "", "PEM CA that wss:// and tcps:// peers must chain to", 0},
     {"tls-insecure", "WSCLUSTER_TLS_INSECURE", "0", "1: do not verify TLS peers (tests only)", 0},
+    {"allowed-origins", "WSCLUSTER_ALLOWED_ORIGINS", "",
+     "origins browsers may call from (comma list, or *) [none: same host:port only]", 0},
+    {"api-token", "WSCLUSTER_API_TOKEN", "",
+     "/send, /clients, /stats need it (Bearer or token=) [none: open]", 0},
 };
 enum { O_LISTEN, O_TCP, O_ID, O_MAXMSG, O_MAXCLI, O_LOG, O_HSTO, O_PING, O_PENDING, O_PEERS,
-       O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_CERT, O_KEY, O_CA, O_INSECURE, O_N };
+       O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_CERT, O_KEY, O_CA, O_INSECURE, O_ORIGINS,
+       O_TOKEN, O_N };
 
 static volatile sig_atomic_t g_stop, g_hup;
 static void on_signal(int sig) {
@@ -275,11 +281,64 @@ static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
     free(json);
 }
 
+/* Cross-site requests: a browser names the page's origin; one whose host:port is not the
+   Host it asked for (another site, or a DNS-rebinding page) is refused unless listed. Clients
+   that send no Origin (programs, devices) are not browsers and are let in. */
+static int origin_ok(const wsc_http_req *req) {
+    const wsc_str *o = wsc_http_header(req->headers, req->nheaders, "Origin");
+    const wsc_str *h = wsc_http_header(req->headers, req->nheaders, "Host");
+    const char *list = opts[O_ORIGINS].val, *p;
+    wsc_str auth;
+    if (!o) return 1;
+    if (strcmp(list, "*") == 0) return 1;
+    for (p = list; *p;) { /* an exact entry of the list */
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        while (l && *p == ' ') { p++; l--; }
+        while (l && p[l - 1] == ' ') l--;
+        if (l == o->len && l && strncasecmp(p, o->ptr, l) == 0) return 1;
+        p = e ? e + 1 : p + strlen(p);
+    }
+    auth.ptr = (const char *)memchr(o->ptr, '/', o->len); /* scheme://host:port */
+    if (!h || !auth.ptr || (size_t)(auth.ptr - o->ptr) + 2 > o->len || auth.ptr[1] != '/')
+        return 0;
+    auth.ptr += 2;
+    auth.len = o->len - (size_t)(auth.ptr - o->ptr);
+    return auth.len == h->len && strncasecmp(auth.ptr, h->ptr, h->len) == 0;
+}
+
+/* the API endpoints with --api-token: "Authorization: Bearer T" or ?token=T */
+static int token_ok(const wsc_http_req *req) {
+    const char *t = opts[O_TOKEN].val;
+    const wsc_str *a = wsc_http_header(req->headers, req->nheaders, "Authorization");
+    char q[256];
+    size_t tl = strlen(t), i;
+    unsigned diff = 0;
+    const char *given = NULL;
+    size_t gl = 0;
+    if (!*t) return 1;
+    if (a && a->len > 7 && strncasecmp(a->ptr, "Bearer ", 7) == 0) {
+        given = a->ptr + 7;
+        gl = a->len - 7;
+    } else if (wsc_query_get(req->query, "token", q, sizeof q) >= 0) {
+        given = q;
+        gl = strlen(q);
+    }
+    if (!given) return 0;
+    diff = (unsigned)(gl != tl); /* constant time over the given bytes */
+    for (i = 0; i < gl; i++)
+        diff |= (unsigned)((unsigned char)given[i] ^ (unsigned char)t[tl ? i % tl : 0]);
+    return diff == 0;
+}
+
 static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
     node *n = (node *)user;
     if (ev == WSC_EV_UPGRADE) {
         wsc_http_req *req = (wsc_http_req *)data;
-        if (wsc_str_eq(req->path, "/ws")) { /* user and group: the library's query tags */
+        if (!origin_ok(req)) {
+            wsc_log(ctx, WSC_LOG_INFO, "upgrade refused: Origin not allowed (--allowed-origins)");
+            wsc_reject(ctx, id, 403, "403 Forbidden: cross-origin (see --allowed-origins)\n");
+        } else if (wsc_str_eq(req->path, "/ws")) { /* user and group: the query tags */
             wsc_set_meta(ctx, id, "chan", "chat");
         } else if (wsc_str_eq(req->path, "/echo")) {
             wsc_set_meta(ctx, id, "chan", "echo");
@@ -310,7 +369,16 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
                     (unsigned long long)d->msg_id, d->peer, d->reason);
     } else if (ev == WSC_EV_HTTP) {
         wsc_http_req *req = (wsc_http_req *)data;
-        if (wsc_str_eq(req->path, "/") && !wsc_str_eq(req->method, "GET"))
+        int api = wsc_str_eq(req->path, "/send") || wsc_str_eq(req->path, "/stats") ||
+                  wsc_str_eq(req->path, "/clients");
+        static const char forbidden[] = "403 Forbidden: cross-origin (see --allowed-origins)\n";
+        static const char unauth[] = "401 Unauthorized: --api-token required\n";
+        if (!origin_ok(req))
+            wsc_http_reply(ctx, id, 403, "text/plain", NULL, forbidden, sizeof forbidden - 1);
+        else if (api && !token_ok(req))
+            wsc_http_reply(ctx, id, 401, "text/plain", "WWW-Authenticate: Bearer\r\n", unauth,
+                           sizeof unauth - 1);
+        else if (wsc_str_eq(req->path, "/") && !wsc_str_eq(req->method, "GET"))
             wsc_http_reply(ctx, id, 405, "text/plain", "Allow: GET\r\n", "405 Method Not Allowed\n", 23);
         else if (wsc_str_eq(req->path, "/"))
             wsc_http_reply(ctx, id, 200, "text/html; charset=utf-8", NULL, chat_html,
@@ -366,6 +434,7 @@ int main(int argc, char **argv) {
     cfg.tls_key = opts[O_KEY].val[0] ? opts[O_KEY].val : NULL;
     cfg.tls_ca = opts[O_CA].val[0] ? opts[O_CA].val : NULL;
     cfg.tls_insecure = (int)num(O_INSECURE, 0, 1);
+    cfg.meta_from_query = 1; /* /ws?user=&group= tag chat clients (no authentication here) */
 #ifndef WSCLUSTER_MBEDTLS
     if (cfg.tls_cert || cfg.tls_key || cfg.tls_ca) {
         fprintf(stderr, "wscluster-node: built without TLS: use wscluster-node-tls (make tls)\n");
@@ -389,6 +458,11 @@ int main(int argc, char **argv) {
     }
     port = wsc_listener_port(ctx, l);
     hostlen = (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val);
+    if (!opts[O_TOKEN].val[0] && strncmp(opts[O_LISTEN].val, "127.", 4) != 0 &&
+        strncmp(opts[O_LISTEN].val, "localhost:", 10) != 0 &&
+        strncmp(opts[O_LISTEN].val, "[::1]:", 6) != 0)
+        wsc_log(ctx, WSC_LOG_WARN, "NO API TOKEN on %s: anyone who reaches it can send to every "
+                "client and read /clients and /stats (set --api-token)", opts[O_LISTEN].val);
     printf("listening %s://%.*s:%d\n", tls ? "wss" : "ws", hostlen, opts[O_LISTEN].val, port);
     if (opts[O_TCP].val[0]) {
         snprintf(url, sizeof url, "%s://%s", tls ? "tcps" : "tcp", opts[O_TCP].val);

@@ -421,6 +421,7 @@ int main(void) {
     memset(&cfg, 0, sizeof cfg);
     cfg.on_event = on_event;
     cfg.user = a;
+    cfg.meta_from_query = 1; /* ?user= tags the connection (read back in CLOSE) */
     cfg.log_level = WSC_LOG_WARN;
     cfg.ping_interval_ms = -1; /* no pings in the tests' message sequences */
     a->ctx = wsc_create(&cfg);

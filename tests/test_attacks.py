@@ -361,5 +361,66 @@ class ClientSlotTests(util.NodesCase):
                 ws.sock.close()
 
 
+class CrossSiteTests(util.NodesCase):
+    """11: the node's HTTP side refused other sites: a page elsewhere could open /ws (read
+    another user's chat), post through GET /send with an <img>, and a DNS-rebinding page could
+    read /clients and /stats. Now an Origin that is not the Host asked for gets 403 unless
+    listed (--allowed-origins), and --api-token guards /send, /clients and /stats."""
+    TOKEN = "t0ken-%s" % os.urandom(4).hex()
+
+    @classmethod
+    def setUpNodes(cls):
+        cls.n = cls.start(util.Node("--api-token", cls.TOKEN, name="xs"))
+        cls.o = cls.start(util.Node("--allowed-origins", "https://app.example, http://x.test:81",
+                                    name="xs-allowed"))
+
+    def upgrade(self, node, origin=None):
+        s = connect(node.ws_port)
+        try:
+            extra = [("Host", "127.0.0.1:%d" % node.ws_port)]  # as a browser sends it
+            extra += [("Origin", origin)] if origin else []
+            s.sendall(util.upgrade_request("/ws", extra=extra, omit=("host",)))
+            return read_http_head(s)[0]
+        finally:
+            s.close()
+
+    def get(self, node, path, headers=None):
+        return http_request(node.ws_port, "GET", path, headers=headers)[0]
+
+    def test_origins(self):
+        host = "127.0.0.1:%d" % self.o.ws_port
+        self.assertEqual(self.upgrade(self.o), 101)                       # no Origin: not a browser
+        self.assertEqual(self.upgrade(self.o, "http://" + host), 101)     # same host:port
+        self.assertEqual(self.upgrade(self.o, "http://evil.example"), 403)
+        self.assertEqual(self.upgrade(self.o, "http://127.0.0.1:1"), 403)  # another port
+        self.assertEqual(self.upgrade(self.o, "https://app.example"), 101)  # listed
+        self.assertEqual(self.upgrade(self.o, "http://x.test:81"), 101)
+        # a cross-site GET /send (an <img> tag) changes nothing
+        st = self.get(self.o, "/send?msg=csrf", {"Origin": "http://evil.example"})
+        self.assertEqual(st, 403)
+        self.assertEqual(self.get(self.o, "/stats", {"Origin": "http://evil.example"}), 403)
+
+    def test_api_token(self):
+        for path in ("/stats", "/clients", "/send?msg=x"):
+            with self.subTest(path=path):
+                st, hdrs, _ = http_request(self.n.ws_port, "GET", path)
+                self.assertEqual(st, 401)
+                self.assertEqual(hdrs.get("www-authenticate"), "Bearer")
+                self.assertEqual(self.get(self.n, path, {"Authorization": "Bearer nope"}), 401)
+                self.assertEqual(self.get(self.n, path, {"Authorization": "Bearer " + self.TOKEN}), 200)
+                sep = "&" if "?" in path else "?"
+                self.assertEqual(self.get(self.n, path + sep + "token=" + self.TOKEN), 200)
+        self.assertEqual(self.get(self.n, "/"), 200)  # the chat page itself stays open
+
+    def test_no_token_on_a_public_listener_warns(self):
+        port = free_port()
+        p = subprocess.Popen([NODE_BIN, "--listen", "0.0.0.0:%d" % port], cwd=REPO,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdout.readline()  # "listening ...": the warnings of the start are written by now
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+        self.assertIn(b"NO API TOKEN", err)
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)
