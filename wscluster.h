@@ -2579,6 +2579,7 @@ static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need) {
     return 0;
 }
 static int wsc__in_add(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+    if (n == 0) return 0;
     if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) return WSC_ERR_NOMEM;
     memcpy(c->in + c->in_len, p, n);
     c->in_len += n;
@@ -4187,6 +4188,7 @@ static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, siz
     int r;
     if (c->state == WSC__HTTP && c->in_len == 0) /* empty lines before the request line */
         while (n > 0 && (*p == '\r' || *p == '\n')) { p++; n--; } /* ignored: RFC 9112 2.2 */
+    if (n == 0) return;
     if (wsc__in_add(ctx, c, p, n) < 0) { wsc__kill(ctx, c); return; }
     if (c->state == WSC__BODY) goto body;
     end = wsc__head_end(c);
