@@ -3713,13 +3713,15 @@ static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     return 0;
 }
 
-/* answer a ping. A pong still waiting in the queue is rewritten with the latest payload
-   (RFC 6455 5.5.3) rather than joined by another, so pings that are never read cost nothing;
-   a new pong counts against max_pending like any frame. */
+/* answer a ping. A pong still waiting near the queue's tail is rewritten with the latest
+   payload (RFC 6455 5.5.3) rather than joined by another, so pings that are never read cost
+   nothing; a new pong counts against max_pending like any frame. Only the last few entries
+   are looked at: a ping costs O(1) however long the queue. */
+#define WSC__PONG_LOOK 8
 static void wsc__pong(wsc_ctx *ctx, wsc__conn *c, const void *data, size_t len) {
     uint32_t i;
     wsc__buf *b;
-    for (i = 0; i < c->qn; i++) {
+    for (i = c->qn > WSC__PONG_LOOK ? c->qn - WSC__PONG_LOOK : 0; i < c->qn; i++) {
         wsc__out *o = &c->q[(c->qh + i) & (c->qcap - 1)];
         const unsigned char *d = o->b->data;
         int pong = c->proto == WSC_PROTO_TCP ? o->b->len >= 5 && d[4] == WSC_OP_PONG
