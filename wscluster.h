@@ -1993,6 +1993,14 @@ static void wsc__wr_uint(wsc__wr *w, uint64_t v, size_t width) {
         if (w->p) w->p[w->at + i] = (unsigned char)(v >> (8 * (width - 1 - i)));
     w->at += width;
 }
+/* a link message to out (NULL: measure): the format version, then its type */
+static void wsc__wr_begin(wsc__wr *w, unsigned char *out, int type) {
+    w->p = out;
+    w->at = 0;
+    w->bad = 0;
+    wsc__wr_uint(w, 1, 1);
+    wsc__wr_uint(w, (uint64_t)type, 1);
+}
 static void wsc__wr_str(wsc__wr *w, const char *s, size_t n, size_t width) {
     if (width < 8 && (uint64_t)n >> (8 * width)) { w->bad = 1; return; }
     wsc__wr_uint(w, n, width);
@@ -5119,11 +5127,7 @@ static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
     unsigned char buf[700];
     wsc__wr w;
     const char *sec = ctx->cfg.secret ? ctx->cfg.secret : "";
-    w.p = buf;
-    w.at = 0;
-    w.bad = 0;
-    wsc__wr_uint(&w, 1, 1);
-    wsc__wr_uint(&w, WSC_LINK_HELLO, 1);
+    wsc__wr_begin(&w, buf, WSC_LINK_HELLO);
     wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
     wsc__wr_str(&w, ctx->cl.advertise, strlen(ctx->cl.advertise), 1);
     wsc__wr_str(&w, sec, strlen(sec), 1);
@@ -5137,11 +5141,7 @@ static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__link_welcome(wsc_ctx *ctx, wsc__conn *c) {
     unsigned char buf[80];
     wsc__wr w;
-    w.p = buf;
-    w.at = 0;
-    w.bad = 0;
-    wsc__wr_uint(&w, 1, 1);
-    wsc__wr_uint(&w, WSC_LINK_WELCOME, 1);
+    wsc__wr_begin(&w, buf, WSC_LINK_WELCOME);
     wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
     wsc__link_send(ctx, c, buf, w.at);
 }
@@ -5430,11 +5430,7 @@ static int wsc__cl_init(wsc_ctx *ctx) {
 static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     wsc__wr w;
     size_t i;
-    w.p = out;
-    w.at = 0;
-    w.bad = 0;
-    wsc__wr_uint(&w, 1, 1);
-    wsc__wr_uint(&w, WSC_LINK_FORWARD, 1);
+    wsc__wr_begin(&w, out, WSC_LINK_FORWARD);
     wsc__wr_str(&w, m->node.ptr, m->node.len, 1);
     wsc__wr_uint(&w, m->msg_id, 8);
     wsc__wr_uint(&w, (uint64_t)m->opcode, 1);
