@@ -3137,6 +3137,7 @@ static void wsc__sweep(wsc_ctx *ctx) {
         case WSC__FREE:
             break;
         default:
+            if (!wsc__reading(ctx, c)) c->last_rx = now; /* not read, so not silent */
             c->pfn->tick(ctx, c, now);
             break;
         }
