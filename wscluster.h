@@ -4770,9 +4770,11 @@ static wsc__peer *wsc__peer_evictable(wsc_ctx *ctx, int listed) {
     int i;
     for (i = 0; i < ctx->cl.npeers; i++) {
         wsc__peer *p = &ctx->cl.peers[i];
-        int live = wsc__get(ctx, p->obs) != NULL;
+        int live = wsc__get(ctx, p->obs) != NULL, best_live;
         if (!p->used || !p->intro || (live && !listed)) continue;
-        if (!best || (!live && wsc__get(ctx, best->obs)) || p->next_try < best->next_try)
+        best_live = best && wsc__get(ctx, best->obs) != NULL;
+        /* one without a link first; among equals, the one that has waited longest */
+        if (!best || (best_live && !live) || (best_live == live && p->next_try < best->next_try))
             best = p;
     }
     return best;
