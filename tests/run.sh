@@ -10,11 +10,19 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 pass=0
 fail=0
 failed=""
+LOGS=build/logs
+mkdir -p $LOGS
+# Each step's output goes to build/logs/NAME.log, then to the terminal (a file, not a pipe: a
+# process a test left behind cannot hold the step open); the tails of the failed ones are
+# printed again at the end, where a CI log that keeps only its last lines shows them.
 step() {
     name=$1
     shift
     echo "=== $name"
-    if "$@"; then
+    "$@" > "$LOGS/$name.log" 2>&1
+    rc=$?
+    cat "$LOGS/$name.log"
+    if [ $rc = 0 ]; then
         pass=$((pass + 1))
         echo "--- ok: $name"
     else
@@ -63,6 +71,10 @@ for f in http ws tcp link peers; do
         build/fuzz/corpus_$f tests/fuzz/seeds/$f
 done
 
+for name in $failed; do
+    echo "=== the last lines of $name (all of it: $LOGS/$name.log)"
+    grep -v '^"' "$LOGS/$name.log" | tail -n 60
+done
 [ -n "$failed" ] && echo "failed steps:$failed"
 echo "test: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
