@@ -21,7 +21,7 @@
                  function reference, limits
      >>api       public declarations
      >>base      allocation, logging, time, small helpers        (implementation)
-     >>sha1      SHA-1 and base64                                 (pure)
+     >>sha1      SHA-1, SHA-256, HMAC-SHA-256 and base64          (pure)
      >>utf8      incremental UTF-8 validation                     (pure)
      >>http      HTTP/1.1 request/response head parser            (pure)
      >>ws        RFC 6455 frame decoder and encoder               (pure)
@@ -336,8 +336,8 @@
 
    THREADING
      None inside. Every function takes the context and must be called from the thread that
-     drives that context, except: the pure helpers (sha1, base64, utf8, http/ws/tcp/link
-     parsers, server list, url), which are reentrant; wsc_stop(); and wsc_post(), which any
+     drives that context, except: the pure helpers (sha1, sha256, hmac, base64, utf8,
+     http/ws/tcp/link parsers, server list, url), which are reentrant; wsc_stop(); and wsc_post(), which any
      thread may call (it hands the message to the loop through a pipe).
 
    MEMORY
@@ -528,6 +528,11 @@
 
      -- pure helpers (no I/O, no allocation, reentrant: any thread) --
      wsc_sha1            SHA-1 of data[0..len) into out[20].
+     wsc_sha256          SHA-256 (FIPS 180-4) of data[0..len) into out[32].
+     wsc_hmac_sha256     HMAC-SHA-256 (RFC 2104) of data[0..len) under key[0..keylen) (any
+                         length) into out[32]; e.g. to check a signed token in
+                         WSC_EV_UPGRADE. Compare MACs in constant time (every byte, OR of
+                         the XORs), never with memcmp().
      wsc_base64_encode   into out (4*((len+2)/3)+1 bytes, with NUL); the length.
      wsc_base64_decode   padded base64 into out[cap]: bytes written, _PROTO (bad input),
                          _TOOBIG (cap too small).
@@ -995,6 +1000,10 @@ WSC_API size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max);
 /* ---- pure helpers: no I/O, no allocation, reentrant ------------------------------------ */
 
 WSC_API void wsc_sha1(const void *data, size_t len, unsigned char out[20]);
+WSC_API void wsc_sha256(const void *data, size_t len, unsigned char out[32]);
+/* HMAC-SHA-256 (RFC 2104) of data under key (any length; longer than 64 bytes: hashed) */
+WSC_API void wsc_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                             unsigned char out[32]);
 /* base64 of len bytes into out (needs 4*((len+2)/3)+1 bytes, NUL-terminated); returns
    the length written without the NUL. */
 WSC_API size_t wsc_base64_encode(const void *data, size_t len, char *out);
@@ -1255,7 +1264,7 @@ static void wsc__put16(unsigned char *p, unsigned v) {
     p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v;
 }
 
-/* >>sha1 ====================================================== SHA-1 and base64 ====== */
+/* >>sha1 ========================================== SHA-1, SHA-256, HMAC, base64 ====== */
 typedef struct wsc__sha1 { uint32_t h[5]; uint64_t total; unsigned char buf[64]; size_t n; } wsc__sha1;
 
 static uint32_t wsc__rol(uint32_t x, int s) { return (x << s) | (x >> (32 - s)); }
@@ -1305,6 +1314,102 @@ WSC_DEF void wsc_sha1(const void *data, size_t len, unsigned char out[20]) {
     for (i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
     wsc__sha1_add(&s, pad, padlen + 8);
     for (i = 0; i < 20; i++) out[i] = (unsigned char)(s.h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+/* SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104): the peer links' handshake proofs */
+typedef struct wsc__sha256 { uint32_t h[8]; uint64_t total; unsigned char buf[64]; size_t n; } wsc__sha256;
+
+static const uint32_t wsc__k256[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,
+    0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu,
+    0x9bdc06a7u, 0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu,
+    0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu,
+    0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u, 0xa2bfe8a1u, 0xa81a664bu,
+    0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u,
+    0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u,
+    0xc67178f2u};
+
+static uint32_t wsc__ror(uint32_t x, int s) { return (x >> s) | (x << (32 - s)); }
+
+static void wsc__sha256_block(wsc__sha256 *s, const unsigned char *p) {
+    uint32_t w[64], v[8], t1, t2;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (i = 16; i < 64; i++)
+        w[i] = (wsc__ror(w[i - 2], 17) ^ wsc__ror(w[i - 2], 19) ^ (w[i - 2] >> 10)) + w[i - 7] +
+               (wsc__ror(w[i - 15], 7) ^ wsc__ror(w[i - 15], 18) ^ (w[i - 15] >> 3)) + w[i - 16];
+    for (i = 0; i < 8; i++) v[i] = s->h[i];
+    for (i = 0; i < 64; i++) { /* v: a b c d e f g h */
+        t1 = v[7] + (wsc__ror(v[4], 6) ^ wsc__ror(v[4], 11) ^ wsc__ror(v[4], 25)) +
+             ((v[4] & v[5]) ^ (~v[4] & v[6])) + wsc__k256[i] + w[i];
+        t2 = (wsc__ror(v[0], 2) ^ wsc__ror(v[0], 13) ^ wsc__ror(v[0], 22)) +
+             ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+        v[7] = v[6]; v[6] = v[5]; v[5] = v[4]; v[4] = v[3] + t1;
+        v[3] = v[2]; v[2] = v[1]; v[1] = v[0]; v[0] = t1 + t2;
+    }
+    for (i = 0; i < 8; i++) s->h[i] += v[i];
+}
+
+static void wsc__sha256_init(wsc__sha256 *s) {
+    static const uint32_t h0[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                                   0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    memcpy(s->h, h0, sizeof h0);
+    s->total = 0;
+    s->n = 0;
+}
+
+static void wsc__sha256_add(wsc__sha256 *s, const void *data, size_t len) {
+    const unsigned char *p = (const unsigned char *)data;
+    s->total += len;
+    while (len > 0) {
+        size_t take = 64 - s->n;
+        if (take > len) take = len;
+        memcpy(s->buf + s->n, p, take);
+        s->n += take; p += take; len -= take;
+        if (s->n == 64) { wsc__sha256_block(s, s->buf); s->n = 0; }
+    }
+}
+
+static void wsc__sha256_end(wsc__sha256 *s, unsigned char out[32]) {
+    unsigned char pad[72];
+    uint64_t bits = s->total * 8;
+    size_t padlen = (s->n < 56) ? 56 - s->n : 120 - s->n, i;
+    memset(pad, 0, sizeof pad);
+    pad[0] = 0x80;
+    for (i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    wsc__sha256_add(s, pad, padlen + 8);
+    for (i = 0; i < 32; i++) out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+WSC_DEF void wsc_sha256(const void *data, size_t len, unsigned char out[32]) {
+    wsc__sha256 s;
+    wsc__sha256_init(&s);
+    wsc__sha256_add(&s, data, len);
+    wsc__sha256_end(&s, out);
+}
+
+WSC_DEF void wsc_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                             unsigned char out[32]) {
+    unsigned char k[64], inner[32];
+    wsc__sha256 s;
+    size_t i;
+    memset(k, 0, sizeof k);
+    if (keylen > 64) wsc_sha256(key, keylen, k); /* a key longer than a block: its hash */
+    else if (keylen) memcpy(k, key, keylen);
+    for (i = 0; i < 64; i++) k[i] ^= 0x36;
+    wsc__sha256_init(&s);
+    wsc__sha256_add(&s, k, 64);
+    wsc__sha256_add(&s, data, len);
+    wsc__sha256_end(&s, inner);
+    for (i = 0; i < 64; i++) k[i] ^= 0x36 ^ 0x5c;
+    wsc__sha256_init(&s);
+    wsc__sha256_add(&s, k, 64);
+    wsc__sha256_add(&s, inner, 32);
+    wsc__sha256_end(&s, out);
 }
 
 static const char wsc__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -81,6 +81,81 @@ static int64_t ws_run(int server, uint64_t max, unsigned char *buf, size_t len, 
     return n;
 }
 
+static void hex32(const unsigned char *d, char *hex) {
+    int j;
+    for (j = 0; j < 32; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+}
+
+/* FIPS 180-4 examples, the padding boundaries (55/56/63/64/119/120 bytes), and RFC 4231 test
+   cases 1-4, 6 and 7 (6, 7: a key longer than the block) */
+static void test_sha256_hmac(void) {
+    unsigned char d[32], key[131], data[50];
+    char hex[65];
+    int i;
+    static const struct { const char *in, *hex; } v[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    static const struct { size_t n; const char *hex; } edge[] = {
+        {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+        {56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+        {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+        {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+        {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+        {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+    };
+    for (i = 0; i < 3; i++) {
+        wsc_sha256(v[i].in, strlen(v[i].in), d);
+        hex32(d, hex);
+        CHECK(strcmp(hex, v[i].hex) == 0);
+    }
+    { /* a million 'a' crosses many blocks */
+        char *m = (char *)malloc(1000000);
+        memset(m, 'a', 1000000);
+        wsc_sha256(m, 1000000, d);
+        hex32(d, hex);
+        CHECK(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+        for (i = 0; i < 6; i++) {
+            wsc_sha256(m, edge[i].n, d);
+            hex32(d, hex);
+            CHECK(strcmp(hex, edge[i].hex) == 0);
+        }
+        free(m);
+    }
+    /* RFC 4231 */
+    memset(key, 0x0b, 20);
+    wsc_hmac_sha256(key, 20, "Hi There", 8, d);
+    hex32(d, hex);
+    CHECK(strcmp(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7") == 0);
+    wsc_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d);
+    hex32(d, hex);
+    CHECK(strcmp(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843") == 0);
+    memset(key, 0xaa, 20);
+    memset(data, 0xdd, 50);
+    wsc_hmac_sha256(key, 20, data, 50, d);
+    hex32(d, hex);
+    CHECK(strcmp(hex, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe") == 0);
+    for (i = 0; i < 25; i++) key[i] = (unsigned char)(i + 1);
+    memset(data, 0xcd, 50);
+    wsc_hmac_sha256(key, 25, data, 50, d);
+    hex32(d, hex);
+    CHECK(strcmp(hex, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b") == 0);
+    memset(key, 0xaa, 131);
+    wsc_hmac_sha256(key, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54, d);
+    hex32(d, hex);
+    CHECK(strcmp(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54") == 0);
+    {
+        static const char t7[] = "This is a test using a larger than block-size key and a larger "
+                                 "than block-size data. The key needs to be hashed before being "
+                                 "used by the HMAC algorithm.";
+        wsc_hmac_sha256(key, 131, t7, sizeof t7 - 1, d);
+        hex32(d, hex);
+        CHECK(strcmp(hex, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2") == 0);
+    }
+}
+
 static void test_sha1_base64(void) {
     unsigned char d[20];
     char hex[41], b[64];
@@ -107,6 +182,7 @@ static void test_sha1_base64(void) {
         CHECK(strcmp(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f") == 0);
         free(m);
     }
+    test_sha256_hmac();
     /* RFC 4648 vectors */
     CHECK(wsc_base64_encode("", 0, b) == 0 && strcmp(b, "") == 0);
     CHECK(wsc_base64_encode("f", 1, b) == 4 && strcmp(b, "Zg==") == 0);
