@@ -159,7 +159,8 @@
                          A pong waiting in the queue is rewritten by the
                          next ping, never joined by another.
      handshake_timeout_ms  HTTP head/body, WS handshake, outbound        [10000]
-                         connect must finish within this
+                         connect, a peer link's HELLO..AUTH must finish
+                         within this
      ping_interval_ms    ping every open connection this often           [30000], <0 off
      idle_timeout_ms     close a connection silent this long (1006)      [2 x ping interval]
      close_timeout_ms    wait this long for the peer's close reply       [3000]
@@ -189,9 +190,11 @@
      peers               the server list as text (if no file)            [NULL: the
                                                                           WSCLUSTER_PEERS
                                                                           environment var]
-     secret              shared by every instance; compared in constant  [NULL: links are
-                         time, never logged                               unauthenticated,
-                                                                          and it says so]
+     secret              shared by every instance, at most 255 bytes:    [NULL: links are
+                         the key links prove they hold (CLUSTER MODEL,    unauthenticated,
+                         Security); never sent, never logged. Make it     and it says so]
+                         long and random (a recorded handshake lets an
+                         eavesdropper test guesses offline)
      cluster_path        WebSocket path of peer links                    ["/wscluster"]
      heartbeat_ms        ping on every peer link this often              [5000]
      heartbeat_timeout_ms  a link silent this long is closed             [3 x heartbeat]
@@ -228,8 +231,10 @@
 
    CLOSE CODES USED BY THE LIBRARY
      1000 normal  1001 wsc_close_all/shutdown  1002 protocol error  1006 (reported only:
-     no close frame, heartbeat timeout, reset)  1007 invalid UTF-8  1008 slow consumer
-     1009 message too big  1011 internal error (out of memory).
+     no close frame, heartbeat timeout, reset)  1007 invalid UTF-8  1008 slow consumer,
+     policy (a peer link's handshake timed out)  1009 message too big  1011 internal error
+     (out of memory)  1013 no room (peer table, links' room)  4401 a peer link that did
+     not prove the cluster secret.
 
    TLS  (#define WSCLUSTER_MBEDTLS before the implementation; mbedTLS 2.28 and 3.x)
      wsc_listen(ctx, "wss://HOST:PORT") and "tcps://HOST:PORT" listen with TLS using
@@ -280,21 +285,37 @@
        An instance skips its own entry (its advertised address or a listener's, and, on
        connect, a WELCOME carrying its own node id: "reached itself").
      - Introductions: right after a link opens, the Subscriber sends HELLO (node id,
-       advertised address, secret). The Observable side answers WELCOME (its node id) and,
-       if it has no link to that peer, connects back at once, so both directions are up
-       without waiting for a refresh. A peer known only by introduction is kept while it
+       advertised address, a nonce). The Observable side answers WELCOME (its node id, its
+       nonce, its proof of the secret); the Subscriber checks the proof and answers AUTH
+       (its own proof). Only then does the Observable believe the HELLO: it learns the peer
+       and, if it has no link to that peer, connects back at once, so both directions are
+       up without waiting for a refresh. A peer known only by introduction is kept while it
        keeps its link to us. An instance still running and still listing us is a member:
        removing it from our list closes our link, but its own link and introduction bring
        it back.
      - Heartbeat: both sides ping every heartbeat_ms; a link silent heartbeat_timeout_ms is
        closed; lost links are retried with backoff (500 ms doubling to reconnect_max_ms,
        with jitter), or at once when the peer introduces itself again.
-     - Security: with a secret, a WebSocket link without it is refused with HTTP 401, a TCP
-       link (HELLO with a wrong secret) with close code 4401; both are logged. Without one,
-       the log says loudly that links are unauthenticated; anyone who reaches a listener
+     - Security: with a secret, the two sides of every link prove to each other that they
+       hold it, and it never travels: each sends HMAC-SHA-256 under the secret of both
+       sides' fresh random nonces and both node ids, with a label per side (FORWARDING
+       FORMAT). A link is believed (its node learned, connected back to, FORWARDs sent down
+       it or taken from it) only once both proofs checked out; a wrong one closes it with
+       4401, logged on both sides. So a recorded handshake replayed earns nothing (the
+       other side's nonce is new), one side's proof cannot be sent back as the other's, and
+       a listener that does not hold the secret cannot pass for a peer (our Subscriber
+       refuses its WELCOME and takes nothing from it). Until it has proved the secret a link
+       holds only a place in the links' room: it must finish HELLO..AUTH within
+       handshake_timeout_ms (else 1008), and when the room is full the oldest link still in
+       its handshake is evicted for a new one (HTTP 503 only when every link in the room
+       has proved the secret), so links that never authenticate cannot lock peers out. The
+       secret guards membership, not messages: on ws:// and tcp:// they travel in clear,
+       without a MAC (KNOWN LIMITS). Without a secret, the log says loudly that links are
+       unauthenticated (the proofs are zeros, unchecked); anyone who reaches a listener
        can then join, and make us connect to the address it introduces. A link speaks for
-       the node that introduced itself on it only: a FORWARD with another origin, or with
-       a message id more than 2^32 ahead of that node's duplicate window, closes it (1002).
+       the node that authenticated on it only (its node id is fixed by the handshake): a
+       FORWARD with another origin, or with a message id more than 2^32 ahead of that
+       node's duplicate window, closes it (1002).
        An introduction that advertises another node's address, or carries our own node id
        (unless it comes from our own socket), is refused (1008). Introduced peers take at
        most half of the peer table and give way first; listed entries always find room.
@@ -308,10 +329,12 @@
        instance against its own clients. wsc_broadcast() stays local.
 
    FORWARDING FORMAT  (the payload of one binary frame on a peer link)
-     u8 version = 1, u8 type; str8 = u8 length + bytes, str16 = u16 big-endian length +
-     bytes; node ids are 1-64 bytes 0x21-0x7E; keys and values contain no NUL.
-       'H' HELLO    str8 node, str8 advertise, str8 secret          Subscriber -> Observable
-       'W' WELCOME  str8 node                                       Observable -> Subscriber
+     u8 version = 2, u8 type; str8 = u8 length + bytes, str16 = u16 big-endian length +
+     bytes; nonce and proof: 32 bytes, no length; node ids are 1-64 bytes 0x21-0x7E; keys
+     and values contain no NUL.
+       'H' HELLO    str8 node, str8 advertise, nonce_s              Subscriber -> Observable
+       'W' WELCOME  str8 node, nonce_o, proof_o                     Observable -> Subscriber
+       'A' AUTH     proof_s                                         Subscriber -> Observable
        'F' FORWARD  str8 origin, u64 msg_id, u8 opcode (1 text, 2 binary), u8 target,
                     target data, u32 payload length, payload        Observable -> Subscriber
             target 0 every client
@@ -322,6 +345,21 @@
      UTF-8: a malformed message closes that link alone (1002). Message ids grow per origin
      (they start from the clock, so also across restarts); a window of the last
      1024 ids per origin drops duplicates (counted in fwd_duplicates).
+     The handshake: a link starts with HELLO, WELCOME, AUTH, in this order; anything else
+     before its end (a FORWARD, a second HELLO, AUTH before WELCOME) closes it (1002), and
+     FORWARDs flow only after it. Nonces are 32 bytes from /dev/urandom, new for every
+     link. With S the secret, node_s and node_o the Subscriber's and Observable's ids:
+       proof_o = HMAC-SHA-256(S, "wscluster-o" | nonce_s | nonce_o | str8 node_s | str8 node_o)
+       proof_s = HMAC-SHA-256(S, "wscluster-s" | nonce_s | nonce_o | str8 node_s | str8 node_o)
+     (the labels are their 11 ASCII bytes; | joins). Each side compares the proof it gets
+     with the one it computes, in constant time. Without a secret both are 32 zero bytes,
+     unchecked.
+     Wire change: version 1 had no nonces or proofs; its HELLO carried the secret (and the
+     upgrade an X-Wscluster-Secret header, which is gone). The versions do not link: a
+     version-1 message is refused with 1002 "unknown link format version" (a TCP
+     connection whose first message is a version-1 HELLO too: it is never delivered as a
+     client's message); a version-1 instance answers a version-2 one with HTTP 401 (no
+     secret header) or 1002. Upgrade every instance of a cluster together.
 
    DELIVERY GUARANTEES
      At most once, in order per (sender instance, receiving client), with no duplicates.
@@ -341,12 +379,14 @@
      thread may call (it hands the message to the loop through a pipe).
 
    MEMORY
-     wsc_create() allocates the connection table and the loop's buffers. After that the
-     library allocates when a connection opens (its state, about 260 bytes), while a frame
-     or message is partially received (decoder state, message buffer), for metadata and long
-     paths, and for outbound frames until the per-size-class pools (WSC_POOL_BYTES) are
-     warm: in steady state sending allocates nothing. A frame sent to many connections is
-     encoded once and reference counted; small queued frames are gathered into one write.
+     wsc_create() allocates the connection table and the loop's buffers; the context itself
+     holds the peer table and 2 x WSC_MAX_PEERS slots (under 400 bytes each) for links in
+     their handshake. After that the library allocates when a connection opens (its state,
+     about 260 bytes), while a frame or message is partially received (decoder state,
+     message buffer), for metadata and long paths, and for outbound frames until the
+     per-size-class pools (WSC_POOL_BYTES) are warm: in steady state sending allocates
+     nothing. A frame sent to many connections is encoded once and reference counted; small
+     queued frames are gathered into one write.
 
    KNOWN LIMITS
      - Host names in wsc_connect() and the server list are resolved with a blocking
@@ -355,7 +395,12 @@
      - No HTTP keep-alive; HTTP replies must be given during WSC_EV_HTTP.
      - Worst-case memory: max_conns x (max_message + max_pending) plus the connection
        state; an idle connection holds no buffer.
-     - The cluster secret travels in clear on plain ws:// and tcp:// links (use wss://).
+     - The cluster secret never travels, but on plain ws:// and tcp:// links the messages
+       do, in clear and without a MAC: whoever sees a link reads them, and whoever can
+       alter its traffic can inject into it after its handshake (or relay a handshake
+       between two instances). A recorded handshake also lets an eavesdropper test guesses
+       of a weak secret offline. Use wss:// / tcps:// between sites, and a long random
+       secret.
      - The implementation file must see wscluster.h before any system header (it defines
        _POSIX_C_SOURCE), or be compiled with -D_POSIX_C_SOURCE=200809L.
      - A peer link over the TCP framer is known only by its first message (a HELLO): until
@@ -373,7 +418,7 @@
         |                      from it (dedup, deliver, never send on). Transports:    |
         |                      the mesh of peer links (wsc__transport). wsc_post's pipe.|
         | cluster    wsc__cl   the peer table: list, Subscriber/Observable links,       |
-        |                      HELLO/WELCOME, backoff, duplicate window per peer       |
+        |                      handshake (HELLO/WELCOME/AUTH), backoff, dup window     |
         | deliver    wsc__dl   metadata, selectors, fan-out (one encoded frame shared), |
         |                      the application's connections (owner: dl.app)           |
         | proto      wsc__pr   HTTP and upgrades, client handshake, WS and TCP frames,  |
@@ -623,7 +668,9 @@
                          after an error read close_code, error. Other fields: private state.
      wsc_tcp_decoder     the same; configuration max_message only (0: up to 4 GiB - 1).
      wsc_link_msg        type (WSC_LINK_*), node (sender; FORWARD: origin); HELLO:
-                         advertise, secret; FORWARD: msg_id, opcode, target
+                         advertise, nonce; WELCOME: nonce, proof; AUTH: proof (nonce,
+                         proof: WSC_LINK_NONCE 32 bytes; WSC_LINK_VERSION is 2);
+                         FORWARD: msg_id, opcode, target
                          (WSC_TGT_ALL/_MATCH/_CONN/_NAMED), keys[], values[], nmatch,
                          conn_node, conn_id, name, arg, payload. Views into p.
      wsc_peer_entry      line, proto (WS/TCP), tls (wss/tcps), host, port, path ("": none),
@@ -1089,12 +1136,17 @@ WSC_API size_t wsc_tcp_header(unsigned char out[5], int type, uint32_t len);
 #ifndef WSC_MAX_MATCH
 #define WSC_MAX_MATCH 8
 #endif
-enum { WSC_LINK_HELLO = 'H', WSC_LINK_WELCOME = 'W', WSC_LINK_FORWARD = 'F' };
+#define WSC_LINK_VERSION 2       /* the format's version byte */
+#define WSC_LINK_NONCE 32         /* bytes of a handshake nonce and of a proof */
+enum { WSC_LINK_HELLO = 'H', WSC_LINK_WELCOME = 'W', WSC_LINK_AUTH = 'A',
+       WSC_LINK_FORWARD = 'F' };
 enum { WSC_TGT_ALL = 0, WSC_TGT_MATCH = 1, WSC_TGT_CONN = 2, WSC_TGT_NAMED = 3 };
 typedef struct wsc_link_msg {
     int type;                     /* WSC_LINK_* */
     wsc_str node;                 /* HELLO, WELCOME: sender; FORWARD: origin */
-    wsc_str advertise, secret;    /* HELLO */
+    wsc_str advertise;            /* HELLO */
+    wsc_str nonce;                /* HELLO: nonce_s; WELCOME: nonce_o (WSC_LINK_NONCE bytes) */
+    wsc_str proof;                /* WELCOME: proof_o; AUTH: proof_s (WSC_LINK_NONCE bytes) */
     uint64_t msg_id;              /* FORWARD */
     int opcode;                   /* FORWARD: WSC_TEXT or WSC_BINARY */
     int target;                   /* FORWARD: WSC_TGT_* */
@@ -1253,6 +1305,13 @@ static int wsc__ieq(wsc_str a, const char *b) {
     for (i = 0; i < n; i++)
         if (wsc__lower((unsigned char)a.ptr[i]) != wsc__lower((unsigned char)b[i])) return 0;
     return 1;
+}
+
+static wsc_str wsc__sv(const char *s) { /* a view of a C string */
+    wsc_str v;
+    v.ptr = s;
+    v.len = strlen(s);
+    return v;
 }
 
 static int wsc__seq(wsc_str a, const char *b) {
@@ -2019,6 +2078,17 @@ static wsc_str wsc__rd_str(wsc__rd *r, size_t w, size_t min, size_t max, int pri
     r->at += n;
     return s;
 }
+/* n raw bytes (a nonce or a proof: fixed length, no prefix) */
+static wsc_str wsc__rd_raw(wsc__rd *r, size_t n) {
+    wsc_str s;
+    s.ptr = "";
+    s.len = 0;
+    if (r->bad || n > r->n - r->at) { r->bad = 1; return s; }
+    s.ptr = (const char *)r->p + r->at;
+    s.len = n;
+    r->at += n;
+    return s;
+}
 
 WSC_DEF int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, const char **why) {
     wsc__rd r;
@@ -2028,14 +2098,21 @@ WSC_DEF int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, co
     r.at = 0;
     r.bad = 0;
     *why = NULL;
-    if (wsc__rd_uint(&r, 1) != 1) { *why = "unknown link format version"; return WSC_ERR_PROTO; }
+    if (wsc__rd_uint(&r, 1) != WSC_LINK_VERSION) {
+        *why = "unknown link format version";
+        return WSC_ERR_PROTO;
+    }
     m->type = (int)wsc__rd_uint(&r, 1);
     if (m->type == WSC_LINK_HELLO) {
         m->node = wsc__rd_str(&r, 1, 1, 64, 1);
         m->advertise = wsc__rd_str(&r, 1, 0, 255, 1);
-        m->secret = wsc__rd_str(&r, 1, 0, 255, 0);
+        m->nonce = wsc__rd_raw(&r, WSC_LINK_NONCE);
     } else if (m->type == WSC_LINK_WELCOME) {
         m->node = wsc__rd_str(&r, 1, 1, 64, 1);
+        m->nonce = wsc__rd_raw(&r, WSC_LINK_NONCE);
+        m->proof = wsc__rd_raw(&r, WSC_LINK_NONCE);
+    } else if (m->type == WSC_LINK_AUTH) {
+        m->proof = wsc__rd_raw(&r, WSC_LINK_NONCE);
     } else if (m->type == WSC_LINK_FORWARD) {
         uint64_t plen;
         m->node = wsc__rd_str(&r, 1, 1, 64, 1);
@@ -2103,14 +2180,66 @@ static void wsc__wr_begin(wsc__wr *w, unsigned char *out, int type) {
     w->p = out;
     w->at = 0;
     w->bad = 0;
-    wsc__wr_uint(w, 1, 1);
+    wsc__wr_uint(w, WSC_LINK_VERSION, 1);
     wsc__wr_uint(w, (uint64_t)type, 1);
+}
+static void wsc__wr_raw(wsc__wr *w, const void *s, size_t n) {
+    if (w->p && n) memcpy(w->p + w->at, s, n);
+    w->at += n;
 }
 static void wsc__wr_str(wsc__wr *w, const char *s, size_t n, size_t width) {
     if (width < 8 && (uint64_t)n >> (8 * width)) { w->bad = 1; return; }
     wsc__wr_uint(w, n, width);
-    if (w->p && n) memcpy(w->p + w->at, s, n);
-    w->at += n;
+    wsc__wr_raw(w, s, n);
+}
+/* a handshake message (HELLO, WELCOME, AUTH) from m to out (NULL: measure): its length, 0
+   when a field does not fit (a nonce or proof of another length, a string too long) */
+static size_t wsc__link_encode_hs(const wsc_link_msg *m, unsigned char *out) {
+    wsc__wr w;
+    int t = m->type;
+    if (t != WSC_LINK_HELLO && t != WSC_LINK_WELCOME && t != WSC_LINK_AUTH) return 0;
+    if ((t != WSC_LINK_AUTH && m->nonce.len != WSC_LINK_NONCE) ||
+        (t != WSC_LINK_HELLO && m->proof.len != WSC_LINK_NONCE))
+        return 0;
+    wsc__wr_begin(&w, out, t);
+    if (t != WSC_LINK_AUTH) wsc__wr_str(&w, m->node.ptr, m->node.len, 1);
+    if (t == WSC_LINK_HELLO) wsc__wr_str(&w, m->advertise.ptr, m->advertise.len, 1);
+    if (t != WSC_LINK_AUTH) wsc__wr_raw(&w, m->nonce.ptr, WSC_LINK_NONCE);
+    if (t != WSC_LINK_HELLO) wsc__wr_raw(&w, m->proof.ptr, WSC_LINK_NONCE);
+    return w.bad ? 0 : w.at;
+}
+
+/* The handshake's proof (FORWARDING FORMAT): HMAC-SHA-256 under the secret of a label
+   ("wscluster-o": the Observable's, "wscluster-s": the Subscriber's), both nonces and both
+   node ids (str8). Without a secret (NULL) it is 32 zero bytes. */
+static void wsc__link_proof(const char *secret, const char *label, const unsigned char *nonce_s,
+                            const unsigned char *nonce_o, wsc_str node_s, wsc_str node_o,
+                            unsigned char out[WSC_LINK_NONCE]) {
+    unsigned char buf[16 + 2 * WSC_LINK_NONCE + 2 * 65];
+    size_t n = strlen(label);
+    if (!secret) { memset(out, 0, WSC_LINK_NONCE); return; }
+    if (n > 16) n = 16;
+    if (node_s.len > 64) node_s.len = 64; /* node ids are 1-64 bytes (the parser's bound) */
+    if (node_o.len > 64) node_o.len = 64;
+    memcpy(buf, label, n);
+    memcpy(buf + n, nonce_s, WSC_LINK_NONCE);
+    memcpy(buf + n + WSC_LINK_NONCE, nonce_o, WSC_LINK_NONCE);
+    n += 2 * WSC_LINK_NONCE;
+    buf[n++] = (unsigned char)node_s.len;
+    memcpy(buf + n, node_s.ptr, node_s.len);
+    n += node_s.len;
+    buf[n++] = (unsigned char)node_o.len;
+    memcpy(buf + n, node_o.ptr, node_o.len);
+    n += node_o.len;
+    wsc_hmac_sha256(secret, strlen(secret), buf, n, out);
+}
+
+/* 1 when two proofs are equal: every byte is compared, wherever they differ (constant time) */
+static int wsc__proof_eq(const unsigned char *a, const unsigned char *b) {
+    unsigned diff = 0;
+    size_t i;
+    for (i = 0; i < WSC_LINK_NONCE; i++) diff |= (unsigned)(a[i] ^ b[i]);
+    return diff == 0;
 }
 
 WSC_DEF int wsc_peers_parse(const char *text, size_t len,
@@ -2356,8 +2485,10 @@ typedef struct wsc__peer {
     char node[65];              /* learned from WELCOME or HELLO */
     unsigned char used, intro, self, dup, mark;
     unsigned char removed;      /* left the list, kept while its link to us lives */
-    unsigned char sub_ok;       /* our link saw its WELCOME */
+    unsigned char sub_ok;       /* our link saw its WELCOME, with a right proof */
     wsc_id sub, obs;            /* our link to it (Subscriber); its link to us (Observable) */
+    unsigned char nonce[WSC_LINK_NONCE]; /* our link's HELLO nonce, until its WELCOME */
+    int64_t hs_until;           /* our link's WELCOME is due by then */
     int fails;
     int64_t next_try, last_rx;
     uint64_t attempts;
@@ -2372,10 +2503,23 @@ typedef struct wsc__peer {
 #define WSC__PEER_NONE (-1)
 #define WSC__PEER_ANSWERED (-2)
 
+/* a peer's link to us that has not proved the secret yet: it has no table entry, so it is
+   kept here, from its open to its AUTH (or its close); at most one per link of the room */
+#define WSC__HS_SLOTS (2 * WSC_MAX_PEERS)
+typedef struct wsc__hs {
+    wsc_id id;                  /* the link; 0: a free slot */
+    int64_t since;              /* opened at: the oldest is evicted first, and times out */
+    unsigned char welcomed;     /* its HELLO was answered: its AUTH is due */
+    unsigned char timed_out;    /* closing: handshake_timeout_ms passed */
+    unsigned char proof[WSC_LINK_NONCE]; /* the proof_s its AUTH must carry */
+    char node[65], adv[256];    /* what its HELLO said, believed once it proves the secret */
+} wsc__hs;
+
 typedef struct wsc__cl {
     int on, started, npeers;
     char advertise[300], cpath[128];
     wsc__peer peers[WSC_MAX_PEERS];
+    wsc__hs hs[WSC__HS_SLOTS];  /* Observable links still in their handshake */
     wsc__owner link;            /* the owner of every peer link */
     uint64_t list_hash;
     int list_err;
@@ -4753,14 +4897,6 @@ static void wsc__dl_init(wsc_ctx *ctx) {
 /* The peer table owns everything known about another instance: its address and node id,
    its Subscriber and Observable links, its reconnect backoff, its duplicate window. A
    connection knows only its index in the table (c->peer). */
-static int wsc__ct_eq(const char *secret, wsc_str given) { /* constant time */
-    size_t sl = strlen(secret), i;
-    unsigned diff = (unsigned)(sl != given.len);
-    for (i = 0; i < given.len; i++)
-        diff |= (unsigned)((unsigned char)given.ptr[i] ^ (unsigned char)(sl ? secret[i % sl] : 0));
-    return diff == 0;
-}
-
 /* normalise a server-list entry into the form peers are compared by */
 static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
                          char *out, size_t cap) {
@@ -4976,21 +5112,27 @@ static void wsc__peer_remove(wsc_ctx *ctx, wsc__peer *p) {
     else wsc__peer_free(ctx, p);
 }
 
-/* open our Subscriber link to a peer: created as a link, owned by the cluster */
+static int wsc__link_room(wsc_ctx *ctx);
+
+/* open our Subscriber link to a peer: created as a link, owned by the cluster. The secret
+   never travels: the link proves it in its handshake (HELLO, WELCOME, AUTH). */
 static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
     wsc_connect_opts o;
-    char hdr[600];
-    int r;
+    char hdr[100];
+    int r, evicted;
     wsc__conn *c;
     if (ctx->shutting) return;
     memset(&o, 0, sizeof o);
     o.subprotocol = "wscluster";
-    snprintf(hdr, sizeof hdr, "X-Wscluster-Node: %s\r\n%s%s%s", ctx->node,
-             ctx->cfg.secret ? "X-Wscluster-Secret: " : "", ctx->cfg.secret ? ctx->cfg.secret : "",
-             ctx->cfg.secret ? "\r\n" : "");
+    snprintf(hdr, sizeof hdr, "X-Wscluster-Node: %s\r\n", ctx->node);
     o.headers = hdr;
     p->attempts++;
+    /* a room full of links still in their handshake gives one up for ours; it counts
+       until the loop frees it, so the room stretches by one meanwhile */
+    evicted = ctx->cl.link.count >= ctx->cl.link.max && wsc__link_room(ctx);
+    ctx->cl.link.max += (uint32_t)evicted;
     r = wsc__pr_dial(ctx, p->url, &o, &ctx->cl.link, WSC_SUBSCRIBER, &c);
+    ctx->cl.link.max -= (uint32_t)evicted;
     if (r < 0) {
         wsc_log(ctx, WSC_LOG_WARN, "peer %s: cannot connect: %s", p->url, wsc_strerror(r));
         p->fails++;
@@ -5000,6 +5142,7 @@ static void wsc__peer_connect(wsc_ctx *ctx, wsc__peer *p) {
     c->peer = (int16_t)(p - ctx->cl.peers);
     p->sub = wsc__id(ctx, c);
     p->sub_ok = 0;
+    p->hs_until = 0;
 }
 
 static void wsc__peer_backoff(wsc_ctx *ctx, wsc__peer *p) {
@@ -5183,7 +5326,10 @@ static void wsc__cluster_start(wsc_ctx *ctx) {
     cl->next_refresh = ctx->io.now + ctx->cfg.refresh_ms;
 }
 
-/* every sweep: re-read the list when due, (re)connect what has no link */
+static void wsc__hs_sweep(wsc_ctx *ctx);
+
+/* every sweep: re-read the list when due, (re)connect what has no link, close handshakes
+   that took too long */
 static void wsc__cluster_tick(wsc_ctx *ctx, void *arg) {
     wsc__cl *cl = &ctx->cl;
     int i;
@@ -5224,6 +5370,7 @@ static void wsc__cluster_tick(wsc_ctx *ctx, void *arg) {
         }
         if (ctx->io.now >= p->next_try) wsc__peer_connect(ctx, p);
     }
+    wsc__hs_sweep(ctx);
 }
 
 /* -- link messages -- */
@@ -5231,44 +5378,133 @@ static void wsc__link_send(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, s
     wsc__pr_send(ctx, c, WSC_BINARY, p, n);
 }
 
-static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
-    unsigned char buf[700];
-    wsc__wr w;
-    const char *sec = ctx->cfg.secret ? ctx->cfg.secret : "";
-    wsc__wr_begin(&w, buf, WSC_LINK_HELLO);
-    wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
-    wsc__wr_str(&w, ctx->cl.advertise, strlen(ctx->cl.advertise), 1);
-    wsc__wr_str(&w, sec, strlen(sec), 1);
-    if (w.bad) { /* wsc_create checked the lengths: never sent cut short */
-        wsc__fail(ctx, c, 1011, WSC_ERR_INVAL, "HELLO does not fit the link format");
+/* a handshake message from us: HELLO (nonce), WELCOME (nonce, proof) or AUTH (proof) */
+static void wsc__link_say(wsc_ctx *ctx, wsc__conn *c, int type, const unsigned char *nonce,
+                          const unsigned char *proof) {
+    unsigned char buf[2 + 65 + 256 + 2 * WSC_LINK_NONCE];
+    wsc_link_msg m;
+    size_t n;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.node = wsc__sv(ctx->node);
+    m.advertise = wsc__sv(ctx->cl.advertise);
+    m.nonce.ptr = (const char *)nonce;
+    m.nonce.len = nonce ? WSC_LINK_NONCE : 0;
+    m.proof.ptr = (const char *)proof;
+    m.proof.len = proof ? WSC_LINK_NONCE : 0;
+    n = wsc__link_encode_hs(&m, buf);
+    if (n == 0) { /* wsc_create checked the lengths: never sent cut short */
+        wsc__fail(ctx, c, 1011, WSC_ERR_INVAL, "handshake message does not fit the link format");
         return;
     }
-    wsc__link_send(ctx, c, buf, w.at);
+    wsc__link_send(ctx, c, buf, n);
 }
 
-static void wsc__link_welcome(wsc_ctx *ctx, wsc__conn *c) {
-    unsigned char buf[80];
-    wsc__wr w;
-    wsc__wr_begin(&w, buf, WSC_LINK_WELCOME);
-    wsc__wr_str(&w, ctx->node, strlen(ctx->node), 1);
-    wsc__link_send(ctx, c, buf, w.at);
+/* a nonce nobody can predict (the context's generator is fast, not secret: it is read from
+   /dev/urandom, as the WebSocket key is); without one the link cannot be authenticated */
+static int wsc__link_nonce(wsc_ctx *ctx, wsc__conn *c, unsigned char *out) {
+    if (wsc__urandom(out, WSC_LINK_NONCE) == 0) return 0;
+    wsc_log(ctx, WSC_LOG_ERROR, "peer link %s: cannot read /dev/urandom for a handshake nonce",
+            wsc__peer_s(ctx, c));
+    wsc__fail(ctx, c, 1011, WSC_ERR_SYS, "no random nonce for the handshake");
+    return -1;
 }
 
-/* proto's route hook: an upgrade on cluster_path is a peer's link to us */
-static int wsc__link_route(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
-    const wsc_str *sec = wsc_http_header(req->headers, req->nheaders, "X-Wscluster-Secret");
-    wsc_str none = {"", 0};
-    if (!wsc__seq(req->path, ctx->cl.cpath)) return 0;
-    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, sec ? *sec : none)) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
-        wsc__http_error(ctx, c, 401, "wrong cluster secret", NULL);
-        return -1;
+/* -- the handshake (FORWARDING FORMAT): HELLO, WELCOME, AUTH. Until it ends a link is
+   believed nothing: its peer has no entry, gets no FORWARD, is not connected back to. -- */
+
+/* the handshake state of a peer's link to us, or NULL (authenticated, or none) */
+static wsc__hs *wsc__hs_of(wsc_ctx *ctx, wsc_id id) {
+    int i;
+    for (i = 0; id && i < WSC__HS_SLOTS; i++)
+        if (ctx->cl.hs[i].id == id) return &ctx->cl.hs[i];
+    return NULL;
+}
+
+/* a peer's link to us opened: it has handshake_timeout_ms to prove the secret */
+static void wsc__hs_begin(wsc_ctx *ctx, wsc__conn *c) {
+    int i;
+    for (i = 0; i < WSC__HS_SLOTS; i++) {
+        wsc__hs *h = &ctx->cl.hs[i];
+        if (h->id && wsc__get(ctx, h->id)) continue;
+        memset(h, 0, sizeof *h);
+        h->id = wsc__id(ctx, c);
+        h->since = ctx->io.now;
+        return;
     }
+    wsc__fail(ctx, c, 1013, WSC_ERR_LIMIT, "no room for another unauthenticated peer link");
+}
+
+/* Room for one more link. The links' room (2 x WSC_MAX_PEERS) holds links that proved the
+   secret and links still in their handshake; when it is full, the oldest of the latter goes,
+   so links that never authenticate cannot lock peers out. 0: every link in it is proven.
+   An evicted link still counts until the loop frees it, at the end of this turn. */
+static int wsc__link_room(wsc_ctx *ctx) {
+    wsc__hs *old = NULL;
+    wsc__conn *o;
+    int i;
+    if (ctx->cl.link.count < ctx->cl.link.max) return 1;
+    for (i = 0; i < WSC__HS_SLOTS; i++) {
+        wsc__hs *h = &ctx->cl.hs[i];
+        if (h->id && wsc__get(ctx, h->id) && (!old || h->since < old->since)) old = h;
+    }
+    if (!old) return 0;
+    o = wsc__get(ctx, old->id);
+    wsc_log(ctx, WSC_LOG_WARN, "peer links' room full (2 x WSC_MAX_PEERS): the link from %s, "
+            "not authenticated after %lld ms, is evicted", wsc__peer_s(ctx, o),
+            (long long)(ctx->io.now - old->since));
+    old->id = 0;
+    wsc__set_close(ctx, o, 1008, "evicted before authenticating", 29);
+    wsc__kill(ctx, o);
+    return 1;
+}
+
+/* the sweep: links that have not finished their handshake in handshake_timeout_ms close */
+static void wsc__hs_sweep(wsc_ctx *ctx) {
+    int64_t late = ctx->io.now - ctx->cfg.handshake_timeout_ms;
+    char why[96];
+    int i;
+    snprintf(why, sizeof why, "peer link not authenticated within handshake_timeout_ms=%d",
+             ctx->cfg.handshake_timeout_ms);
+    for (i = 0; i < WSC__HS_SLOTS; i++) { /* peers' links to us: their HELLO and AUTH */
+        wsc__hs *h = &ctx->cl.hs[i];
+        wsc__conn *c;
+        if (!h->id || h->timed_out || h->since > late) continue;
+        if ((c = wsc__get(ctx, h->id)) == NULL) { h->id = 0; continue; }
+        h->timed_out = 1; /* still evictable while its close handshake runs */
+        wsc__fail(ctx, c, 1008, WSC_ERR_TIMEOUT, why);
+    }
+    for (i = 0; i < ctx->cl.npeers; i++) { /* our links: the peers' WELCOME */
+        wsc__peer *p = &ctx->cl.peers[i];
+        wsc__conn *c = p->used && !p->sub_ok && p->hs_until ? wsc__get(ctx, p->sub) : NULL;
+        if (c && c->state == WSC__OPEN && ctx->io.now >= p->hs_until) {
+            p->hs_until = 0;
+            wsc__fail(ctx, c, 1008, WSC_ERR_TIMEOUT, why);
+        }
+    }
+}
+
+/* our link opened: HELLO with our node id, our address and a fresh nonce */
+static void wsc__link_hello(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__peer *pe = wsc__peer_of(ctx, c);
+    if (!pe || pe->sub != wsc__id(ctx, c)) { /* a link the table let go of */
+        wsc__pr_close(ctx, c, 1001, "removed from the server list", 28);
+        return;
+    }
+    if (wsc__link_nonce(ctx, c, pe->nonce) < 0) return;
+    pe->hs_until = ctx->io.now + ctx->cfg.handshake_timeout_ms;
+    wsc__link_say(ctx, c, WSC_LINK_HELLO, pe->nonce, NULL);
+}
+
+/* proto's route hook: an upgrade on cluster_path is a peer's link to us. It is let in
+   unauthenticated (its handshake follows on the link), within the links' room. */
+static int wsc__link_route(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
+    if (!wsc__seq(req->path, ctx->cl.cpath)) return 0;
     if (!wsc__offers(req, "wscluster")) {
         wsc__http_error(ctx, c, 400, "peer links use the wscluster subprotocol", NULL);
         return -1;
     }
-    if (ctx->cl.link.count >= ctx->cl.link.max) {
+    if (!wsc__link_room(ctx)) {
         wsc__http_error(ctx, c, 503, "no room for more peer links (2 x WSC_MAX_PEERS)", NULL);
         return -1;
     }
@@ -5280,16 +5516,22 @@ static int wsc__link_route(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req) {
 static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
 
 /* proto's claim hook: an accepted TCP connection whose first message is a HELLO is a
-   peer's link to us (a TCP client cannot say so any earlier) */
+   peer's link to us (a TCP client cannot say so any earlier). A HELLO of the previous
+   format (version 1, which carried the secret) is refused, never delivered as a message. */
 static int wsc__link_claim(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
     wsc_link_msg m;
     const char *why;
-    if (opcode != WSC_BINARY || n < 2 || p[0] != 1 || p[1] != WSC_LINK_HELLO ||
-        wsc_link_parse(p, n, &m, &why) < 0)
-        return 0;
-    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m.secret)) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
-        wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
+    if (opcode != WSC_BINARY || n < 2 || p[1] != WSC_LINK_HELLO) return 0;
+    if (p[0] == 1) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s speaks link format version 1; this "
+                "instance speaks %d: refused (upgrade that instance)", wsc__peer_s(ctx, c),
+                WSC_LINK_VERSION);
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "unknown link format version");
+        return 1;
+    }
+    if (wsc_link_parse(p, n, &m, &why) < 0) return 0;
+    if (!wsc__link_room(ctx)) {
+        wsc__fail(ctx, c, 1013, WSC_ERR_LIMIT, "no room for more peer links (2 x WSC_MAX_PEERS)");
         return 1;
     }
     wsc__pr_handover(ctx, c, &ctx->cl.link, WSC_OBSERVABLE, "became a peer link");
@@ -5342,15 +5584,13 @@ static void wsc__introduced(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
     }
 }
 
-/* HELLO on an Observable link: authenticate, answer, learn the peer */
+/* HELLO on a peer's link to us: answer with our nonce and our proof; believe nothing yet */
 static void wsc__link_hello_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
-    if (c->peer != WSC__PEER_NONE) {
+    wsc__hs *h = wsc__hs_of(ctx, wsc__id(ctx, c));
+    unsigned char nonce_o[WSC_LINK_NONCE], proof_o[WSC_LINK_NONCE];
+    const unsigned char *nonce_s = (const unsigned char *)m->nonce.ptr;
+    if (!h || h->welcomed) {
         wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "second HELLO");
-        return;
-    }
-    if (ctx->cfg.secret && !wsc__ct_eq(ctx->cfg.secret, m->secret)) {
-        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s refused: wrong cluster secret", wsc__peer_s(ctx, c));
-        wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
         return;
     }
     if (wsc__seq(m->node, ctx->node) && !wsc__io_own_dial(ctx, c)) {
@@ -5360,22 +5600,77 @@ static void wsc__link_hello_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m
         wsc__fail(ctx, c, 1008, WSC_ERR_PROTO, "node id in use by this instance");
         return;
     }
-    c->peer = WSC__PEER_ANSWERED;
-    wsc__link_welcome(ctx, c); /* on our own link: it learns that it reached itself */
-    if (!wsc__seq(m->node, ctx->node)) wsc__introduced(ctx, c, m);
+    if (wsc__link_nonce(ctx, c, nonce_o) < 0) return;
+    wsc__link_proof(ctx->cfg.secret, "wscluster-o", nonce_s, nonce_o, m->node,
+                    wsc__sv(ctx->node), proof_o);
+    wsc__link_proof(ctx->cfg.secret, "wscluster-s", nonce_s, nonce_o, m->node,
+                    wsc__sv(ctx->node), h->proof);
+    memcpy(h->node, m->node.ptr, m->node.len);
+    h->node[m->node.len] = '\0';
+    memcpy(h->adv, m->advertise.ptr, m->advertise.len);
+    h->adv[m->advertise.len] = '\0';
+    h->welcomed = 1;
+    /* on our own link too: it learns that it reached itself */
+    wsc__link_say(ctx, c, WSC_LINK_WELCOME, nonce_o, proof_o);
 }
 
-/* WELCOME on our Subscriber link: the peer's node id, aliases resolved */
+/* AUTH on a peer's link to us: with the right proof, the link is its node's from now on */
+static void wsc__link_auth_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+    wsc__hs *h = wsc__hs_of(ctx, wsc__id(ctx, c));
+    wsc_link_msg who;
+    char node[65], adv[256];
+    if (!h || !h->welcomed) {
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, h ? "AUTH before HELLO" : "second AUTH");
+        return;
+    }
+    if (ctx->cfg.secret && !wsc__proof_eq(h->proof, (const unsigned char *)m->proof.ptr)) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer link from %s (as %s) refused: wrong cluster secret",
+                wsc__peer_s(ctx, c), h->node);
+        wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "wrong cluster secret");
+        return;
+    }
+    memcpy(node, h->node, sizeof node);
+    memcpy(adv, h->adv, sizeof adv);
+    h->id = 0; /* authenticated: the peer table takes over */
+    memset(&who, 0, sizeof who);
+    who.type = WSC_LINK_HELLO;
+    who.node = wsc__sv(node);
+    who.advertise = wsc__sv(adv);
+    c->peer = WSC__PEER_ANSWERED;
+    if (!wsc__seq(who.node, ctx->node)) wsc__introduced(ctx, c, &who);
+}
+
+/* WELCOME on our Subscriber link: the peer proves the secret, we prove it back (AUTH); then
+   its node id, aliases resolved */
 static void wsc__link_welcome_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
     wsc__peer *pe = wsc__peer_of(ctx, c), *other;
+    unsigned char want[WSC_LINK_NONCE], proof_s[WSC_LINK_NONCE];
+    const unsigned char *nonce_o = (const unsigned char *)m->nonce.ptr;
     if (!pe || pe->sub != wsc__id(ctx, c)) return; /* a link the table let go of */
+    if (pe->sub_ok) {
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "second WELCOME");
+        return;
+    }
+    wsc__link_proof(ctx->cfg.secret, "wscluster-o", pe->nonce, nonce_o, wsc__sv(ctx->node),
+                    m->node, want);
+    if (ctx->cfg.secret && !wsc__proof_eq(want, (const unsigned char *)m->proof.ptr)) {
+        wsc_log(ctx, WSC_LOG_WARN, "peer %s (as %.*s) failed to prove the cluster secret: wrong "
+                "cluster secret, or not a peer of ours; refused", pe->url, (int)m->node.len,
+                m->node.ptr);
+        wsc__fail(ctx, c, 4401, WSC_ERR_HANDSHAKE, "peer failed to prove the cluster secret");
+        return;
+    }
     pe->sub_ok = 1;
+    pe->hs_until = 0;
     if (wsc__seq(m->node, ctx->node)) {
         wsc_log(ctx, WSC_LOG_INFO, "peer %s is this instance: skipped", pe->url);
         pe->self = 1;
         wsc__pr_close(ctx, c, 1000, "reached itself", 14);
         return;
     }
+    wsc__link_proof(ctx->cfg.secret, "wscluster-s", pe->nonce, nonce_o, wsc__sv(ctx->node),
+                    m->node, proof_s);
+    wsc__link_say(ctx, c, WSC_LINK_AUTH, NULL, proof_s);
     other = wsc__peer_other(ctx, pe, m->node);
     if (other && other->intro && !pe->intro) {
         /* a listed entry replaces the introduced one that reached the same node */
@@ -5419,8 +5714,13 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
         wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, msg);
         return;
     }
+    /* the handshake, in order: a peer's link to us hears HELLO then AUTH, ours WELCOME */
     if (m.type == WSC_LINK_HELLO && c->server) {
         wsc__link_hello_in(ctx, c, &m);
+        return;
+    }
+    if (m.type == WSC_LINK_AUTH && c->server) {
+        wsc__link_auth_in(ctx, c, &m);
         return;
     }
     if (m.type == WSC_LINK_WELCOME && !c->server) {
@@ -5445,8 +5745,10 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
 
 /* -- the link owner: what proto tells the cluster about its links -- */
 static void wsc__link_open(wsc_ctx *ctx, wsc__conn *c) {
-    if (!c->server) wsc__link_hello(ctx, c);
     wsc__emit(ctx, c, WSC_EV_OPEN, NULL);
+    if (c->state != WSC__OPEN) return; /* its handler closed it */
+    if (c->server) wsc__hs_begin(ctx, c); /* a peer's link: its HELLO is due */
+    else wsc__link_hello(ctx, c);
 }
 static void wsc__link_message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p,
                               size_t n) {
@@ -5456,7 +5758,18 @@ static void wsc__link_message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned c
 static void wsc__link_close(wsc_ctx *ctx, wsc__conn *c, wsc_close_info *ci) {
     wsc_id id = wsc__id(ctx, c);
     wsc__peer *p = wsc__peer_of(ctx, c);
+    wsc__hs *h = c->server ? wsc__hs_of(ctx, id) : NULL;
+    if (h) { /* closed in its handshake: by a peer our proof did not convince? */
+        if (ci && ci->by_peer && ci->code == 4401)
+            wsc_log(ctx, WSC_LOG_WARN, "peer link from %s%s%s: the peer refused our proof (4401): "
+                    "wrong cluster secret on one side", wsc__peer_s(ctx, c),
+                    h->node[0] ? " as " : "", h->node);
+        h->id = 0;
+    }
     if (p && p->sub == id) {
+        if (ci && ci->by_peer && ci->code == 4401)
+            wsc_log(ctx, WSC_LOG_WARN, "peer %s refused our proof (4401): wrong cluster secret "
+                    "on one side", p->url);
         p->sub = 0;
         p->sub_ok = 0;
         if (!p->self && !p->dup && !ctx->shutting) {
@@ -5812,7 +6125,8 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
         wsc_destroy(ctx);
         return NULL;
     }
-    /* every length that goes on the wire is checked here, where it is configured */
+    /* every length that goes on the wire is checked here, where it is configured (the
+       secret never goes: its bound is the documented one, kept for compatibility) */
     if (c.secret && strlen(c.secret) > 255) {
         wsc_log(ctx, WSC_LOG_ERROR, "secret is %zu bytes: at most 255", strlen(c.secret));
         wsc_destroy(ctx);

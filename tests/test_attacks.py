@@ -5,8 +5,11 @@ against f85dc96/9b5379e and passes now."""
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -243,35 +246,12 @@ class BackpressureTests(util.NodeTestCase, unittest.TestCase):
 
 
 def fake_link(port, node_id, advertise, secret=tc.SECRET):
-    """A peer link opened by hand: upgrade on /wscluster, then a HELLO. Returns the RawWS."""
-    ws = RawWS(port, "/wscluster", extra=[("Sec-WebSocket-Protocol", "wscluster"),
-                                          ("X-Wscluster-Secret", secret)])
-    ws.send(OP_BINARY, tc.link_hello(node_id, advertise, secret))
-    return ws
-
-
-def closed_with(ws, timeout=util.TIMEOUT):
-    """The close code the node sent (None: EOF without one); fails if it stays open."""
-    try:
-        while True:
-            fin, op, payload = ws.recv_frame(timeout)
-            if op == 0x8:
-                return util.parse_close(payload)[0]
-    except EOFError:
-        return None
-
-
-def welcomed(ws, timeout=util.TIMEOUT):
-    """True once the node answered the HELLO with a WELCOME; False if it closed instead."""
-    try:
-        while True:
-            fin, op, payload = ws.recv_frame(timeout)
-            if op == OP_BINARY and payload[:2] == b"\x01W":
-                return True
-            if op == 0x8:
-                return False
-    except EOFError:
-        return False
+    """A peer link opened by hand, with the whole handshake (HELLO, WELCOME, AUTH under
+    secret). Returns the tc.HandLink; its .result is "ok" when the node kept the link after
+    the AUTH, else the code the node closed it with (None: no close frame)."""
+    link = tc.HandLink(port, node_id, advertise, secret)
+    link.result = link.handshake()
+    return link
 
 
 class PeerTableTests(util.NodesCase):
@@ -292,12 +272,12 @@ class PeerTableTests(util.NodesCase):
         fakes, refused = [], 0
         try:
             for i in range(70):  # closed ports: n1 cannot link back to any of them
-                ws = fake_link(n1.req_port, "intruder-%d" % i, "127.0.0.1:%d" % free_port())
-                if welcomed(ws):
-                    fakes.append(ws)
+                link = fake_link(n1.req_port, "intruder-%d" % i, "127.0.0.1:%d" % free_port())
+                if link.result == "ok":
+                    fakes.append(link)
                 else:
                     refused += 1
-                    ws.sock.close()
+                    link.close()
             self.assertGreater(refused, 0, "70 introductions were all taken")
             self.assertLessEqual(len(fakes), 32)
             n3 = tc.CNode("pt-3", peers_file=self.pf, tcp=False)
@@ -308,20 +288,20 @@ class PeerTableTests(util.NodesCase):
                           n1.peers()[n3.link_url]["observable"] == "up", tc.DEADLINE,
                           "n1 to link with listed n3", diag=lambda: n1.log_tail(2000))
         finally:
-            for ws in fakes:
-                ws.sock.close()
+            for link in fakes:
+                link.close()
 
     def test_an_address_of_another_node_cannot_be_taken_over(self):
-        ws = fake_link(self.n1.req_port, "evil", self.n2.entry)
-        self.assertEqual(closed_with(ws), 1008)
-        ws.sock.close()
+        link = fake_link(self.n1.req_port, "evil", self.n2.entry)
+        self.assertEqual(link.result, 1008)
+        link.close()
         p = self.n1.peers()[self.n2.link_url]
         self.assertEqual((p["node"], p["subscriber"], p["observable"]), ("pt-2", "up", "up"))
 
     def test_a_hello_with_our_own_id_closes_the_link(self):
-        ws = fake_link(self.n1.req_port, "pt-1", "127.0.0.1:%d" % free_port())
-        self.assertEqual(closed_with(ws), 1008)
-        ws.sock.close()
+        link = fake_link(self.n1.req_port, "pt-1", "127.0.0.1:%d" % free_port())
+        self.assertEqual(link.result, 1008)
+        link.close()
         self.assertIn("uses our node id", self.n1.log_text())
         util.wait_mesh([self.n1, self.n2])
 
@@ -427,6 +407,315 @@ class CrossSiteTests(util.NodesCase):
         p.terminate()
         _, err = p.communicate(timeout=30)
         self.assertIn(b"NO API TOKEN", err)
+
+# ------------------------------------------------------- 7: the secret never travels --
+
+class TapProxy:
+    """A man in the middle on 127.0.0.1: relays every connection to target_port and keeps
+    the bytes of each direction ("up": towards the target, "down": back)."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.conns = []
+        self.socks = []
+        self.lock = threading.Lock()
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(256)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def entry(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection((HOST, self.target), timeout=util.TIMEOUT)
+                s.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            rec = {"up": bytearray(), "down": bytearray()}
+            with self.lock:
+                self.conns.append(rec)
+                self.socks += [c, s]
+            threading.Thread(target=self._pump, args=(c, s, rec["up"]), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, rec["down"]), daemon=True).start()
+
+    def _pump(self, a, b, buf):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                with self.lock:
+                    buf += d
+                b.sendall(d)
+        except OSError:
+            pass
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def captured(self):
+        with self.lock:
+            return b"".join(bytes(r["up"]) + bytes(r["down"]) for r in self.conns)
+
+    def stop(self):
+        self.lsock.close()
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def ws_client_messages(stream):
+    """The messages in the client side of a recorded WebSocket connection: the upgrade head,
+    then [(opcode, payload, the frame's bytes)] (whole frames only; fragments not joined)."""
+    head, _, rest = stream.partition(b"\r\n\r\n")
+    out, at = [], 0
+    while at + 2 <= len(rest):
+        b0, b1 = rest[at], rest[at + 1]
+        n, p = b1 & 0x7F, at + 2
+        if n == 126:
+            n, p = struct.unpack("!H", rest[p:p + 2])[0], p + 2
+        elif n == 127:
+            n, p = struct.unpack("!Q", rest[p:p + 8])[0], p + 8
+        key, p = rest[p:p + 4], p + 4
+        if p + n > len(rest):
+            break
+        out.append((b0 & 0x0F, util.apply_mask(rest[p:p + n], key), rest[at:p + n]))
+        at = p + n
+    return head + b"\r\n\r\n", out
+
+
+def tap_mesh_up(node, url):
+    p = node.peers().get(url)
+    return p is not None and p["subscriber"] == "up" and p["observable"] == "up"
+
+
+class WireSecrecyTests(util.NodesCase):
+    """7: the cluster secret used to cross every plain link in clear (an X-Wscluster-Secret
+    header and a str8 in HELLO), so one recorded introduction let anyone join. Two nodes
+    with a secret, every link through a tap: a over the TCP framer to b, b over WebSocket to
+    a, a message each way. The secret is nowhere in what crossed."""
+
+    @classmethod
+    def setUpNodes(cls):
+        pf_a = os.path.join(cls.tmp.name, "a-peers")
+        pf_b = os.path.join(cls.tmp.name, "b-peers")
+        pa, pb, pb_tcp = util.fresh_port(), util.fresh_port(), util.fresh_port()
+        cls.tap_a, cls.tap_b_tcp, cls.tap_b = TapProxy(pa), TapProxy(pb_tcp), TapProxy(pb)
+        cls.a = tc.CNode("wire-a", peers_file=pf_a, port=pa, tcp=False,
+                         extra=["--advertise", cls.tap_a.entry])
+        cls.b = tc.CNode("wire-b", peers_file=pf_b, port=pb, tcp_port=pb_tcp,
+                         extra=["--advertise", cls.tap_b.entry])
+        cls.a_url = "ws://%s/wscluster" % cls.tap_a.entry        # as b lists a
+        cls.b_url = "tcp://%s" % cls.tap_b_tcp.entry              # as a lists b
+        tc.write_file(pf_a, tc.peers_text([cls.tap_a.entry, cls.b_url]))
+        tc.write_file(pf_b, tc.peers_text([cls.tap_a.entry, cls.tap_b.entry]))
+        cls.start(cls.a)
+        cls.start(cls.b)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            for t in (cls.tap_a, cls.tap_b_tcp, cls.tap_b):
+                t.stop()
+
+    def test_the_secret_never_crosses_a_link(self):
+        a, b = self.a, self.b
+        util.wait_for(lambda: tap_mesh_up(a, self.b_url) and tap_mesh_up(b, self.a_url),
+                      tc.DEADLINE, "a and b to link through the taps",
+                      diag=lambda: "a: %r\nb: %r\n%s\n%s" % (a.peers(), b.peers(),
+                                                            a.log_tail(1500), b.log_tail(1500)))
+        ca, cb = tc.Client(a.req_port, label="a"), tc.Client(b.req_port, label="b")
+        try:
+            util.wait_for(lambda: a.stats()["connections"]["client"] == 1 and
+                          b.stats()["connections"]["client"] == 1, tc.DEADLINE, "the clients")
+            t1, t2 = tc.tok("a-to-b"), tc.tok("b-to-a")
+            a.send(t1)
+            b.send(t2)
+            ca.wait_got(t2)
+            cb.wait_got(t1)
+        finally:
+            ca.close()
+            cb.close()
+        wire = b"".join(t.captured() for t in (self.tap_a, self.tap_b_tcp, self.tap_b))
+        # the handshakes and the messages went through the taps (the test is not vacuous)
+        for needle in (b"wire-a", b"wire-b", t1.encode(), t2.encode()):
+            self.assertIn(needle, wire)
+        secret = tc.SECRET.encode()
+        self.assertEqual(wire.count(secret), 0, "the secret crossed the links %d times in %d "
+                         "bytes" % (wire.count(secret), len(wire)))
+        self.assertNotIn(secret[-10:], wire)  # its random part, in any framing
+        self.assertNotIn(b"X-Wscluster-Secret", wire)
+
+
+class ReplayTests(util.NodesCase):
+    """7: a recorded introduction earns nothing. c introduces itself to b through a tap (b
+    does not list c); c stops and b forgets it. The recorded bytes (upgrade, HELLO, AUTH)
+    replayed to b, over WebSocket and over TCP, get a fresh WELCOME nonce and 4401 for the
+    old AUTH; c's node never reappears in b's peer table."""
+
+    @classmethod
+    def setUpNodes(cls):
+        pf_b = os.path.join(cls.tmp.name, "b-peers")
+        pf_c = os.path.join(cls.tmp.name, "c-peers")
+        cls.b = tc.CNode("rp-b", peers_file=pf_b)
+        cls.tap = TapProxy(cls.b.req_port)
+        cls.c = tc.CNode("rp-c", peers_file=pf_c, tcp=False)
+        tc.write_file(pf_b, tc.peers_text([cls.b.entry]))
+        tc.write_file(pf_c, tc.peers_text([cls.c.entry, cls.tap.entry]))
+        cls.start(cls.b)
+        cls.start(cls.c)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.tap.stop()
+
+    def nodes_of(self, node):
+        return [p["node"] for p in node.stats()["peers"]]
+
+    def test_a_recorded_introduction_replayed_is_refused(self):
+        b, c = self.b, self.c
+        util.wait_for(lambda: "rp-c" in self.nodes_of(b) and
+                      tap_mesh_up(c, "ws://%s/wscluster" % self.tap.entry), tc.DEADLINE,
+                      "c to introduce itself to b through the tap",
+                      diag=lambda: "%r\n%s" % (b.peers(), c.log_tail(1500)))
+        c.stop()
+        util.wait_for(lambda: "rp-c" not in self.nodes_of(b), tc.DEADLINE, "b to forget c",
+                      diag=lambda: b.peers())
+        for rec in self.tap.conns:  # c's link to b: its upgrade, HELLO and AUTH
+            head, msgs = ws_client_messages(bytes(rec["up"]))
+            data = [(op, m, raw) for op, m, raw in msgs if op == OP_BINARY]
+            if len(data) >= 2:
+                break
+        hello, auth = data[0][1], data[1][1]
+        node, adv, nonce_s = tc.parse_hello(hello)
+        self.assertEqual(node, "rp-c")
+        tc.parse_auth(auth)
+        k = b.log_count("wrong cluster secret")
+        # 1. the exact bytes again, on a new connection: upgrade, HELLO, AUTH (each after
+        # the node's answer to the one before, as c sent them)
+        s = connect(b.req_port)
+        try:
+            s.sendall(head)
+            status, _, rest = read_http_head(s)
+            self.assertEqual(status, 101)
+            ws = RawWS.wrap(s, rest)
+            s.sendall(data[0][2])
+            fin, op, welcome = ws.recv_frame()
+            node_o, nonce_o, _ = tc.parse_welcome(welcome)
+            self.assertNotIn(nonce_o, bytes(rec["down"]))  # a fresh nonce: the old AUTH is void
+            s.sendall(data[1][2])
+            while True:
+                fin, op, payload = ws.recv_frame()
+                if op == 0x8:
+                    break
+            self.assertEqual(util.parse_close(payload)[0], 4401)
+        finally:
+            s.close()
+        # 2. HELLO and AUTH replayed over WebSocket and over the TCP framer
+        for tcp in (False, True):
+            with self.subTest(link="tcp" if tcp else "ws"):
+                link = tc.HandLink(b.tcp_port if tcp else b.req_port, "rp-c", adv, tcp=tcp)
+                try:
+                    self.assertEqual(link.say_hello(hello)[0], "welcome")
+                    link.send(auth)
+                    self.assertEqual(link.outcome(), 4401)
+                finally:
+                    link.close()
+        util.wait_for(lambda: b.log_count("wrong cluster secret") >= k + 3, tc.DEADLINE,
+                      "b to log the refusals")
+        self.assertNotIn("rp-c", self.nodes_of(b))
+        self.assertEqual(b.stats()["connections"]["observable"], 0)
+
+
+class HandshakeRoomTests(util.NodesCase):
+    """7: with no secret on the wire, peer links are let in before they authenticate; they
+    must not be able to hold the links' room. A link that says nothing, or HELLO and no AUTH,
+    is closed after handshake_timeout_ms; when the room (2 x WSC_MAX_PEERS) is full, the
+    oldest unauthenticated link gives way, so 130 squatters do not keep a restarted peer
+    out even with a long handshake timeout."""
+
+    @classmethod
+    def setUpNodes(cls):
+        cls.t = tc.CNode("hs-t", extra=["--handshake-timeout-ms", "1500"])
+        cls.start(cls.t)
+        cls.pf = os.path.join(cls.tmp.name, "peers")
+        cls.r = tc.CNode("hs-r", peers_file=cls.pf, extra=["--handshake-timeout-ms", "120000"])
+        cls.q = tc.CNode("hs-q", peers_file=cls.pf)
+        tc.write_file(cls.pf, tc.peers_text([cls.r.entry, cls.q.entry]))
+        cls.start(cls.r)
+        cls.start(cls.q)
+        util.wait_mesh([cls.r, cls.q])
+
+    def test_an_unauthenticated_link_times_out(self):
+        t = self.t
+        cases = [("ws, silent", False, None), ("tcp, HELLO only", True, "hello"),
+                 ("ws, HELLO only", False, "hello")]
+        for name, tcp, say in cases:
+            with self.subTest(case=name):
+                if tcp:
+                    link = tc.HandLink(t.tcp_port, "silent", "", tcp=True)
+                else:
+                    link = tc.HandLink(t.req_port, "silent", "")
+                try:
+                    t0 = time.monotonic()
+                    if say:
+                        self.assertEqual(link.say_hello()[0], "welcome")
+                    kind, code = link.next(timeout=10)
+                    took = time.monotonic() - t0
+                    self.assertEqual((kind, code), ("close", 1008))
+                    self.assertGreater(took, 1.0)
+                    self.assertLess(took, 1.5 + tc.SLACK + 1)
+                finally:
+                    link.close()
+        self.assertIn("not authenticated within handshake_timeout_ms=1500", t.log_text())
+        self.assertEqual(t.stats()["peers"], [])
+
+    def test_squatters_do_not_lock_a_restarted_peer_out(self):
+        r, q = self.r, self.q
+        q.killed_on_purpose = True
+        q.proc.kill()
+        q.proc.wait()
+        squatters = []
+        try:
+            for i in range(130):
+                tcp = i % 13 == 0  # some over the TCP framer: claimed by a HELLO, then silent
+                link = tc.HandLink(r.tcp_port if tcp else r.req_port, "squat-%d" % i,
+                                   "127.0.0.1:1", tcp=tcp)
+                if tcp:
+                    link.send(link.hello)
+                squatters.append(link)
+            util.wait_for(lambda: r.log_count("is evicted") >= 1, tc.DEADLINE,
+                          "r to evict a squatter", diag=lambda: r.log_tail(2000))
+            q2 = self.start(q.clone())
+            util.wait_mesh([r, q2], strict=False)
+            st = r.stats()
+            self.assertLessEqual(st["connections"]["subscriber"] + st["connections"]["observable"],
+                                 128, st["connections"])
+            self.assertNotIn("squat-0", [p["node"] for p in st["peers"]])
+        finally:
+            for link in squatters:
+                link.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

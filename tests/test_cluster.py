@@ -12,6 +12,8 @@ over a few refresh periods. Tests of server bugs still open are skipped unless
 WSC_KNOWN_BUGS=1."""
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -78,32 +80,69 @@ def target_named(name, arg):
     return b"\x03" + str8(name) + str16(arg)
 
 
-def link_hello(node, advertise, secret):
-    return b"\x01H" + str8(node) + str8(advertise) + str8(secret)
+LINK_VERSION = b"\x02"  # the link format's version byte (2: the challenge-response handshake)
 
 
-def link_welcome(node):
-    return b"\x01W" + str8(node)
+def link_hello(node, advertise, nonce=None):
+    """HELLO (Subscriber -> Observable): node, advertised address, 32-byte nonce_s."""
+    return LINK_VERSION + b"H" + str8(node) + str8(advertise) + (nonce or os.urandom(32))
+
+
+def link_welcome(node, nonce=None, proof=None):
+    """WELCOME (Observable -> Subscriber): node, 32-byte nonce_o, 32-byte proof_o."""
+    return LINK_VERSION + b"W" + str8(node) + (nonce or os.urandom(32)) + (proof or bytes(32))
+
+
+def link_auth(proof):
+    """AUTH (Subscriber -> Observable): 32-byte proof_s."""
+    return LINK_VERSION + b"A" + proof
+
+
+def link_proof(secret, side, nonce_s, nonce_o, node_s, node_o):
+    """The handshake proof of side "o" (WELCOME) or "s" (AUTH), as FORWARDING FORMAT says:
+    HMAC-SHA-256(secret, "wscluster-" side || nonce_s || nonce_o || str8 node_s || str8
+    node_o); 32 zero bytes without a secret."""
+    if secret is None:
+        return bytes(32)
+    data = b"wscluster-" + side.encode() + nonce_s + nonce_o + str8(node_s) + str8(node_o)
+    return hmac.new(secret.encode(), data, hashlib.sha256).digest()
 
 
 def link_forward(origin, msg_id, payload, opcode=OP_TEXT, target=b"\x00", plen=None):
     payload = payload.encode() if isinstance(payload, str) else payload
-    return (b"\x01F" + str8(origin) + struct.pack("!QBB", msg_id, opcode, target[0]) + target[1:]
-            + struct.pack("!I", len(payload) if plen is None else plen) + payload)
+    return (LINK_VERSION + b"F" + str8(origin) + struct.pack("!QBB", msg_id, opcode, target[0])
+            + target[1:] + struct.pack("!I", len(payload) if plen is None else plen) + payload)
 
 
-def parse_hello(data):
-    """(node, advertise, secret) of a HELLO; AssertionError if it is not one."""
-    if len(data) < 2 or data[0] != 1 or data[1:2] != b"H":
-        raise AssertionError("not a HELLO: %r" % data[:40])
+def _parse_hs(data, kind, nstr, nraw):
+    if len(data) < 2 or data[:1] != LINK_VERSION or data[1:2] != kind:
+        raise AssertionError("not a %r: %r" % (kind, data[:40]))
     out, at = [], 2
-    for _ in range(3):
+    for _ in range(nstr):
         n = data[at]
         out.append(data[at + 1:at + 1 + n].decode())
         at += 1 + n
+    for _ in range(nraw):
+        out.append(data[at:at + 32])
+        at += 32
     if at != len(data):
-        raise AssertionError("HELLO with trailing bytes: %r" % data)
+        raise AssertionError("%r with a wrong length: %r" % (kind, data))
     return tuple(out)
+
+
+def parse_hello(data):
+    """(node, advertise, nonce_s) of a HELLO; AssertionError if it is not one."""
+    return _parse_hs(data, b"H", 2, 1)
+
+
+def parse_welcome(data):
+    """(node, nonce_o, proof_o) of a WELCOME; AssertionError if it is not one."""
+    return _parse_hs(data, b"W", 1, 2)
+
+
+def parse_auth(data):
+    """(proof_s,) of an AUTH; AssertionError if it is not one."""
+    return _parse_hs(data, b"A", 0, 1)
 
 
 # ----------------------------------------------------------------------- processes --
@@ -364,10 +403,14 @@ class Client:
 
 class FakePeer:
     """A hand-driven cluster peer: a websockets server on /wscluster that answers a node's
-    HELLO with WELCOME and then sends whatever the test tells it to."""
+    HELLO with WELCOME (its proof made with `secret`: SECRET, another one, or None for the
+    zero proof of an instance without a secret), waits for the node's AUTH, and then sends
+    whatever the test tells it to. `after_welcome`: bytes sent right behind the WELCOME."""
 
-    def __init__(self, node_id):
+    def __init__(self, node_id, secret=SECRET, after_welcome=None):
         self.node_id = node_id
+        self.secret = secret
+        self.after_welcome = after_welcome
         self.port = fresh_port()
         self.recs = []
         self.cond = threading.Condition()
@@ -417,7 +460,8 @@ class FakePeer:
         import websockets
         rec = {"ws": ws, "path": ws.path, "headers": ws.request_headers,
                "subprotocol": ws.subprotocol, "hello": None, "welcomed": False,
-               "first": None, "closed": False, "code": None, "msgs": []}
+               "auth": None, "auth_ok": None, "first": None, "closed": False, "code": None,
+               "msgs": []}
         with self.cond:
             self.recs.append(rec)
             self.cond.notify_all()
@@ -433,8 +477,16 @@ class FakePeer:
                 self._set(rec, first=first)
                 await ws.send(first)
             else:
-                await ws.send(link_welcome(self.node_id))
-                self._set(rec, welcomed=True)
+                node_s, _, nonce_s = parse_hello(hello)
+                nonce_o = os.urandom(32)
+                proof_o = link_proof(self.secret, "o", nonce_s, nonce_o, node_s, self.node_id)
+                await ws.send(link_welcome(self.node_id, nonce_o, proof_o))
+                if self.after_welcome is not None:
+                    await ws.send(self.after_welcome)
+                auth = await ws.recv()
+                want = link_proof(self.secret, "s", nonce_s, nonce_o, node_s, self.node_id)
+                ok = parse_auth(auth)[0] == want
+                self._set(rec, auth=auth, auth_ok=ok, welcomed=ok)
             async for m in ws:
                 rec["msgs"].append(m)
         except websockets.ConnectionClosed:
@@ -477,6 +529,89 @@ class FakePeer:
 
 
 # ---------------------------------------------------------------------- test base --
+
+class HandLink:
+    """A peer link driven by hand as its Subscriber: a WebSocket upgrade on /wscluster (tcp:
+    a TCP framer connection), then HELLO, WELCOME and AUTH as the test says."""
+
+    def __init__(self, port, node_id, advertise="", secret=SECRET, tcp=False):
+        self.tcp, self.node_id, self.secret = tcp, node_id, secret
+        self.conn = (RawTCP(port) if tcp else
+                     RawWS(port, "/wscluster", extra=[("Sec-WebSocket-Protocol", "wscluster")]))
+        self.nonce_s = os.urandom(32)
+        self.hello = link_hello(node_id, advertise, self.nonce_s)
+        self.welcome = None
+        self.proof_ok = None  # the node's WELCOME proves it knows self.secret
+
+    def send(self, data):
+        self.conn.send(OP_BINARY, data)
+
+    def next(self, timeout=util.TIMEOUT, ping=None):
+        """("msg", payload), ("close", code), ("eof", None) or ("pong", payload); pings are
+        answered."""
+        try:
+            while True:
+                if self.tcp:
+                    op, payload = self.conn.recv_frame(timeout)
+                else:
+                    _, op, payload = self.conn.recv_frame(timeout)
+                if op == OP_PING:
+                    self.conn.send(OP_PONG, payload)
+                elif op == OP_PONG:
+                    return "pong", payload
+                elif op == OP_CLOSE:
+                    return "close", parse_close(payload)[0]
+                else:
+                    return "msg", payload
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            return "eof", None
+
+    def say_hello(self, hello=None):
+        """Send HELLO (ours, or recorded bytes); ("welcome", (node, nonce_o, proof_o)) or
+        how the node ended the link instead."""
+        self.send(hello or self.hello)
+        kind, v = self.next()
+        if kind != "msg":
+            return kind, v
+        self.welcome = parse_welcome(v)
+        node_o, nonce_o, proof_o = self.welcome
+        self.proof_ok = proof_o == link_proof(self.secret, "o", self.nonce_s, nonce_o,
+                                              self.node_id, node_o)
+        return "welcome", self.welcome
+
+    def auth(self, proof=None):
+        """Send AUTH: the proof made with self.secret, or the one given."""
+        if proof is None:
+            node_o, nonce_o, _ = self.welcome
+            proof = link_proof(self.secret, "s", self.nonce_s, nonce_o, self.node_id, node_o)
+        self.send(link_auth(proof))
+
+    def outcome(self, timeout=util.TIMEOUT):
+        """"ok" once the node keeps the link past what was sent (a ping comes back), else
+        its close code (None: EOF without one)."""
+        token = os.urandom(8)
+        try:
+            self.conn.send(OP_PING, token)
+        except OSError:
+            pass
+        while True:
+            kind, v = self.next(timeout)
+            if kind == "pong" and v == token:
+                return "ok"
+            if kind in ("close", "eof"):
+                return v
+
+    def handshake(self):
+        """The whole handshake: "ok", or the close code that ended it."""
+        kind, v = self.say_hello()
+        if kind != "welcome":
+            return v
+        self.auth()
+        return self.outcome()
+
+    def close(self):
+        self.conn.close()
+
 
 def links_down(viewer, target):
     """viewer's entry for target shows both links down."""
@@ -1015,10 +1150,9 @@ class SecurityTests(ClusterCase):
         seen_up = []
         end = time.monotonic() + max(4.0, 3 * HB_TIMEOUT_MS / 1000)  # several attempts
         while time.monotonic() < end:
+            # links exist for the length of a handshake (it runs on them): what counts is
+            # that none is ever believed, i.e. up in a peer table
             st = bad.stats()
-            c = st["connections"]
-            if c["subscriber"] or c["observable"]:
-                seen_up.append(("intruder", c))
             seen_up += [("intruder", p) for p in st["peers"]
                         if "up" in (p["subscriber"], p["observable"])]
             for n in self.S:
@@ -1033,37 +1167,39 @@ class SecurityTests(ClusterCase):
         self.assertEqual(mesh_problems(self.S), [])
         bad.stop()
 
-    def _upgrade(self, extra):
-        s = util.connect(self.S[0].req_port)
-        try:
-            s.sendall(upgrade_request("/wscluster", extra=extra))
-            return read_http_head(s)[0]
-        finally:
-            s.close()
-
-    def test_link_upgrade_with_wrong_secret_gets_401(self):
-        proto = [("Sec-WebSocket-Protocol", "wscluster"), ("X-Wscluster-Node", "probe")]
-        for name, hdr in [("wrong", "wrong"), ("prefix", SECRET[:-1]), ("longer", SECRET + "x"),
-                          ("empty", ""), ("missing", None)]:
-            with self.subTest(secret=name):
-                extra = proto + ([("X-Wscluster-Secret", hdr)] if hdr is not None else [])
-                self.assertEqual(self._upgrade(extra), 401)
-        # the right secret is let in (so the 401s were about the secret)
-        self.assertEqual(self._upgrade(proto + [("X-Wscluster-Secret", SECRET)]), 101)
-        wait_mesh(self.S)
-
-    def test_tcp_hello_with_wrong_secret_gets_4401(self):
+    def test_wrong_secret_is_refused_on_ws_and_tcp_links(self):
+        # A peer link is let in unauthenticated (no secret header: an upgrade on /wscluster
+        # gets 101) and must prove the secret in its AUTH; without it: 4401, logged, nothing
+        # learned. Over WebSocket and over the TCP framer alike.
         s1 = self.S[0]
-        for secret in ("wrong", "", SECRET[:-1]):
-            with self.subTest(secret=secret):
-                with RawTCP(s1.tcp_port) as t:
-                    t.send(OP_BINARY, link_hello("intruder", "", secret))
-                    self.assertEqual(t.expect_close(), 4401)
-        # the right secret gets a WELCOME naming the node
-        with RawTCP(s1.tcp_port) as t:
-            t.send(OP_BINARY, link_hello("probe", "", SECRET))
-            ftype, payload = t.recv_frame()
-            self.assertEqual((ftype, payload), (OP_BINARY, link_welcome("s1")))
+        k = s1.log_count("wrong cluster secret")
+        secrets = [("wrong", "wrong"), ("prefix", SECRET[:-1]), ("longer", SECRET + "x"),
+                   ("empty", ""), ("none: zero proof", None)]
+        for tcp in (False, True):
+            for name, secret in secrets:
+                with self.subTest(link="tcp" if tcp else "ws", secret=name):
+                    link = HandLink(s1.tcp_port if tcp else s1.req_port, "intruder",
+                                    "127.0.0.1:%d" % self.bad_port, secret=secret, tcp=tcp)
+                    try:
+                        self.assertEqual(link.say_hello()[0], "welcome")
+                        self.assertEqual(link.welcome[0], "s1")
+                        self.assertFalse(link.proof_ok)  # s1's proof is not under this secret
+                        link.auth()
+                        self.assertEqual(link.outcome(), 4401)
+                    finally:
+                        link.close()
+        self.wait_log(s1, "wrong cluster secret", k + 2 * len(secrets))
+        self.assertNotIn("intruder", [p["node"] for p in s1.stats()["peers"]])
+        # the right secret is let in on both (so the 4401s were about the secret), and s1
+        # proved that it knows it too
+        for tcp in (False, True):
+            with self.subTest(link="tcp" if tcp else "ws", secret="right"):
+                link = HandLink(s1.tcp_port if tcp else s1.req_port, "probe", "", tcp=tcp)
+                try:
+                    self.assertEqual(link.handshake(), "ok")
+                    self.assertTrue(link.proof_ok)
+                finally:
+                    link.close()
         wait_mesh(self.S)
 
     def test_no_secret_logs_unauthenticated_warning(self):
@@ -1073,6 +1209,60 @@ class SecurityTests(ClusterCase):
         n.stop()
         for s in self.S:
             self.assertNotIn("unauthenticated", s.log_text())
+
+
+class ImpostorTests(ClusterCase):
+    """Peers that answer a node's HELLO without knowing the secret: one with no secret (its
+    proof is all zeros), one with a wrong one, one with a random proof that claims the node's
+    own id. The node's Subscriber refuses each WELCOME (4401, logged) and takes no FORWARD
+    from them, though each sends one right behind its WELCOME."""
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.leaked = {}
+        cls.fakes = []
+        for name, secret in (("nosecret", None), ("wrongsecret", "not-" + SECRET)):
+            t = tok("IMPOSTOR-" + name)
+            cls.leaked[name] = t
+            cls.fakes.append(FakePeer("fake-" + name, secret=secret,
+                                      after_welcome=link_forward("fake-" + name, 1 << 50, t)))
+        t = tok("IMPOSTOR-self")
+        cls.leaked["self"] = t
+        cls.fakes.append(FakePeer("i", secret=None, after_welcome=link_forward("i", 1 << 50, t)))
+        for f in cls.fakes:
+            f.start()
+        pf = os.path.join(cls.tmp.name, "peers")
+        cls.i = CNode("i", peers_file=pf)
+        write_file(pf, peers_text([cls.i.entry] + [f.entry for f in cls.fakes]))
+        cls.start(cls.i)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            for f in cls.fakes:
+                f.stop()
+
+    def test_observables_without_the_secret_are_refused(self):
+        i = self.i
+        c = self.client(i)
+        self.wait_clients({i: 1})
+        before = [sum(1 for r in f.recs if r["closed"]) for f in self.fakes]
+        for f, n0 in zip(self.fakes, before):  # refused twice more while c listens
+            wait_for(lambda: sum(1 for r in f.recs if r["closed"]) >= n0 + 2, DEADLINE,
+                     "the node to refuse %s twice" % f.node_id,
+                     diag=lambda: [(r["hello"] is not None, r["code"]) for r in f.recs])
+            codes = [r["code"] for r in f.recs if r["closed"]]
+            self.assertEqual(set(codes), {4401}, f.node_id)
+            self.assertTrue(all(r["auth"] is None for r in f.recs), "an AUTH to an impostor")
+            p = i.peers()[f.link_url]
+            self.assertNotEqual(p["subscriber"], "up", p)
+            self.assertFalse(p["self"], "an impostor's WELCOME made a listed peer 'this instance'")
+        self.assertIn("failed to prove the cluster secret", i.log_text())
+        st = i.stats()
+        self.assertEqual(st["forwarded"]["in"], 0, st["forwarded"])
+        self.expect_delivery([c], {t: [] for t in self.leaked.values()}, timeout=1)
 
 
 # =================================================================== 7: hostile peer ==
@@ -1115,8 +1305,11 @@ class HostilePeerTests(ClusterCase):
         rec = self.fake.wait_live()
         self.assertEqual(rec["path"], "/wscluster")
         self.assertEqual(rec["subprotocol"], "wscluster")
-        self.assertEqual(rec["headers"].get("X-Wscluster-Secret"), SECRET)
-        self.assertEqual(parse_hello(rec["hello"]), ("h", self.h.link_url, SECRET))
+        self.assertIsNone(rec["headers"].get("X-Wscluster-Secret"))
+        self.assertEqual(parse_hello(rec["hello"])[:2], ("h", self.h.link_url))
+        self.assertTrue(rec["auth_ok"], "h's AUTH does not prove the secret")
+        for data in (rec["hello"], rec["auth"], str(rec["headers"]).encode()):
+            self.assertNotIn(SECRET.encode(), data)
         p = self.h.peers()[self.fake.link_url]
         self.assertEqual((p["node"], p["subscriber"], p["observable"]), ("fake-peer", "up", "down"))
 
@@ -1127,7 +1320,7 @@ class HostilePeerTests(ClusterCase):
         good = link_forward("fake-origin", 1 << 50, "hello")
         cases = [
             ("garbage", b"\xde\xad\xbe\xef garbage"),
-            ("unknown type", b"\x01Zjunk"),
+            ("unknown type", LINK_VERSION + b"Zjunk"),
             ("empty", b""),
             ("truncated FORWARD", good[:20]),
             ("FORWARD without payload length", good[:-9]),
@@ -1137,11 +1330,15 @@ class HostilePeerTests(ClusterCase):
             ("FORWARD bad UTF-8 text", link_forward("fake-origin", 5, b"\xff\xfe")),
             ("FORWARD unknown target", link_forward("fake-origin", 6, "x", target=b"\x07")),
             ("FORWARD trailing bytes", good + b"\x00"),
-            ("WELCOME again", link_welcome("fake-peer") + b"x"),
+            ("WELCOME again, too long", link_welcome("fake-peer") + b"x"),
+            ("AUTH too short", link_auth(bytes(31))),
         ]
         cases += [  # link messages that are well-formed but wrong here
-            ("HELLO on the node's own link", link_hello("fake-peer", self.fake.entry, SECRET)),
-            ("FORWARD of an unknown version", b"\x02" + good[1:]),
+            ("WELCOME again", link_welcome("fake-peer")),
+            ("HELLO on the node's own link", link_hello("fake-peer", self.fake.entry)),
+            ("AUTH on the node's own link", link_auth(bytes(32))),
+            ("FORWARD of link format version 1", b"\x01" + good[1:]),
+            ("FORWARD of an unknown version", b"\x03" + good[1:]),
         ]
         used = []
         for name, data in cases:

@@ -602,9 +602,98 @@ static void test_loop(void) {
 }
 
 /* ---- the link format and the server list ---- */
+/* HELLO, WELCOME and AUTH: fixed-length nonces and proofs, no secret; every message
+   re-encodes to its bytes, every cut and every extra byte is refused */
+static void test_link_handshake(void) {
+    unsigned char hello[2 + 3 + 4 + 32], welcome[2 + 3 + 64], auth[2 + 32], buf[128];
+    unsigned char *msgs[3];
+    size_t lens[3], i, k;
+    wsc_link_msg m;
+    const char *why;
+    memcpy(hello, "\x02H\x02n2\x03ws:", 9);
+    for (i = 0; i < 32; i++) hello[9 + i] = (unsigned char)i;
+    memcpy(welcome, "\x02W\x02n3", 5);
+    for (i = 0; i < 64; i++) welcome[5 + i] = (unsigned char)(0x80 + i);
+    memcpy(auth, "\x02" "A", 2);
+    for (i = 0; i < 32; i++) auth[2 + i] = (unsigned char)(0xff - i);
+    CHECK(wsc_link_parse(hello, sizeof hello, &m, &why) == 0 && m.type == WSC_LINK_HELLO &&
+          wsc_str_eq(m.node, "n2") && wsc_str_eq(m.advertise, "ws:") &&
+          m.nonce.len == 32 && (const unsigned char *)m.nonce.ptr == hello + 9 && m.proof.len == 0);
+    CHECK(wsc_link_parse(welcome, sizeof welcome, &m, &why) == 0 && m.type == WSC_LINK_WELCOME &&
+          wsc_str_eq(m.node, "n3") && (const unsigned char *)m.nonce.ptr == welcome + 5 &&
+          m.nonce.len == 32 && (const unsigned char *)m.proof.ptr == welcome + 37 &&
+          m.proof.len == 32);
+    CHECK(wsc_link_parse(auth, sizeof auth, &m, &why) == 0 && m.type == WSC_LINK_AUTH &&
+          m.node.len == 0 && m.nonce.len == 0 && (const unsigned char *)m.proof.ptr == auth + 2 &&
+          m.proof.len == 32);
+    msgs[0] = hello; msgs[1] = welcome; msgs[2] = auth;
+    lens[0] = sizeof hello; lens[1] = sizeof welcome; lens[2] = sizeof auth;
+    for (k = 0; k < 3; k++) {
+        CHECK(wsc_link_parse(msgs[k], lens[k], &m, &why) == 0);
+        CHECK(wsc__link_encode_hs(&m, NULL) == lens[k]);
+        CHECK(wsc__link_encode_hs(&m, buf) == lens[k] && memcmp(buf, msgs[k], lens[k]) == 0);
+        for (i = 0; i < lens[k]; i++) { /* a nonce or proof cut short, or any other cut */
+            why = NULL;
+            CHECK(wsc_link_parse(msgs[k], i, &m, &why) == WSC_ERR_PROTO && why != NULL);
+        }
+        memcpy(buf, msgs[k], lens[k]);
+        buf[lens[k]] = 0; /* one byte more: a nonce or proof of 33 bytes */
+        CHECK(wsc_link_parse(buf, lens[k] + 1, &m, &why) == WSC_ERR_PROTO &&
+              strcmp(why, "trailing bytes after link message") == 0);
+        buf[0] = 1; /* the format before the handshake: refused by its version */
+        CHECK(wsc_link_parse(buf, lens[k], &m, &why) == WSC_ERR_PROTO &&
+              strcmp(why, "unknown link format version") == 0);
+    }
+    { /* the version-1 HELLO (it carried the secret) and WELCOME are refused */
+        static const unsigned char v1hello[] = {1, 'H', 2, 'n', '2', 3, 'w', 's', ':', 1, 's'};
+        static const unsigned char v1welcome[] = {1, 'W', 2, 'n', '3'};
+        static const unsigned char empty_node[] = {2, 'W', 0};
+        CHECK(wsc_link_parse(v1hello, sizeof v1hello, &m, &why) == WSC_ERR_PROTO);
+        CHECK(wsc_link_parse(v1welcome, sizeof v1welcome, &m, &why) == WSC_ERR_PROTO);
+        CHECK(wsc_link_parse(empty_node, sizeof empty_node, &m, &why) == WSC_ERR_PROTO);
+    }
+    memcpy(buf, hello, sizeof hello);
+    buf[3] = ' '; /* node ids are printable without spaces */
+    CHECK(wsc_link_parse(buf, sizeof hello, &m, &why) == WSC_ERR_PROTO);
+    /* the encoder refuses nonces and proofs of another length, and unknown types */
+    CHECK(wsc_link_parse(welcome, sizeof welcome, &m, &why) == 0);
+    m.proof.len = 31;
+    CHECK(wsc__link_encode_hs(&m, buf) == 0);
+    m.proof.len = 32;
+    m.nonce.len = 33;
+    CHECK(wsc__link_encode_hs(&m, buf) == 0);
+    m.nonce.len = 32;
+    m.type = WSC_LINK_FORWARD;
+    CHECK(wsc__link_encode_hs(&m, buf) == 0);
+    { /* the proofs: HMAC-SHA-256(secret, label || nonce_s || nonce_o || str8 node_s ||
+         str8 node_o), as FORWARDING FORMAT says (values from Python's hmac module) */
+        unsigned char ns[32], no[32], pr[32], zero[32];
+        char hex[65];
+        wsc_str a, b;
+        for (i = 0; i < 32; i++) { ns[i] = (unsigned char)i; no[i] = (unsigned char)(32 + i); }
+        a.ptr = "n-s"; a.len = 3;
+        b.ptr = "n-o"; b.len = 3;
+        wsc__link_proof("k", "wscluster-o", ns, no, a, b, pr);
+        for (i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", pr[i]);
+        CHECK(strcmp(hex, "2e3e73b1167d91145d68e0e2ef40763cbe756bea7f557159075742de5a549f53") == 0);
+        wsc__link_proof("k", "wscluster-s", ns, no, a, b, pr);
+        for (i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", pr[i]);
+        CHECK(strcmp(hex, "d25f0692737656ce5b36565fd8983da57bfbba2f9078854e8152f09aad39c1b8") == 0);
+        wsc__link_proof(NULL, "wscluster-s", ns, no, a, b, pr); /* no secret: zeros */
+        memset(zero, 0, sizeof zero);
+        CHECK(memcmp(pr, zero, 32) == 0);
+        CHECK(wsc__proof_eq(zero, pr));
+        for (i = 0; i < 32; i++) { /* a difference anywhere is seen */
+            pr[i] = 1;
+            CHECK(!wsc__proof_eq(zero, pr));
+            pr[i] = 0;
+        }
+    }
+}
+
 static void test_link(void) {
     static const unsigned char fwd[] = {
-        1, 'F', 2, 'n', '1', 0, 0, 0, 0, 0, 0, 0, 42, 1, 1, 2,
+        2, 'F', 2, 'n', '1', 0, 0, 0, 0, 0, 0, 0, 42, 1, 1, 2,
         4, 'c', 'h', 'a', 'n', 0, 4, 'c', 'h', 'a', 't',
         4, 'u', 's', 'e', 'r', 0, 2, 'a', 'l',
         0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
@@ -628,7 +717,10 @@ static void test_link(void) {
     buf[sizeof fwd] = 'x';
     CHECK(wsc_link_parse(buf, sizeof fwd + 1, &m, &why) == WSC_ERR_PROTO);
     memcpy(buf, fwd, sizeof fwd);
-    buf[0] = 2; /* version */
+    buf[0] = 1; /* version */
+    CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO &&
+          strcmp(why, "unknown link format version") == 0);
+    buf[0] = 3;
     CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
     memcpy(buf, fwd, sizeof fwd);
     buf[14] = 9; /* target kind */
@@ -642,15 +734,7 @@ static void test_link(void) {
     memcpy(buf, fwd, sizeof fwd);
     buf[18] = 0; /* NUL inside a key */
     CHECK(wsc_link_parse(buf, sizeof fwd, &m, &why) == WSC_ERR_PROTO);
-    {
-        static const unsigned char hello[] = {1, 'H', 2, 'n', '2', 3, 'w', 's', ':', 1, 's'};
-        static const unsigned char welcome[] = {1, 'W', 2, 'n', '3'};
-        static const unsigned char empty_node[] = {1, 'W', 0};
-        CHECK(wsc_link_parse(hello, sizeof hello, &m, &why) == 0 && m.type == WSC_LINK_HELLO &&
-              wsc_str_eq(m.advertise, "ws:") && wsc_str_eq(m.secret, "s"));
-        CHECK(wsc_link_parse(welcome, sizeof welcome, &m, &why) == 0 && wsc_str_eq(m.node, "n3"));
-        CHECK(wsc_link_parse(empty_node, sizeof empty_node, &m, &why) == WSC_ERR_PROTO);
-    }
+    test_link_handshake();
 }
 
 typedef struct plist { int n, bad, lines[16], ports[16], protos[16]; char paths[16][128]; } plist;

@@ -1,5 +1,7 @@
-/* libFuzzer target: the peer-link message parser (HELLO, WELCOME, FORWARD). Every view
-   must lie inside the input; a FORWARD it accepts must re-encode to the same bytes. */
+/* libFuzzer target: the peer-link message parser (HELLO, WELCOME, AUTH, FORWARD). Every view
+   must lie inside the input; nonces and proofs are exactly WSC_LINK_NONCE bytes where their
+   message has them and absent elsewhere; a message it accepts must re-encode to the same
+   bytes (the format has one encoding). */
 #define WSCLUSTER_IMPLEMENTATION
 #include "../../wscluster.h"
 #include <stdlib.h>
@@ -18,7 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (wsc_link_parse(p, size, &m, &why) == 0) {
         inside(m.node, p, size);
         inside(m.advertise, p, size);
-        inside(m.secret, p, size);
+        inside(m.nonce, p, size);
+        inside(m.proof, p, size);
+        if (m.nonce.len != ((m.type == WSC_LINK_HELLO || m.type == WSC_LINK_WELCOME) ? 32u : 0u) ||
+            m.proof.len != ((m.type == WSC_LINK_WELCOME || m.type == WSC_LINK_AUTH) ? 32u : 0u))
+            abort();
         inside(m.payload, p, size);
         inside(m.conn_node, p, size);
         inside(m.name, p, size);
@@ -28,10 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             inside(m.keys[i], p, size);
             inside(m.values[i], p, size);
         }
-        if (m.type == WSC_LINK_FORWARD) {
-            size_t n = wsc__encode_forward(&m, NULL);
-            unsigned char *q = (unsigned char *)malloc(n);
-            wsc__encode_forward(&m, q);
+        {
+            int fwd = m.type == WSC_LINK_FORWARD;
+            size_t n = fwd ? wsc__encode_forward(&m, NULL) : wsc__link_encode_hs(&m, NULL);
+            unsigned char *q = (unsigned char *)malloc(n ? n : 1);
+            if (fwd) wsc__encode_forward(&m, q);
+            else wsc__link_encode_hs(&m, q);
             if (n != size || memcmp(p, q, n) != 0) abort(); /* the format has one encoding */
             free(q);
         }
