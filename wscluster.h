@@ -379,14 +379,14 @@
      thread may call (it hands the message to the loop through a pipe).
 
    MEMORY
-     wsc_create() allocates the connection table and the loop's buffers; the context itself
-     holds the peer table and 2 x WSC_MAX_PEERS slots (under 400 bytes each) for links in
-     their handshake. After that the library allocates when a connection opens (its state,
-     about 260 bytes), while a frame or message is partially received (decoder state,
-     message buffer), for metadata and long paths, and for outbound frames until the
-     per-size-class pools (WSC_POOL_BYTES) are warm: in steady state sending allocates
-     nothing. A frame sent to many connections is encoded once and reference counted; small
-     queued frames are gathered into one write.
+     wsc_create() allocates the connection table and the loop's buffers, and in a cluster
+     2 x WSC_MAX_PEERS slots (under 400 bytes each) for peer links in their handshake.
+     After that the library allocates when a connection opens (its state, about 260
+     bytes), while a frame or message is partially received (decoder state, message
+     buffer), for metadata and long paths, and for outbound frames until the per-size-class
+     pools (WSC_POOL_BYTES) are warm: in steady state sending allocates nothing. A frame
+     sent to many connections is encoded once and reference counted; small queued frames
+     are gathered into one write.
 
    KNOWN LIMITS
      - Host names in wsc_connect() and the server list are resolved with a blocking
@@ -643,9 +643,10 @@
      wsc_selector_fn     int fn(ctx, id, arg, ud): non-zero when client id is a target.
      wsc_watch_fn        void fn(ctx, fd, revents, user): see wsc_watch.
      wsc_peer_info       url (normalised), node ("" until known), self (us: skipped),
-                         introduced (not from the list), sub_up (our link open, welcomed),
-                         obs_up (its link to us open), last_heartbeat_ms (since our link
-                         last received; -1: never), reconnects (attempts after the first).
+                         introduced (not from the list), sub_up (our link open, its
+                         WELCOME proved the secret), obs_up (its link to us open and
+                         authenticated), last_heartbeat_ms (since our link last received;
+                         -1: never), reconnects (attempts after the first).
      wsc_stats conns[4]  open connections per class, indexed by wsc_class ([0] unused)
        accepted          inbound connections opened (WebSocket upgraded, TCP accepted)
        refused           max_conns, handshake/HTTP errors, wsc_reject, TLS failures
@@ -856,7 +857,7 @@ typedef struct wsc_peer_info {
     const char *node;            /* peer's node id, "" until known */
     int self;                    /* this entry is us (skipped) */
     int introduced;              /* learned from an introduction, not from the list */
-    int sub_up, obs_up;          /* our link to it is open; its link to us is open */
+    int sub_up, obs_up;          /* our link to it is up; its link to us is (both proven) */
     int64_t last_heartbeat_ms;   /* ms since anything arrived on our link, -1: never */
     uint64_t reconnects;         /* connection attempts after the first */
 } wsc_peer_info;
@@ -2504,7 +2505,7 @@ typedef struct wsc__peer {
 #define WSC__PEER_ANSWERED (-2)
 
 /* a peer's link to us that has not proved the secret yet: it has no table entry, so it is
-   kept here, from its open to its AUTH (or its close); at most one per link of the room */
+   kept here, from its open to its AUTH (or its close); a slot per link of the room */
 #define WSC__HS_SLOTS (2 * WSC_MAX_PEERS)
 typedef struct wsc__hs {
     wsc_id id;                  /* the link; 0: a free slot */
@@ -2519,7 +2520,8 @@ typedef struct wsc__cl {
     int on, started, npeers;
     char advertise[300], cpath[128];
     wsc__peer peers[WSC_MAX_PEERS];
-    wsc__hs hs[WSC__HS_SLOTS];  /* Observable links still in their handshake */
+    wsc__hs *hs;                /* WSC__HS_SLOTS: Observable links in their handshake
+                                   (allocated by wsc_create when clustered, else NULL) */
     wsc__owner link;            /* the owner of every peer link */
     uint64_t list_hash;
     int list_err;
@@ -5416,7 +5418,7 @@ static int wsc__link_nonce(wsc_ctx *ctx, wsc__conn *c, unsigned char *out) {
 /* the handshake state of a peer's link to us, or NULL (authenticated, or none) */
 static wsc__hs *wsc__hs_of(wsc_ctx *ctx, wsc_id id) {
     int i;
-    for (i = 0; id && i < WSC__HS_SLOTS; i++)
+    for (i = 0; id && ctx->cl.hs && i < WSC__HS_SLOTS; i++)
         if (ctx->cl.hs[i].id == id) return &ctx->cl.hs[i];
     return NULL;
 }
@@ -5424,7 +5426,7 @@ static wsc__hs *wsc__hs_of(wsc_ctx *ctx, wsc_id id) {
 /* a peer's link to us opened: it has handshake_timeout_ms to prove the secret */
 static void wsc__hs_begin(wsc_ctx *ctx, wsc__conn *c) {
     int i;
-    for (i = 0; i < WSC__HS_SLOTS; i++) {
+    for (i = 0; ctx->cl.hs && i < WSC__HS_SLOTS; i++) {
         wsc__hs *h = &ctx->cl.hs[i];
         if (h->id && wsc__get(ctx, h->id)) continue;
         memset(h, 0, sizeof *h);
@@ -5444,7 +5446,7 @@ static int wsc__link_room(wsc_ctx *ctx) {
     wsc__conn *o;
     int i;
     if (ctx->cl.link.count < ctx->cl.link.max) return 1;
-    for (i = 0; i < WSC__HS_SLOTS; i++) {
+    for (i = 0; ctx->cl.hs && i < WSC__HS_SLOTS; i++) {
         wsc__hs *h = &ctx->cl.hs[i];
         if (h->id && wsc__get(ctx, h->id) && (!old || h->since < old->since)) old = h;
     }
@@ -5466,7 +5468,7 @@ static void wsc__hs_sweep(wsc_ctx *ctx) {
     int i;
     snprintf(why, sizeof why, "peer link not authenticated within handshake_timeout_ms=%d",
              ctx->cfg.handshake_timeout_ms);
-    for (i = 0; i < WSC__HS_SLOTS; i++) { /* peers' links to us: their HELLO and AUTH */
+    for (i = 0; ctx->cl.hs && i < WSC__HS_SLOTS; i++) { /* peers' links to us: HELLO, AUTH */
         wsc__hs *h = &ctx->cl.hs[i];
         wsc__conn *c;
         if (!h->id || h->timed_out || h->since > late) continue;
@@ -5836,12 +5838,23 @@ static int wsc__cl_init(wsc_ctx *ctx) {
     cl->on = ctx->cfg.cluster || ctx->cfg.peers_file || ctx->cfg.peers ||
              getenv("WSCLUSTER_PEERS") != NULL;
     if (!cl->on) return 0;
+    cl->hs = (wsc__hs *)wsc__alloc(ctx, WSC__HS_SLOTS * sizeof *cl->hs);
+    if (!cl->hs) {
+        wsc_log(ctx, WSC_LOG_ERROR, "out of memory for the peer links' handshakes");
+        return WSC_ERR_NOMEM;
+    }
+    memset(cl->hs, 0, WSC__HS_SLOTS * sizeof *cl->hs);
     ctx->pr.route = wsc__link_route;
     ctx->pr.claim = wsc__link_claim;
     /* the cluster starts at the first wsc_poll() and then ticks with the sweep */
     return wsc__timer_add(ctx, 0, 0, wsc__cluster_tick, NULL, 1) < 0 ||
            wsc__timer_add(ctx, WSC__SWEEP_MS, 1, wsc__cluster_tick, NULL, 1) < 0
                ? WSC_ERR_LIMIT : 0;
+}
+/* after io's: closing links still look up their handshakes */
+static void wsc__cl_free(wsc_ctx *ctx) {
+    wsc__free(ctx, ctx->cl.hs);
+    ctx->cl.hs = NULL;
 }
 /* >>backplane ========== how a cluster-wide message leaves and arrives ================ */
 /* Two directions, one seam: wsc__bp_publish() sends a message to the whole cluster (local
@@ -6155,6 +6168,7 @@ WSC_DEF void wsc_destroy(wsc_ctx *ctx) {
     ctx->shutting = 1; /* no reconnect plans logged */
     wsc__bp_free(ctx);
     wsc__io_free(ctx);
+    wsc__cl_free(ctx);
     WSC_FREE(ctx, ctx->cfg.alloc_user);
 }
 

@@ -405,12 +405,14 @@ class FakePeer:
     """A hand-driven cluster peer: a websockets server on /wscluster that answers a node's
     HELLO with WELCOME (its proof made with `secret`: SECRET, another one, or None for the
     zero proof of an instance without a secret), waits for the node's AUTH, and then sends
-    whatever the test tells it to. `after_welcome`: bytes sent right behind the WELCOME."""
+    whatever the test tells it to. `after_welcome`: bytes sent right behind the WELCOME;
+    `silent`: never answer a HELLO."""
 
-    def __init__(self, node_id, secret=SECRET, after_welcome=None):
+    def __init__(self, node_id, secret=SECRET, after_welcome=None, silent=False):
         self.node_id = node_id
         self.secret = secret
         self.after_welcome = after_welcome
+        self.silent = silent
         self.port = fresh_port()
         self.recs = []
         self.cond = threading.Condition()
@@ -476,7 +478,7 @@ class FakePeer:
             if first is not None:  # one-shot: something else than WELCOME
                 self._set(rec, first=first)
                 await ws.send(first)
-            else:
+            elif not self.silent:
                 node_s, _, nonce_s = parse_hello(hello)
                 nonce_o = os.urandom(32)
                 proof_o = link_proof(self.secret, "o", nonce_s, nonce_o, node_s, self.node_id)
@@ -542,6 +544,7 @@ class HandLink:
         self.hello = link_hello(node_id, advertise, self.nonce_s)
         self.welcome = None
         self.proof_ok = None  # the node's WELCOME proves it knows self.secret
+        self.received = []    # link messages outcome() read past
 
     def send(self, data):
         self.conn.send(OP_BINARY, data)
@@ -600,6 +603,8 @@ class HandLink:
                 return "ok"
             if kind in ("close", "eof"):
                 return v
+            if kind == "msg":
+                self.received.append(v)
 
     def handshake(self):
         """The whole handshake: "ok", or the close code that ended it."""
@@ -1202,6 +1207,86 @@ class SecurityTests(ClusterCase):
                     link.close()
         wait_mesh(self.S)
 
+    def test_handshake_messages_out_of_order_are_protocol_errors(self):
+        s1 = self.S[0]
+        hs = lambda: link_hello("probe", "")  # noqa: E731
+        cases = [  # what is sent in order, on a fresh link to s1
+            ("FORWARD before HELLO", [link_forward("probe", 1, "x")]),
+            ("AUTH before HELLO", [link_auth(bytes(32))]),
+            ("WELCOME to an Observable", [link_welcome("probe")]),
+            ("second HELLO", [hs(), hs()]),
+            ("FORWARD instead of AUTH", [hs(), link_forward("probe", 1, "x")]),
+        ]
+        for tcp in (False, True):
+            for name, msgs in cases:
+                with self.subTest(link="tcp" if tcp else "ws", case=name):
+                    if tcp and msgs[0][1:2] != b"H":
+                        continue  # over TCP a first message other than HELLO is a client's
+                    link = HandLink(s1.tcp_port if tcp else s1.req_port, "probe", "", tcp=tcp)
+                    try:
+                        errors = s1.stats()["protocol_errors"]
+                        for m in msgs:
+                            link.send(m)
+                        kind, v = link.next()
+                        while kind == "msg":  # the WELCOME of the first HELLO
+                            parse_welcome(v)
+                            kind, v = link.next()
+                        self.assertEqual((kind, v), ("close", 1002))
+                        wait_for(lambda: s1.stats()["protocol_errors"] > errors, DEADLINE,
+                                 "protocol_errors to count it")
+                    finally:
+                        link.close()
+        # after the handshake too: a second AUTH
+        link = HandLink(s1.req_port, "probe", "")
+        try:
+            self.assertEqual(link.handshake(), "ok")
+            link.auth()
+            self.assertEqual(link.outcome(), 1002)
+        finally:
+            link.close()
+        wait_mesh(self.S)
+
+    def test_nothing_is_forwarded_to_a_link_before_its_auth(self):
+        s1 = self.S[0]
+        # it advertises an address (nothing listens there): once authenticated it is a peer
+        link = HandLink(s1.req_port, "listener", "127.0.0.1:%d" % fresh_port())
+        try:
+            self.assertEqual(link.say_hello()[0], "welcome")
+            t1 = tok("before-auth")
+            s1.send(t1)
+            self.assertEqual(link.outcome(), "ok")  # a ping round trip after the send
+            self.assertEqual(link.received, [])
+            self.assertNotIn("listener", [p["node"] for p in s1.stats()["peers"]])
+            link.auth()
+            self.assertEqual(link.outcome(), "ok")
+            t2 = tok("after-auth")
+            s1.send(t2)
+            got = []
+            while not got or t2.encode() not in got[-1]:
+                kind, v = link.next()
+                self.assertEqual(kind, "msg")
+                got.append(v)
+            self.assertFalse(any(t1.encode() in m for m in link.received + got),
+                             "a FORWARD before AUTH")
+            self.assertEqual(got[-1][:2], LINK_VERSION + b"F")
+        finally:
+            link.close()
+
+    def test_a_version_1_hello_over_tcp_is_refused_not_delivered(self):
+        # the format before the handshake carried the secret in HELLO: an old instance's
+        # HELLO must not reach the application as a TCP client's message (node: chat)
+        s1 = self.S[0]
+        c = self.client(s1)
+        self.wait_clients({s1: 1})
+        old = b"\x01H" + str8("old-node") + str8("") + str8(SECRET)
+        with RawTCP(s1.tcp_port) as t:
+            t.send(OP_BINARY, old)
+            self.assertEqual(t.expect_close(), 1002)
+        self.wait_log(s1, "speaks link format version 1")
+        time.sleep(DRAIN)
+        self.assertEqual(c.containing(SECRET), [])
+        self.assertEqual(c.containing("old-node"), [])
+
     def test_no_secret_logs_unauthenticated_warning(self):
         n = self.start(CNode("open", secret=None))
         self.wait_log(n, "unauthenticated")
@@ -1229,11 +1314,12 @@ class ImpostorTests(ClusterCase):
         t = tok("IMPOSTOR-self")
         cls.leaked["self"] = t
         cls.fakes.append(FakePeer("i", secret=None, after_welcome=link_forward("i", 1 << 50, t)))
-        for f in cls.fakes:
+        cls.silent = FakePeer("fake-silent", silent=True)
+        for f in cls.fakes + [cls.silent]:
             f.start()
         pf = os.path.join(cls.tmp.name, "peers")
-        cls.i = CNode("i", peers_file=pf)
-        write_file(pf, peers_text([cls.i.entry] + [f.entry for f in cls.fakes]))
+        cls.i = CNode("i", peers_file=pf, extra=["--handshake-timeout-ms", "2000"])
+        write_file(pf, peers_text([cls.i.entry, cls.silent.entry] + [f.entry for f in cls.fakes]))
         cls.start(cls.i)
 
     @classmethod
@@ -1241,8 +1327,19 @@ class ImpostorTests(ClusterCase):
         try:
             super().tearDownClass()
         finally:
-            for f in cls.fakes:
+            for f in cls.fakes + [cls.silent]:
                 f.stop()
+
+    def test_an_observable_that_never_answers_is_dropped(self):
+        # our Subscriber waits handshake_timeout_ms for the WELCOME, then closes (1008)
+        f = self.silent
+        rec = wait_for(lambda: next((r for r in f.recs if r["hello"] is not None), None),
+                       DEADLINE, "the node's HELLO to the silent peer")
+        t0 = time.monotonic()
+        self.assertEqual(f.wait_closed(rec), 1008)
+        self.assertLess(time.monotonic() - t0, 2.0 + SLACK + 1)
+        self.assertIn("not authenticated within handshake_timeout_ms=2000", self.i.log_text())
+        self.assertNotEqual(self.i.peers()[f.link_url]["subscriber"], "up")
 
     def test_observables_without_the_secret_are_refused(self):
         i = self.i
