@@ -236,13 +236,16 @@
      tls_cert/tls_key (or the _pem buffers, for appliances without a file system), next
      to or instead of plain listeners. wsc_connect() and the server list take wss:// and
      tcps:// URLs: the server is verified against tls_ca (its name: the URL's host, also
-     sent as SNI) unless tls_insecure. The handshake runs inside the loop, non-blocking,
-     and handshake_timeout_ms covers it; a bad or stalled handshake closes that connection
-     alone (logged). An instance whose listener speaks TLS advertises wss:// (tcps://), so
-     its peers link to it over TLS. Without WSCLUSTER_MBEDTLS these URLs are refused
-     (WSC_ERR_INVAL, logged) and the library needs nothing beyond libc and sockets.
-     Writes over TLS go one record per frame (no gathering write); reads drain mbedTLS's
-     buffer before returning to poll().
+     sent as SNI) unless tls_insecure. A host that is an IP address (v4, or v6 in [])
+     must be named by an iPAddress subjectAltName, as CAs certify addresses: a DNS entry
+     or CN spelling the address does not count, and no SNI is sent (RFC 6066); a refusal
+     logs the address the certificate does not name. The handshake runs inside the loop,
+     non-blocking, and handshake_timeout_ms covers it; a bad or stalled handshake closes
+     that connection alone (logged). An instance whose listener speaks TLS advertises
+     wss:// (tcps://), so its peers link to it over TLS. Without WSCLUSTER_MBEDTLS these
+     URLs are refused (WSC_ERR_INVAL, logged) and the library needs nothing beyond libc
+     and sockets. Writes over TLS go one record per frame (no gathering write); reads
+     drain mbedTLS's buffer before returning to poll().
 
    THE TCP FRAMER  (tcp:// listeners and connections)
      frame = length (4 bytes, big-endian, payload bytes only) | type (1 byte) | payload
@@ -2618,7 +2621,12 @@ typedef struct wsc__tlsctx {
     int have_srv, have_cli;
 } wsc__tlsctx;
 
-typedef struct wsc__tlsconn { mbedtls_ssl_context ssl; int fd; } wsc__tlsconn;
+typedef struct wsc__tlsconn {
+    mbedtls_ssl_context ssl;
+    int fd;
+    size_t iplen;         /* 4 or 16 when the server was dialled by address, else 0 */
+    unsigned char ip[16]; /* that address, which the certificate must name */
+} wsc__tlsconn;
 
 static const char *wsc__tls_err(int r, char *buf, size_t cap) {
     mbedtls_strerror(r, buf, cap);
@@ -2773,6 +2781,42 @@ static int wsc__tls_setup(wsc_ctx *ctx, int server) {
     return 0;
 }
 
+/* A server dialled by address is certified by an iPAddress subjectAltName (RFC 5280, RFC
+   6125), which mbedTLS 2.28 never looks at: it matches the host string against dNSName
+   entries and the CN only, refusing standard certificates for an address and accepting
+   one that spells the address as a DNS name. So such hosts get no hostname in mbedTLS and
+   this check instead. A %zone names the interface, not the address: it is not compared. */
+static size_t wsc__tls_ip(const char *host, unsigned char ip[16]) {
+    char b[64], *zone;
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n >= sizeof b) return 0;
+    memcpy(b, host, n);
+    b[n] = '\0';
+    if (inet_pton(AF_INET, b, ip) == 1) return 4;
+    if ((zone = strchr(b, '%')) != NULL) *zone = '\0';
+    return inet_pton(AF_INET6, b, ip) == 1 ? 16 : 0;
+}
+
+/* mbedTLS's verify callback, per session: the chain is verified as for any server; the leaf
+   (depth 0) must also name the address. 2.28 and 3.x keep every subjectAltName entry, with
+   its tag, in subject_alt_names, including the iPAddress ones they do not interpret. No
+   match reads as mbedTLS's own name mismatch, so the handshake fails the usual way. */
+static int wsc__tls_verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
+    const wsc__tlsconn *s = (const wsc__tlsconn *)arg;
+    const mbedtls_x509_sequence *san;
+    if (depth != 0) return 0;
+    for (san = &crt->subject_alt_names; san; san = san->next)
+        if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) &&
+            san->buf.len == s->iplen && memcmp(san->buf.p, s->ip, s->iplen) == 0)
+            return 0;
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    return 0;
+}
+
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) {
     wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
     if (!s) return;
@@ -2785,17 +2829,27 @@ static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__tls_step(wsc_ctx *ctx, wsc__conn *c) {
     wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
     int r = mbedtls_ssl_handshake(&s->ssl);
-    char eb[128], msg[400];
+    char eb[128], msg[512];
     if (r == 0) { c->pfn->up(ctx, c); return; }
     if (r == MBEDTLS_ERR_SSL_WANT_READ) { c->tls_want = POLLIN; return; }
     if (r == MBEDTLS_ERR_SSL_WANT_WRITE) { c->tls_want = POLLOUT; return; }
     wsc__tls_err(r, eb, sizeof eb);
     if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-        char vi[160];
-        int n = mbedtls_x509_crt_verify_info(vi, sizeof vi, "", mbedtls_ssl_get_verify_result(&s->ssl));
+        char vi[160], a[INET6_ADDRSTRLEN] = "";
+        uint32_t f = mbedtls_ssl_get_verify_result(&s->ssl);
+        int n;
+        if (s->iplen && (f & MBEDTLS_X509_BADCERT_CN_MISMATCH)) {
+            /* mbedTLS would say "CN does not match": the CN was never the question */
+            f &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+            if (!inet_ntop(s->iplen == 4 ? AF_INET : AF_INET6, s->ip, a, sizeof a))
+                snprintf(a, sizeof a, "the address");
+        }
+        n = f ? mbedtls_x509_crt_verify_info(vi, sizeof vi, "", f) : 0;
         while (n > 0 && (vi[n - 1] == '\n' || vi[n - 1] == ' ')) vi[--n] = '\0';
-        snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s (%s)", wsc__peer_s(ctx, c),
-                 eb, n > 0 ? vi : "?");
+        snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s (%s%s%s%s%s)",
+                 wsc__peer_s(ctx, c), eb, n > 0 ? vi : "", n > 0 && a[0] ? "; " : "",
+                 a[0] ? "the certificate does not name " : n > 0 ? "" : "?", a,
+                 a[0] ? " in an iPAddress subjectAltName" : "");
     } else {
         snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s", wsc__peer_s(ctx, c), eb);
     }
@@ -2811,9 +2865,13 @@ static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
     mbedtls_ssl_init(&s->ssl);
     s->fd = c->fd;
     c->tls = s;
+    s->iplen = host ? wsc__tls_ip(host, s->ip) : 0;
+    /* an address: NULL said explicitly, or 2.28.10 and 3.6.3+ refuse to verify without a
+       name; it also keeps the address out of SNI, where RFC 6066 allows names only */
     if (mbedtls_ssl_setup(&s->ssl, c->server ? &t->srv : &t->cli) != 0 ||
-        (host && mbedtls_ssl_set_hostname(&s->ssl, host) != 0))
+        (host && mbedtls_ssl_set_hostname(&s->ssl, s->iplen ? NULL : host) != 0))
         return WSC_ERR_NOMEM;
+    if (s->iplen) mbedtls_ssl_set_verify(&s->ssl, wsc__tls_verify_ip, s);
     mbedtls_ssl_set_bio(&s->ssl, s, wsc__bio_send, wsc__bio_recv, NULL);
     c->state = WSC__TLS;
     c->tls_want = POLLIN;
