@@ -477,7 +477,7 @@ class NodeTlsTests(NodesCase):
 
     @classmethod
     def setUpNodes(cls):
-        cls.node = cls.start(TNode(tcp=True, name="tls-node"))
+        cls.node = cls.start(TNode("--max-pending", str(4 * MiB), tcp=True, name="tls-node"))
         cls.lt = LoopThread()
 
     @classmethod
