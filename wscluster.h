@@ -148,9 +148,12 @@
                          (close 1009 / WSC_ERR_TOOBIG beyond it)
      max_head            largest HTTP request/response head              [8192] (431)
      max_body            largest plain HTTP request body                 [max_message] (413)
-     max_pending         bytes queued for one connection before it is    [4 MiB]
-                         closed as a slow consumer with 1008 (a message
-                         is always accepted into an empty queue). From
+     max_pending         memory one connection's queue may hold before   [4 x max_message,
+                         it is closed as a slow consumer with 1008; a    at least 4 MiB]
+                         message always enters a queue holding under
+                         half of it. Real bytes: a queued frame costs
+                         its whole buffer and its slot (an empty frame
+                         about 300 bytes). Peer links get twice it. From
                          half of it, the connection is not read until
                          its queue drains (TCP pushes back on it). The
                          kernel's socket send buffer (tcp_wmem) comes on
@@ -158,6 +161,10 @@
                          close_timeout_ms rather than the 1008 frame.
                          A pong waiting in the queue is rewritten by the
                          next ping, never joined by another.
+     max_memory          one budget for all buffered message data: the   [4 x max_message,
+                         messages and HTTP bodies being received, queued  at least 256 MiB]
+                         frames (a shared frame counts once), decoders.
+                         See MEMORY for what happens near and at it.
      handshake_timeout_ms  HTTP head/body, WS handshake, outbound        [10000]
                          connect, a peer link's HELLO..AUTH must finish
                          within this
@@ -241,13 +248,16 @@
      tls_cert/tls_key (or the _pem buffers, for appliances without a file system), next
      to or instead of plain listeners. wsc_connect() and the server list take wss:// and
      tcps:// URLs: the server is verified against tls_ca (its name: the URL's host, also
-     sent as SNI) unless tls_insecure. The handshake runs inside the loop, non-blocking,
-     and handshake_timeout_ms covers it; a bad or stalled handshake closes that connection
-     alone (logged). An instance whose listener speaks TLS advertises wss:// (tcps://), so
-     its peers link to it over TLS. Without WSCLUSTER_MBEDTLS these URLs are refused
-     (WSC_ERR_INVAL, logged) and the library needs nothing beyond libc and sockets.
-     Writes over TLS go one record per frame (no gathering write); reads drain mbedTLS's
-     buffer before returning to poll().
+     sent as SNI) unless tls_insecure. A host that is an IP address (v4, or v6 in [])
+     must be named by an iPAddress subjectAltName, as CAs certify addresses: a DNS entry
+     or CN spelling the address does not count, and no SNI is sent (RFC 6066); a refusal
+     logs the address the certificate does not name. The handshake runs inside the loop,
+     non-blocking, and handshake_timeout_ms covers it; a bad or stalled handshake closes
+     that connection alone (logged). An instance whose listener speaks TLS advertises
+     wss:// (tcps://), so its peers link to it over TLS. Without WSCLUSTER_MBEDTLS these
+     URLs are refused (WSC_ERR_INVAL, logged) and the library needs nothing beyond libc
+     and sockets. Writes over TLS go one record per frame (no gathering write); reads
+     drain mbedTLS's buffer before returning to poll().
 
    THE TCP FRAMER  (tcp:// listeners and connections)
      frame = length (4 bytes, big-endian, payload bytes only) | type (1 byte) | payload
@@ -368,7 +378,7 @@
      clients, and is counted (fwd_dropped) with a WSC_EV_DROP naming the peer and reason.
      Only peers reached at least once are counted (an entry never reached may be an alias
      of another, or an instance not started yet).
-     A hung peer costs at most max_pending bytes of queue before its link is closed; it
+     A hung peer costs at most 2 x max_pending bytes of queue before its link is closed; it
      never blocks or slows delivery to anyone else. Where loss must be lower, put a broker
      behind the sends (the transport between instances is the one place to swap).
 
@@ -381,20 +391,31 @@
    MEMORY
      wsc_create() allocates the connection table and the loop's buffers, and in a cluster
      2 x WSC_MAX_PEERS slots (under 400 bytes each) for peer links in their handshake.
-     After that the library allocates when a connection opens (its state, about 260
+     After that the library allocates when a connection opens (its state, about 300
      bytes), while a frame or message is partially received (decoder state, message
      buffer), for metadata and long paths, and for outbound frames until the per-size-class
      pools (WSC_POOL_BYTES) are warm: in steady state sending allocates nothing. A frame
      sent to many connections is encoded once and reference counted; small queued frames
      are gathered into one write.
+     The budget (max_memory) counts every byte of message data once, as allocated (buffer
+     capacity, not payload length). From 3/4 of it, connections assembling a message or
+     body of 64 KiB or more are not read (TCP pushes back on their senders), except the one
+     that has received the most, so that it can finish and let go; under 1/2 they are read
+     again. When an allocation would pass it, the connection holding the most (input buffer
+     plus queue) is closed: 1013 "over the memory budget" (HTTP 503 during a request; cut
+     at once if a frame is half written), logged and counted in closed_memory. Clients go
+     before peer links; a connection holding under 64 KiB, or whose message the handler is
+     reading, is never chosen. If the one asking holds the most, it is the one closed; if
+     nothing can be closed, the allocation is refused: a send is dropped (counted), control
+     frames (at most 512 bytes) may use a 1 MiB reserve. Outside the budget: the pools, the
+     connection table and states, the loop's buffers, mbedTLS's per-connection buffers.
 
    KNOWN LIMITS
      - Host names in wsc_connect() and the server list are resolved with a blocking
        getaddrinfo() (numeric addresses never block).
      - No permessage-deflate or other extensions (RSV bits are refused with 1002).
      - No HTTP keep-alive; HTTP replies must be given during WSC_EV_HTTP.
-     - Worst-case memory: max_conns x (max_message + max_pending) plus the connection
-       state; an idle connection holds no buffer.
+     - Worst-case memory: max_memory plus the fixed costs listed under MEMORY.
      - The cluster secret never travels, but on plain ws:// and tcp:// links the messages
        do, in clear and without a MAC: whoever sees a link reads them, and whoever can
        alter its traffic can inject into it after its handshake (or relay a handshake
@@ -637,7 +658,8 @@
      wsc_conn_info       cls, proto (WS/TCP), is_server (accepted by us), open (OPEN fired,
                          no close started), peer ("ip:port", "[ip6]:port" or host:port
                          dialled), path (request or URL path; "" for TCP), subprotocol ("":
-                         none), pending (bytes queued).
+                         none), pending (wire bytes queued), held (memory its queue keeps:
+                         what max_pending counts).
      wsc_target          one of: match+nmatch (<= WSC_MAX_MATCH; "path" matches the path),
                          conn (global id), selector+arg (NULL: ""). All zero: every client.
      wsc_selector_fn     int fn(ctx, id, arg, ud): non-zero when client id is a target.
@@ -656,6 +678,8 @@
        bytes_out         bytes queued on every socket (frames, handshakes, replies)
        dropped           messages not queued (target closing, slow consumer, no memory)
        closed_slow       connections closed as slow consumers (1008)
+       closed_memory     connections closed for room in max_memory (1013; HTTP 503)
+       mem_held, mem_peak  bytes of message data held now, and the most ever (max_memory)
        proto_errors      connections closed for protocol violations (1002, 1007)
        fwd_out, fwd_in   copies pushed down Observable links; received on Subscribers
        fwd_dropped       forwards not made or refused (WSC_EV_DROP)
@@ -795,6 +819,7 @@ typedef struct wsc_config {
     size_t max_head;
     size_t max_body;
     size_t max_pending;
+    size_t max_memory;
     int handshake_timeout_ms;
     int ping_interval_ms;
     int idle_timeout_ms;
@@ -838,7 +863,8 @@ typedef struct wsc_conn_info {
     char peer[64];              /* "ip:port" ("[ip6]:port"), or "host:port" as dialled */
     const char *path;           /* request path (server) or URL path (client); "" for TCP */
     const char *subprotocol;    /* negotiated, or "" */
-    size_t pending;             /* bytes queued for output */
+    size_t pending;             /* wire bytes queued for output */
+    size_t held;                /* memory its queue keeps alive (what max_pending counts) */
 } wsc_conn_info;
 
 /* where a cluster-wide message goes: exactly one of the three kinds (all zero: every client) */
@@ -869,6 +895,8 @@ typedef struct wsc_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t dropped;            /* messages not queued (target closing, slow, too big) */
     uint64_t closed_slow;        /* connections closed as slow consumers (1008) */
+    uint64_t closed_memory;      /* connections closed for room in max_memory (1013, 503) */
+    uint64_t mem_held, mem_peak; /* buffered message data now, and at most (max_memory) */
     uint64_t proto_errors;       /* connections failed for protocol violations */
     uint64_t fwd_out;            /* forwarded copies pushed down Observable links */
     uint64_t fwd_in;             /* forwarded messages received on Subscriber links */
@@ -1258,6 +1286,7 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #define WSC__DEFAULT_MAX_MESSAGE (1u << 20)
 #define WSC__DEFAULT_MAX_HEAD 8192
 #define WSC__DEFAULT_MAX_PENDING (4u << 20)
+#define WSC__DEFAULT_MAX_MEMORY ((size_t)256 << 20)
 #define WSC__DEFAULT_HANDSHAKE_MS 10000
 #define WSC__DEFAULT_PING_MS 30000
 #define WSC__DEFAULT_CLOSE_MS 3000
@@ -2318,6 +2347,8 @@ typedef struct wsc__proto_vt {
     void (*lost)(wsc_ctx *ctx, wsc__conn *c, int err, const char *why); /* EOF, reset, io
                                                  timeout or failure; io frees c afterwards */
     void (*close)(wsc_ctx *ctx, wsc__conn *c); /* about to be freed: the last word */
+    void (*shed)(wsc_ctx *ctx, wsc__conn *c); /* over the memory budget: close it now, saying
+                                                 why (1013, or HTTP 503) */
 } wsc__proto_vt;
 
 /* proto -> owner: the layer a connection's messages are for (the application's clients in
@@ -2327,6 +2358,7 @@ typedef struct wsc__owner {
     int ping_ms, idle_ms;     /* heartbeat: ping this often, close when silent this long */
     const char *idle_opt, *idle_why; /* the option behind idle_ms; the close reason */
     uint64_t extra;           /* bytes a message may carry beyond max_message (an envelope) */
+    size_t max_pending;       /* a queue's limit, real bytes (wsc__q_cost) */
     uint32_t count, max;      /* connections it holds now; its room in the table */
     int strict_subproto;      /* outbound: a server that picks no subprotocol is refused */
     void (*upgrade)(wsc_ctx *ctx, wsc__conn *c, wsc_http_req *req); /* WSC_EV_UPGRADE */
@@ -2340,6 +2372,7 @@ typedef struct wsc__buf {
     uint32_t refs;
     int cls;                    /* pool size class, -1: not pooled */
     size_t len;
+    size_t cost;                /* what it occupies: header and capacity (the memory budget) */
     unsigned char *data;
     struct wsc__buf *next;      /* free list */
 } wsc__buf;
@@ -2388,7 +2421,9 @@ struct wsc__conn {
     const wsc__proto_vt *pfn;   /* the protocol this connection speaks */
     void *tls;                  /* the TLS session (WSCLUSTER_MBEDTLS), NULL for plain */
     wsc__out *q;                /* ring of queued frames */
-    size_t pending;
+    size_t pending;             /* wire bytes queued */
+    size_t held;                /* memory the queue keeps alive: what max_pending counts */
+    unsigned char busy;         /* its input buffer is being delivered: not to be freed */
     char *name;                 /* outbound: "host:port" as dialled */
     wsc__out qin[1];            /* the queue's first ring: an idle connection needs no more */
     /* proto */
@@ -2448,6 +2483,11 @@ typedef struct wsc__io {
     wsc__buf *pool[WSC__POOL_CLASSES];
     uint32_t npool[WSC__POOL_CLASSES];
     wsc__conn *closing;         /* whose WSC_EV_CLOSE is being emitted: still readable */
+    /* the memory budget (max_memory): every byte of buffered message data, counted once */
+    size_t mem, mem_peak, budget;
+    int pressure;               /* mem passed 3/4 of the budget: large assemblers wait */
+    int shedding;               /* closing connections for room: no nested shedding */
+    wsc_id lead;                /* under pressure, the one large assembler still read */
     void *tls;                  /* the TLS configuration (WSCLUSTER_MBEDTLS) */
     char peerbuf[64];
 } wsc__io;
@@ -2614,7 +2654,7 @@ static int wsc__urandom(void *out, size_t n) {
 }
 
 /* -- ids -- */
-static wsc_id wsc__id(wsc_ctx *ctx, const wsc__conn *c) {
+static wsc_id wsc__id(const wsc_ctx *ctx, const wsc__conn *c) {
     return (wsc_id)ctx->io.gens[c->idx] << 32 | (wsc_id)(c->idx + 1);
 }
 
@@ -2630,10 +2670,13 @@ static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
 
 /* the application's handler: the only way up out of the library */
 static void wsc__emit(wsc_ctx *ctx, wsc__conn *c, int ev, void *data) {
+    unsigned char busy = c ? c->busy : 0;
     ctx->events++;
     if (!ctx->cfg.on_event) return;
     ctx->depth++;
+    if (c) c->busy = 1; /* data may point into its buffers: the budget leaves them alone */
     ctx->cfg.on_event(ctx, c ? wsc__id(ctx, c) : 0, ev, data, ctx->cfg.user);
+    if (c) c->busy = busy;
     ctx->depth--;
 }
 
@@ -2655,11 +2698,80 @@ static const char *wsc__peer_s(wsc_ctx *ctx, const wsc__conn *c) {
     return ctx->io.peerbuf;
 }
 
+/* -- the memory budget --
+   io counts every byte of buffered message data once: input buffers (messages being
+   assembled, HTTP heads and bodies), decoders, queue rings and the frame buffers in use (a
+   frame shared by a fan-out counts once). Idle pooled buffers are a fixed cost outside it.
+   Near the budget (3/4), connections assembling large messages are not read, but for the
+   one holding the most, so that it can finish and let go; at the budget, the connection
+   holding the most is closed for room (clients before peer links, never one holding
+   little), and when none can be, the allocation is refused. */
+#define WSC__MEM_BIG ((size_t)64 << 10) /* a large assembler; less is "little" */
+#define WSC__MEM_CTRL 512               /* control frames may use the reserve ... */
+#define WSC__MEM_RESERVE ((size_t)1 << 20) /* ... of this much over the budget */
+
+static void wsc__mem_add(wsc_ctx *ctx, size_t n) {
+    ctx->io.mem += n;
+    if (ctx->io.mem > ctx->io.mem_peak) ctx->io.mem_peak = ctx->io.mem;
+}
+static void wsc__mem_sub(wsc_ctx *ctx, size_t n) {
+    WSC_ASSERT(ctx->io.mem >= n);
+    ctx->io.mem -= n;
+}
+/* what a connection could give back: its input buffer and what its queue keeps */
+static size_t wsc__mem_of(const wsc__conn *c) { return c->in_cap + c->held; }
+
+static wsc__conn *wsc__mem_victim(wsc_ctx *ctx, const wsc__conn *self) {
+    wsc__conn *best[2] = {NULL, NULL}; /* the client, the peer link holding the most */
+    uint32_t i;
+    for (i = 0; i < ctx->io.hi; i++) {
+        wsc__conn *c = ctx->io.slots[i];
+        int k;
+        if (!c || c == self || c->busy || c->state >= WSC__DRAIN || c->state == WSC__CONNECTING ||
+            wsc__mem_of(c) < WSC__MEM_BIG)
+            continue;
+        k = c->cls != WSC_CLIENT;
+        if (!best[k] || wsc__mem_of(c) > wsc__mem_of(best[k])) best[k] = c;
+    }
+    return best[0] ? best[0] : best[1];
+}
+
+/* room for n more bytes, for self (NULL: a frame): closes the connections holding the most
+   until it fits. 0, or WSC_ERR_LIMIT (self holds the most, or nothing can be shed). */
+static int wsc__mem_room(wsc_ctx *ctx, wsc__conn *self, size_t n) {
+    wsc__io *io = &ctx->io;
+    while (io->mem + n > io->budget) {
+        wsc__conn *v;
+        if (io->shedding) return WSC_ERR_LIMIT;
+        v = wsc__mem_victim(ctx, self);
+        if (!v || (self && !self->busy && wsc__mem_of(self) > wsc__mem_of(v)))
+            return WSC_ERR_LIMIT;
+        wsc_log(ctx, WSC_LOG_WARN, "conn %s: holds %zu bytes; closed for room (max_memory=%zu)",
+                wsc__peer_s(ctx, v), wsc__mem_of(v), io->budget);
+        ctx->st.closed_memory++;
+        io->shedding = 1;
+        v->pfn->shed(ctx, v);
+        io->shedding = 0;
+    }
+    return 0;
+}
+
+static void wsc__io_stats(wsc_ctx *ctx, wsc_stats *out) {
+    *out = ctx->st;
+    out->mem_held = ctx->io.mem;
+    out->mem_peak = ctx->io.mem_peak;
+}
+
 /* -- frame buffers: reference counted, pooled by size class -- */
 static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
     wsc__buf *b;
     int k = 0;
+    size_t cost;
     while (k < WSC__POOL_CLASSES && len > wsc__pool_size[k]) k++;
+    cost = sizeof(wsc__buf) + (k < WSC__POOL_CLASSES ? wsc__pool_size[k] : len);
+    if (wsc__mem_room(ctx, NULL, cost) < 0 &&
+        (cost > WSC__MEM_CTRL || ctx->io.mem + cost > ctx->io.budget + WSC__MEM_RESERVE))
+        return NULL;
     if (k < WSC__POOL_CLASSES && ctx->io.pool[k]) {
         b = ctx->io.pool[k];
         ctx->io.pool[k] = b->next;
@@ -2670,7 +2782,9 @@ static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
         if (!b) return NULL;
         b->cls = k < WSC__POOL_CLASSES ? k : -1;
         b->data = (unsigned char *)(b + 1);
+        b->cost = cost;
     }
+    wsc__mem_add(ctx, b->cost);
     b->refs = 1;
     b->len = len;
     b->next = NULL;
@@ -2680,6 +2794,7 @@ static void wsc__buf_unref(wsc_ctx *ctx, wsc__buf *b) {
     if (!b) return;
     WSC_ASSERT(b->refs > 0);
     if (--b->refs > 0) return;
+    wsc__mem_sub(ctx, b->cost);
     if (b->cls >= 0 && ctx->io.npool[b->cls] < WSC_POOL_BYTES / wsc__pool_size[b->cls]) {
         b->next = ctx->io.pool[b->cls];
         ctx->io.pool[b->cls] = b;
@@ -2701,21 +2816,31 @@ static void wsc__mark_dirty(wsc_ctx *ctx, wsc__conn *c) {
 
 /* drop queued output; keep_partial keeps a frame already partly written, so that what
    follows it (a close frame) does not land in the middle of a frame on the wire */
+/* a queued frame's cost to its connection: the whole buffer (shared or not) and its slot */
+static size_t wsc__q_cost(const wsc__buf *b) { return b->cost + sizeof(wsc__out); }
+
+/* the queue's head frame is written: let go of it */
+static void wsc__q_pop(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__buf *b = c->q[c->qh].b;
+    c->held -= wsc__q_cost(b);
+    c->qh = (c->qh + 1) & (c->qcap - 1);
+    c->qn--;
+    wsc__buf_unref(ctx, b);
+}
+
 static void wsc__q_clear(wsc_ctx *ctx, wsc__conn *c, int keep_partial) {
     wsc__out keep = {NULL, 0};
     int kept = keep_partial && c->qn > 0 && (c->q[c->qh].off > 0 || c->tls_wblock);
     if (kept) { keep = c->q[c->qh]; c->qh = (c->qh + 1) & (c->qcap - 1); c->qn--; }
-    while (c->qn) {
-        wsc__buf_unref(ctx, c->q[c->qh].b);
-        c->qh = (c->qh + 1) & (c->qcap - 1);
-        c->qn--;
-    }
+    while (c->qn) wsc__q_pop(ctx, c);
     c->qh = 0;
     c->pending = 0;
+    c->held = 0;
     if (kept) {
         c->q[0] = keep;
         c->qn = 1;
         c->pending = keep.b->len - keep.off;
+        c->held = wsc__q_cost(keep.b);
     }
 }
 
@@ -2726,7 +2851,11 @@ static int wsc__q_push(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
         wsc__out *nq = (wsc__out *)wsc__alloc(ctx, ncap * sizeof *nq);
         if (!nq) return WSC_ERR_NOMEM;
         for (i = 0; i < c->qn; i++) nq[i] = c->q[(c->qh + i) & (c->qcap - 1)];
-        if (c->q != c->qin) wsc__free(ctx, c->q);
+        if (c->q != c->qin) {
+            wsc__free(ctx, c->q);
+            wsc__mem_sub(ctx, c->qcap * sizeof *nq);
+        }
+        wsc__mem_add(ctx, ncap * sizeof *nq);
         c->q = nq;
         c->qh = 0;
         c->qcap = ncap;
@@ -2736,6 +2865,7 @@ static int wsc__q_push(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
     c->qn++;
     b->refs++;
     c->pending += b->len;
+    c->held += wsc__q_cost(b);
     ctx->st.bytes_out += b->len;
     wsc__mark_dirty(ctx, c);
     return 0;
@@ -2796,6 +2926,7 @@ static void wsc__conn_renew_id(wsc_ctx *ctx, wsc__conn *c) {
 }
 
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c);
+static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c);
 
 static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     wsc__io *io = &ctx->io;
@@ -2805,12 +2936,16 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     /* io owns every byte a connection holds: it frees them all */
     if (c->fd >= 0) close(c->fd);
     wsc__q_clear(ctx, c, 0);
-    wsc__free(ctx, c->in);
+    wsc__in_release(ctx, c);
     wsc__free(ctx, c->subproto);
     wsc__free(ctx, c->close_reason);
     wsc__free(ctx, c->meta);
     if (c->path != c->pathin) wsc__free(ctx, c->path);
-    if (c->q != c->qin) wsc__free(ctx, c->q);
+    if (c->q != c->qin) {
+        wsc__free(ctx, c->q);
+        wsc__mem_sub(ctx, c->qcap * sizeof *c->q);
+    }
+    if (c->dec) wsc__mem_sub(ctx, sizeof *c->dec);
     wsc__free(ctx, c->dec);
     wsc__tls_free(ctx, c);
     wsc__free(ctx, c->name);
@@ -2824,27 +2959,35 @@ static void wsc__conn_free(wsc_ctx *ctx, wsc__conn *c) {
     wsc__free(ctx, c);
 }
 
-/* a connection's input buffer: an HTTP head and body, or a message being assembled */
-static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need) {
+/* a connection's input buffer: an HTTP head and body, or a message being assembled. It
+   doubles, but never past most (the largest it can need: doubling past it would hold
+   memory no message uses). WSC_ERR_LIMIT: no room in the memory budget */
+static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need, size_t most) {
     if (need > c->in_cap) {
         size_t ncap = c->in_cap ? c->in_cap : 1024;
         unsigned char *n;
         while (ncap < need) ncap *= 2;
+        if (ncap > most && most >= need) ncap = most;
+        if (wsc__mem_room(ctx, c, ncap - c->in_cap) < 0) return WSC_ERR_LIMIT;
         n = (unsigned char *)wsc__realloc(ctx, c->in, ncap);
         if (!n) return WSC_ERR_NOMEM;
+        wsc__mem_add(ctx, ncap - c->in_cap);
         c->in = n;
         c->in_cap = ncap;
     }
     return 0;
 }
-static int wsc__in_add(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
+static int wsc__in_add(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n,
+                       size_t most) {
+    int r;
     if (n == 0) return 0;
-    if (wsc__in_reserve(ctx, c, c->in_len + n) < 0) return WSC_ERR_NOMEM;
+    if ((r = wsc__in_reserve(ctx, c, c->in_len + n, most)) < 0) return r;
     memcpy(c->in + c->in_len, p, n);
     c->in_len += n;
     return 0;
 }
 static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__mem_sub(ctx, c->in_cap);
     wsc__free(ctx, c->in);
     c->in = NULL;
     c->in_len = c->in_cap = 0;
@@ -2869,7 +3012,12 @@ typedef struct wsc__tlsctx {
     int have_srv, have_cli;
 } wsc__tlsctx;
 
-typedef struct wsc__tlsconn { mbedtls_ssl_context ssl; int fd; } wsc__tlsconn;
+typedef struct wsc__tlsconn {
+    mbedtls_ssl_context ssl;
+    int fd;
+    size_t iplen;         /* 4 or 16 when the server was dialled by address, else 0 */
+    unsigned char ip[16]; /* that address, which the certificate must name */
+} wsc__tlsconn;
 
 static const char *wsc__tls_err(int r, char *buf, size_t cap) {
     mbedtls_strerror(r, buf, cap);
@@ -3024,6 +3172,42 @@ static int wsc__tls_setup(wsc_ctx *ctx, int server) {
     return 0;
 }
 
+/* A server dialled by address is certified by an iPAddress subjectAltName (RFC 5280, RFC
+   6125), which mbedTLS 2.28 never looks at: it matches the host string against dNSName
+   entries and the CN only, refusing standard certificates for an address and accepting
+   one that spells the address as a DNS name. So such hosts get no hostname in mbedTLS and
+   this check instead. A %zone names the interface, not the address: it is not compared. */
+static size_t wsc__tls_ip(const char *host, unsigned char ip[16]) {
+    char b[64], *zone;
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n >= sizeof b) return 0;
+    memcpy(b, host, n);
+    b[n] = '\0';
+    if (inet_pton(AF_INET, b, ip) == 1) return 4;
+    if ((zone = strchr(b, '%')) != NULL) *zone = '\0';
+    return inet_pton(AF_INET6, b, ip) == 1 ? 16 : 0;
+}
+
+/* mbedTLS's verify callback, per session: the chain is verified as for any server; the leaf
+   (depth 0) must also name the address. 2.28 and 3.x keep every subjectAltName entry, with
+   its tag, in subject_alt_names, including the iPAddress ones they do not interpret. No
+   match reads as mbedTLS's own name mismatch, so the handshake fails the usual way. */
+static int wsc__tls_verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
+    const wsc__tlsconn *s = (const wsc__tlsconn *)arg;
+    const mbedtls_x509_sequence *san;
+    if (depth != 0) return 0;
+    for (san = &crt->subject_alt_names; san; san = san->next)
+        if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) &&
+            san->buf.len == s->iplen && memcmp(san->buf.p, s->ip, s->iplen) == 0)
+            return 0;
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    return 0;
+}
+
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) {
     wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
     if (!s) return;
@@ -3036,17 +3220,27 @@ static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__tls_step(wsc_ctx *ctx, wsc__conn *c) {
     wsc__tlsconn *s = (wsc__tlsconn *)c->tls;
     int r = mbedtls_ssl_handshake(&s->ssl);
-    char eb[128], msg[400];
+    char eb[128], msg[512];
     if (r == 0) { c->pfn->up(ctx, c); return; }
     if (r == MBEDTLS_ERR_SSL_WANT_READ) { c->tls_want = POLLIN; return; }
     if (r == MBEDTLS_ERR_SSL_WANT_WRITE) { c->tls_want = POLLOUT; return; }
     wsc__tls_err(r, eb, sizeof eb);
     if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-        char vi[160];
-        int n = mbedtls_x509_crt_verify_info(vi, sizeof vi, "", mbedtls_ssl_get_verify_result(&s->ssl));
+        char vi[160], a[INET6_ADDRSTRLEN] = "";
+        uint32_t f = mbedtls_ssl_get_verify_result(&s->ssl);
+        int n;
+        if (s->iplen && (f & MBEDTLS_X509_BADCERT_CN_MISMATCH)) {
+            /* mbedTLS would say "CN does not match": the CN was never the question */
+            f &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+            if (!inet_ntop(s->iplen == 4 ? AF_INET : AF_INET6, s->ip, a, sizeof a))
+                snprintf(a, sizeof a, "the address");
+        }
+        n = f ? mbedtls_x509_crt_verify_info(vi, sizeof vi, "", f) : 0;
         while (n > 0 && (vi[n - 1] == '\n' || vi[n - 1] == ' ')) vi[--n] = '\0';
-        snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s (%s)", wsc__peer_s(ctx, c),
-                 eb, n > 0 ? vi : "?");
+        snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s (%s%s%s%s%s)",
+                 wsc__peer_s(ctx, c), eb, n > 0 ? vi : "", n > 0 && a[0] ? "; " : "",
+                 a[0] ? "the certificate does not name " : n > 0 ? "" : "?", a,
+                 a[0] ? " in an iPAddress subjectAltName" : "");
     } else {
         snprintf(msg, sizeof msg, "TLS handshake with %s failed: %s", wsc__peer_s(ctx, c), eb);
     }
@@ -3062,9 +3256,13 @@ static int wsc__tls_start(wsc_ctx *ctx, wsc__conn *c, const char *host) {
     mbedtls_ssl_init(&s->ssl);
     s->fd = c->fd;
     c->tls = s;
+    s->iplen = host ? wsc__tls_ip(host, s->ip) : 0;
+    /* an address: NULL said explicitly, or 2.28.10 and 3.6.3+ refuse to verify without a
+       name; it also keeps the address out of SNI, where RFC 6066 allows names only */
     if (mbedtls_ssl_setup(&s->ssl, c->server ? &t->srv : &t->cli) != 0 ||
-        (host && mbedtls_ssl_set_hostname(&s->ssl, host) != 0))
+        (host && mbedtls_ssl_set_hostname(&s->ssl, s->iplen ? NULL : host) != 0))
         return WSC_ERR_NOMEM;
+    if (s->iplen) mbedtls_ssl_set_verify(&s->ssl, wsc__tls_verify_ip, s);
     mbedtls_ssl_set_bio(&s->ssl, s, wsc__bio_send, wsc__bio_recv, NULL);
     c->state = WSC__TLS;
     c->tls_want = POLLIN;
@@ -3134,11 +3332,16 @@ static int wsc__nonblock(int fd) {
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* Backpressure: a connection whose queue holds half of max_pending is not read until it
-   drains below that; TCP then pushes back on its sender, and its own traffic (an echo, say)
-   cannot grow the queue to the slow-consumer limit. */
+/* Backpressure: a connection whose queue holds half of its limit (max_pending) is not read
+   until it drains below that; TCP then pushes back on its sender, and its own traffic (an
+   echo, say) cannot grow the queue to the slow-consumer limit. */
+static int wsc__q_full(const wsc__conn *c) { return c->held >= c->own->max_pending / 2; }
+/* near the memory budget, a large assembler waits, but for the lead (see the budget) */
+static int wsc__mem_waits(const wsc_ctx *ctx, const wsc__conn *c) {
+    return ctx->io.pressure && c->in_cap >= WSC__MEM_BIG && wsc__id(ctx, c) != ctx->io.lead;
+}
 static int wsc__reading(const wsc_ctx *ctx, const wsc__conn *c) {
-    return c->pending < ctx->cfg.max_pending / 2 || c->state == WSC__LINGER;
+    return (!wsc__q_full(c) && !wsc__mem_waits(ctx, c)) || c->state == WSC__LINGER;
 }
 static short wsc__events(const wsc_ctx *ctx, const wsc__conn *c) {
     if (c->state == WSC__CONNECTING) return POLLOUT;
@@ -3191,11 +3394,7 @@ static int wsc__flush_tls(wsc_ctx *ctx, wsc__conn *c) {
         }
         o->off += (size_t)n;
         c->pending -= (size_t)n;
-        if (o->off == o->b->len) {
-            wsc__buf_unref(ctx, o->b);
-            c->qh = (c->qh + 1) & (c->qcap - 1);
-            c->qn--;
-        }
+        if (o->off == o->b->len) wsc__q_pop(ctx, c);
     }
     return 1;
 }
@@ -3249,9 +3448,7 @@ static int wsc__flush_plain(wsc_ctx *ctx, wsc__conn *c) {
             size_t left = o->b->len - o->off;
             if (sent < left) { o->off += sent; break; }
             sent -= left;
-            wsc__buf_unref(ctx, o->b);
-            c->qh = (c->qh + 1) & (c->qcap - 1);
-            c->qn--;
+            wsc__q_pop(ctx, c);
         }
         if ((size_t)n < total) return 0; /* socket buffer full: POLLOUT will resume */
     }
@@ -3301,6 +3498,10 @@ static void wsc__read(wsc_ctx *ctx, wsc__conn *c) {
         wsc__tls_step(ctx, c);
         wsc__ev_sync(ctx, c);
         if (c->state == WSC__TLS || c->state == WSC__DEAD) return;
+    }
+    if (!wsc__reading(ctx, c)) { /* paused since it was registered */
+        wsc__ev_sync(ctx, c);
+        return;
     }
     /* TLS may hold decrypted bytes the socket no longer signals: read until it blocks */
     for (rounds = 0; rounds < (c->tls ? 64 : 4) && wsc__reading(ctx, c); rounds++) {
@@ -3388,7 +3589,7 @@ static void wsc__sweep(wsc_ctx *ctx) {
         case WSC__FREE:
             break;
         default:
-            if (!wsc__reading(ctx, c)) c->last_rx = now; /* not read, so not silent */
+            if (wsc__q_full(c)) c->last_rx = now; /* not read while its queue drains */
             c->pfn->tick(ctx, c, now);
             break;
         }
@@ -3624,6 +3825,34 @@ static int wsc__io_wait(wsc_ctx *ctx, int wait) {
     return 0;
 }
 
+/* once a turn: pressure on at 3/4 of the budget, off under 1/2; under it, the large
+   assembler holding the most is the lead, the only one read. Connections whose reading
+   changes are told to epoll (and TLS ones read: their decrypted bytes make no event). */
+static void wsc__mem_turn(wsc_ctx *ctx) {
+    wsc__io *io = &ctx->io;
+    int was = io->pressure;
+    wsc_id lead = 0;
+    uint32_t i;
+    size_t most = 0;
+    if (io->mem >= io->budget / 4 * 3) io->pressure = 1;
+    else if (io->mem < io->budget / 2) io->pressure = 0;
+    if (!io->pressure && !was) return;
+    for (i = 0; i < io->hi; i++) {
+        wsc__conn *c = io->slots[i];
+        if (c && c->in_cap >= WSC__MEM_BIG && c->in_len >= most && c->state < WSC__DRAIN) {
+            most = c->in_len;
+            lead = wsc__id(ctx, c);
+        }
+    }
+    io->lead = io->pressure ? lead : 0;
+    for (i = 0; i < io->hi; i++) {
+        wsc__conn *c = io->slots[i];
+        if (!c || c->in_cap < WSC__MEM_BIG || c->state >= WSC__DRAIN) continue;
+        wsc__ev_sync(ctx, c);
+        if (c->tls && wsc__reading(ctx, c)) wsc__read(ctx, c);
+    }
+}
+
 /* one iteration: flush, wait, dispatch, timers, timeouts, flush (see THE LOOP) */
 static int wsc__io_poll(wsc_ctx *ctx, int timeout_ms) {
     wsc__io *io = &ctx->io;
@@ -3632,6 +3861,7 @@ static int wsc__io_poll(wsc_ctx *ctx, int timeout_ms) {
     ctx->events = 0;
     wsc__flush_dirty(ctx);
     wsc__reap(ctx);
+    wsc__mem_turn(ctx);
     if ((r = wsc__io_wait(ctx, wsc__wait_ms(ctx, timeout_ms))) < 0) return r;
     wsc__run_timers(ctx);
     if (io->now >= io->next_sweep) {
@@ -3835,6 +4065,7 @@ static int wsc__io_init(wsc_ctx *ctx) {
     uint32_t i, n = (uint32_t)ctx->cfg.max_conns + 2u * WSC_MAX_PEERS; /* links' own room */
     io->epfd = -1;
     io->nslots = n;
+    io->budget = ctx->cfg.max_memory;
     io->slots = (wsc__conn **)wsc__alloc(ctx, n * sizeof *io->slots);
     io->gens = (uint32_t *)wsc__alloc(ctx, n * sizeof *io->gens);
     io->freelist = (uint32_t *)wsc__alloc(ctx, n * sizeof *io->freelist);
@@ -3954,14 +4185,16 @@ static void wsc__fail(wsc_ctx *ctx, wsc__conn *c, int code, int err, const char 
     wsc__send_close(ctx, c, code, why, strlen(why), WSC__DRAIN);
 }
 
-/* queue a message frame: a queue past max_pending closes a slow consumer with 1008 */
+/* queue a message frame: a queue past its limit (max_pending, in real bytes: an empty frame
+   costs its buffer and slot) closes a slow consumer with 1008. Under half of it, any
+   message enters: a queued pong must not turn one large message into a slow consumer. */
 static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
-    if (c->pending > 0 && c->pending + b->len > ctx->cfg.max_pending) {
+    if (wsc__q_full(c) && c->held + wsc__q_cost(b) > c->own->max_pending) {
         ctx->st.closed_slow++;
         ctx->st.dropped++;
         wsc_log(ctx, WSC_LOG_WARN,
-                "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
-                wsc__peer_s(ctx, c), c->pending, ctx->cfg.max_pending);
+                "conn %s: slow consumer, %zu bytes queued (limit %zu): closing 1008",
+                wsc__peer_s(ctx, c), c->held, c->own->max_pending);
         wsc__set_close(ctx, c, 1008, "slow consumer", 13);
         if (c->opened) wsc__emit_error(ctx, c, WSC_ERR_SLOW, "slow consumer: closing 1008");
         if (c->state == WSC__DEAD) return WSC_ERR_SLOW;
@@ -3990,6 +4223,7 @@ static void wsc__pong(wsc_ctx *ctx, wsc__conn *c, const void *data, size_t len) 
         b = wsc__frame(ctx, c->proto, !c->server, WSC_OP_PONG, data, len);
         if (!b) return;
         c->pending = c->pending - o->b->len + b->len;
+        c->held = c->held - wsc__q_cost(o->b) + wsc__q_cost(b);
         wsc__buf_unref(ctx, o->b);
         o->b = b; /* the reference made here moves into the queue */
         return;
@@ -4156,6 +4390,7 @@ static int wsc__gone(const wsc__conn *c) {
 /* a complete message: to the owner; non-zero stops decoding */
 static int wsc__message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
     int first = !c->got_msg;
+    unsigned char busy;
     c->got_msg = 1;
     /* a TCP peer link is known by its first message: the cluster may take the connection */
     if (first && c->server && c->proto == WSC_PROTO_TCP && ctx->pr.claim &&
@@ -4168,20 +4403,30 @@ static int wsc__message(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p
         wsc__kill(ctx, c);
         return 1;
     }
+    busy = c->busy;
+    c->busy = 1; /* p may be its input buffer: the memory budget leaves it alone */
     c->own->message(ctx, c, opcode, p, n);
+    c->busy = busy;
     return wsc__gone(c);
 }
 
 static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
     wsc_ctx *ctx = ((wsc__fctx *)arg)->ctx;
     wsc__conn *c = ((wsc__fctx *)arg)->c;
+    int r;
     if (wsc__gone(c)) return 1;
     switch (ev->kind) {
     case WSC_FR_DATA:
         if (ev->first && ev->last) return wsc__message(ctx, c, ev->opcode, ev->data, ev->len);
         if (ev->first) c->in_len = 0;
-        if (wsc__in_add(ctx, c, ev->data, ev->len) < 0) {
-            wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory assembling a message");
+        if ((r = wsc__in_add(ctx, c, ev->data, ev->len,
+                             (size_t)(ctx->cfg.max_message + c->own->extra))) < 0) {
+            if (r == WSC_ERR_LIMIT) {
+                ctx->st.closed_memory++;
+                wsc__fail(ctx, c, 1013, WSC_ERR_LIMIT, "message does not fit max_memory");
+            } else {
+                wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory assembling a message");
+            }
             return 1;
         }
         if (ev->last) {
@@ -4246,10 +4491,15 @@ static void wsc__frames_in(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t 
     }
     if (r < 0 || wsc__gone(c)) return;
     if (wsc__dec_at_rest(c, d)) {
-        if (c->dec) { wsc__free(ctx, c->dec); c->dec = NULL; }
+        if (c->dec) {
+            wsc__free(ctx, c->dec);
+            c->dec = NULL;
+            wsc__mem_sub(ctx, sizeof *c->dec);
+        }
     } else if (!c->dec) {
         c->dec = (wsc__dec *)wsc__alloc(ctx, sizeof *c->dec);
         if (!c->dec) { wsc__fail(ctx, c, 1011, WSC_ERR_NOMEM, "out of memory"); return; }
+        wsc__mem_add(ctx, sizeof *c->dec);
         *c->dec = *d;
     }
 }
@@ -4451,7 +4701,12 @@ static void wsc__http_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, siz
     if (c->state == WSC__HTTP && c->in_len == 0) /* empty lines before the request line */
         while (n > 0 && (*p == '\r' || *p == '\n')) { p++; n--; } /* ignored: RFC 9112 2.2 */
     if (n == 0) return;
-    if (wsc__in_add(ctx, c, p, n) < 0) { wsc__kill(ctx, c); return; }
+    if ((r = wsc__in_add(ctx, c, p, n, ctx->cfg.max_head + c->body_need)) < 0) {
+        if (r != WSC_ERR_LIMIT) { wsc__kill(ctx, c); return; }
+        ctx->st.closed_memory++;
+        wsc__http_error(ctx, c, 503, "over the memory budget (max_memory)", "Retry-After: 5\r\n");
+        return;
+    }
     if (c->state == WSC__BODY) goto body;
     end = wsc__head_end(c);
     if (end == 0 || end > ctx->cfg.max_head) {
@@ -4508,7 +4763,7 @@ static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p
     size_t end;
     int r;
     char msg[160];
-    if (wsc__in_add(ctx, c, p, n) < 0) { wsc__kill(ctx, c); return; }
+    if (wsc__in_add(ctx, c, p, n, ctx->cfg.max_head) < 0) { wsc__kill(ctx, c); return; }
     end = wsc__head_end(c);
     if (end == 0) {
         if (c->in_len > ctx->cfg.max_head) {
@@ -4593,10 +4848,25 @@ static void wsc__tcp_up(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__tcp_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     if (c->state == WSC__OPEN || c->state == WSC__CLOSING) wsc__frames_in(ctx, c, p, n);
 }
+/* io needs the memory this connection holds: it goes now, told why. A frame half written
+   leaves no way to say why, and would keep its buffer until written: cut at once. */
+static void wsc__pr_shed(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__in_release(ctx, c);
+    if (c->qn > 0 && (c->q[c->qh].off > 0 || c->tls_wblock)) {
+        wsc__q_clear(ctx, c, 0);
+        wsc__lose(ctx, c, WSC_ERR_LIMIT, "over the memory budget");
+    } else if (c->state == WSC__HTTP || c->state == WSC__BODY)
+        wsc__http_error(ctx, c, 503, "over the memory budget (max_memory)", "Retry-After: 5\r\n");
+    else if (c->state == WSC__OPEN)
+        wsc__fail(ctx, c, 1013, WSC_ERR_LIMIT, "over the memory budget");
+    else
+        wsc__lose(ctx, c, WSC_ERR_LIMIT, "over the memory budget");
+}
+
 static const wsc__proto_vt wsc__ws_vt = {wsc__ws_up, wsc__ws_bytes, wsc__pr_tick,
-                                         wsc__pr_lost, wsc__pr_closed};
+                                         wsc__pr_lost, wsc__pr_closed, wsc__pr_shed};
 static const wsc__proto_vt wsc__tcp_vt = {wsc__tcp_up, wsc__tcp_bytes, wsc__pr_tick,
-                                          wsc__pr_lost, wsc__pr_closed};
+                                          wsc__pr_lost, wsc__pr_closed, wsc__pr_shed};
 static const wsc__proto_vt *wsc__vt_for(int proto) {
     return (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP ? &wsc__tcp_vt : &wsc__ws_vt;
 }
@@ -4890,6 +5160,7 @@ static void wsc__dl_init(wsc_ctx *ctx) {
     o->idle_opt = "idle_timeout_ms";
     o->idle_why = "idle timeout";
     o->max = (uint32_t)ctx->cfg.max_conns;
+    o->max_pending = ctx->cfg.max_pending;
     o->upgrade = wsc__app_upgrade;
     o->open = wsc__app_open;
     o->message = wsc__app_message;
@@ -5831,6 +6102,7 @@ static int wsc__cl_init(wsc_ctx *ctx) {
     cl->link.idle_why = "heartbeat timeout";
     cl->link.extra = WSC__LINK_OVERHEAD;
     cl->link.max = 2u * WSC_MAX_PEERS; /* a Subscriber and an Observable per peer */
+    cl->link.max_pending = 2 * ctx->cfg.max_pending; /* it carries every sender's traffic */
     cl->link.strict_subproto = 1;
     cl->link.open = wsc__link_open;
     cl->link.message = wsc__link_message;
@@ -6109,7 +6381,12 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     if (c.max_head == 0) c.max_head = WSC__DEFAULT_MAX_HEAD;
     if (c.max_body == 0) c.max_body = (size_t)c.max_message;
     if (c.max_body > 0xffffffffu) c.max_body = 0xffffffffu;
-    if (c.max_pending == 0) c.max_pending = WSC__DEFAULT_MAX_PENDING;
+    if (c.max_pending == 0) /* room for a few messages: a reader that keeps up is not cut */
+        c.max_pending = (size_t)(c.max_message > WSC__DEFAULT_MAX_PENDING / 4
+                                     ? 4 * c.max_message : WSC__DEFAULT_MAX_PENDING);
+    if (c.max_memory == 0)
+        c.max_memory = (size_t)(c.max_message > WSC__DEFAULT_MAX_MEMORY / 4
+                                    ? 4 * c.max_message : WSC__DEFAULT_MAX_MEMORY);
     if (c.handshake_timeout_ms <= 0) c.handshake_timeout_ms = WSC__DEFAULT_HANDSHAKE_MS;
     if (c.ping_interval_ms == 0) c.ping_interval_ms = WSC__DEFAULT_PING_MS;
     if (c.ping_interval_ms < 0) c.ping_interval_ms = 0;
@@ -6390,6 +6667,7 @@ WSC_DEF int wsc_get_conn_info(wsc_ctx *ctx, wsc_id id, wsc_conn_info *info) {
     info->path = c->path ? c->path : "";
     info->subprotocol = c->subproto ? c->subproto : "";
     info->pending = c->pending;
+    info->held = c->held;
     return 0;
 }
 
@@ -6549,7 +6827,7 @@ WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {
 
 WSC_DEF void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out) {
     if (!out) return;
-    if (ctx) *out = ctx->st;
+    if (ctx) wsc__io_stats(ctx, out);
     else memset(out, 0, sizeof *out);
 }
 

@@ -26,8 +26,8 @@ static opt opts[] = {
      "request/handshake must complete within this", 0},
     {"ping-interval-ms", "WSCLUSTER_PING_INTERVAL_MS", "30000",
      "ping every connection this often; silent for 2x => closed", 0},
-    {"max-pending", "WSCLUSTER_MAX_PENDING", "4194304",
-     "bytes queued per connection before it is closed as slow (1008)", 0},
+    {"max-pending", "WSCLUSTER_MAX_PENDING", "67108864",
+     "memory one connection's queue may hold before it is closed as slow (1008)", 0},
     {"peers", "WSCLUSTER_PEERS_FILE", "",
      "server list file [else the list in $WSCLUSTER_PEERS]", 0},
     {"advertise", "WSCLUSTER_ADVERTISE", "", "HOST:PORT or URL peers reach us at [--listen]", 0},
@@ -44,10 +44,12 @@ static opt opts[] = {
      "origins browsers may call from (comma list, or *) [none: same host:port only]", 0},
     {"api-token", "WSCLUSTER_API_TOKEN", "",
      "/send, /clients, /stats need it (Bearer or token=) [none: open]", 0},
+    {"max-memory", "WSCLUSTER_MAX_MEMORY", "268435456",
+     "bytes of message data all connections may hold together (see README)", 0},
 };
 enum { O_LISTEN, O_TCP, O_ID, O_MAXMSG, O_MAXCLI, O_LOG, O_HSTO, O_PING, O_PENDING, O_PEERS,
        O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_CERT, O_KEY, O_CA, O_INSECURE, O_ORIGINS,
-       O_TOKEN, O_N };
+       O_TOKEN, O_MAXMEM, O_N };
 
 static volatile sig_atomic_t g_stop, g_hup;
 static void on_signal(int sig) {
@@ -55,7 +57,7 @@ static void on_signal(int sig) {
     else g_stop = 1;
 }
 
-typedef struct node { char id[80]; size_t max_message; } node;
+typedef struct node { char id[80]; size_t max_message, max_memory; } node;
 
 static void usage(FILE *f) {
     int i;
@@ -243,7 +245,6 @@ static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
     char *json, idj[160];
     wsc_peer_info peers[64];
     size_t np = wsc_peers(ctx, peers, 64), i, cap = 2048 + 700 * 64, o;
-    (void)n;
     wsc_get_stats(ctx, &st);
     json = (char *)malloc(cap);
     if (!json) { reply_json(ctx, id, 500, "{}"); return; }
@@ -251,14 +252,17 @@ static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
     o = (size_t)snprintf(json, cap,
              "{\"id\":\"%s\",\"connections\":{\"client\":%llu,\"subscriber\":%llu,"
              "\"observable\":%llu},\"messages\":{\"received\":%llu,\"sent\":%llu,"
-             "\"dropped\":%llu,\"closed_slow\":%llu},\"accepted\":%llu,\"refused\":%llu,"
+             "\"dropped\":%llu,\"closed_slow\":%llu,\"closed_memory\":%llu},"
+             "\"memory\":{\"held\":%llu,\"peak\":%llu,\"max\":%llu},\"accepted\":%llu,\"refused\":%llu,"
              "\"protocol_errors\":%llu,\"forwarded\":{\"out\":%llu,\"in\":%llu,"
              "\"dropped\":%llu,\"duplicates\":%llu},\"peers\":[",
              idj, (unsigned long long)st.conns[WSC_CLIENT],
              (unsigned long long)st.conns[WSC_SUBSCRIBER],
              (unsigned long long)st.conns[WSC_OBSERVABLE], (unsigned long long)st.msgs_in,
              (unsigned long long)st.msgs_out, (unsigned long long)st.dropped,
-             (unsigned long long)st.closed_slow, (unsigned long long)st.accepted,
+             (unsigned long long)st.closed_slow, (unsigned long long)st.closed_memory,
+             (unsigned long long)st.mem_held, (unsigned long long)st.mem_peak,
+             (unsigned long long)n->max_memory, (unsigned long long)st.accepted,
              (unsigned long long)st.refused, (unsigned long long)st.proto_errors,
              (unsigned long long)st.fwd_out, (unsigned long long)st.fwd_in,
              (unsigned long long)st.fwd_dropped, (unsigned long long)st.fwd_duplicates);
@@ -414,6 +418,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "wscluster-node: --log-level: '%s' is not error|warn|info|debug\n", lv);
         return 2;
     }
+    /* before the "listening" lines: a supervisor may signal as soon as it reads them */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     cfg.on_event = on_event;
     cfg.user = &n;
     cfg.max_message = n.max_message;
@@ -422,6 +433,7 @@ int main(int argc, char **argv) {
     cfg.ping_interval_ms = (int)num(O_PING, 0, 3600000);
     if (cfg.ping_interval_ms == 0) cfg.ping_interval_ms = -1;
     cfg.max_pending = (size_t)num(O_PENDING, 1, 0x7fffffffL);
+    cfg.max_memory = n.max_memory = (size_t)num(O_MAXMEM, 1 << 20, 0x7fffffffffffL);
     cfg.cluster = 1; /* always ready to be introduced, even with no server list */
     cfg.node_id = n.id[0] ? n.id : NULL; /* else the library's random node-xxxxxxxx */
     cfg.peers_file = opts[O_PEERS].val[0] ? opts[O_PEERS].val : NULL;
@@ -479,12 +491,6 @@ int main(int argc, char **argv) {
     wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at %s://%.*s:%d/", n.id,
             tls ? "https" : "http", hostlen, opts[O_LISTEN].val, port);
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
     while (!g_stop) {
         if (wsc_poll(ctx, 1000) < 0) break;
         if (g_hup) {

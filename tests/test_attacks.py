@@ -717,5 +717,331 @@ class HandshakeRoomTests(util.NodesCase):
                 link.close()
 
 
+class MemoryBudget(unittest.TestCase):
+    """3 and 2: one budget for all buffered message data (--max-memory), counted in real
+    bytes. Each attack gets a fresh node; the RSS it reaches while the attack is held open
+    must stay within the budget plus a fixed SLACK (pools, the loop's buffers, allocator
+    and sanitizer overhead), and a well-behaved client is served meanwhile."""
+    BUDGET = 64 * MIB
+    SLACK = 16 * MIB
+    ARGS = ("--max-memory", str(64 * MIB))
+
+    def setUp(self):
+        self.socks = []
+        self.node = util.Node(*self.ARGS, tcp=True).start()
+        self.base = rss(self.node.proc.pid)
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        try:
+            self.node.stop()  # exit 0: no leak (ASan) once the attackers are gone
+        finally:
+            self.node.kill()
+
+    def attackers(self, n, port, head=b""):
+        """n connections that each send head first (an upgrade's bytes already read)."""
+        out = []
+        for _ in range(n):
+            s = connect(port)
+            if head:
+                s.sendall(head)
+            out.append(s)
+        self.socks += out
+        return out
+
+    def pump(self, socks, streams, seconds=20.0, idle=1.5):
+        """Write each stream (an iterator of byte chunks) to its socket without blocking,
+        round-robin, until every socket has been blocked or finished for `idle` s (the node
+        stopped reading, or closed it) or `seconds` pass. Returns the largest RSS growth
+        seen meanwhile."""
+        import select
+        import time
+        for s in socks:
+            s.setblocking(False)
+        todo = {s: [b"", it] for s, it in zip(socks, streams)}
+        peak = 0
+        last = time.monotonic()
+        end = last + seconds
+        while todo and time.monotonic() < end and time.monotonic() - last < idle:
+            _, ready, _ = select.select([], list(todo), [], 0.05)
+            for s in ready:
+                buf, it = todo[s]
+                if not buf:
+                    buf = next(it, b"")
+                    if not buf:
+                        del todo[s]
+                        continue
+                try:
+                    n = s.send(buf)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError:  # closed by the node (shed, or over a limit)
+                    del todo[s]
+                    continue
+                if n:
+                    last = time.monotonic()
+                todo[s][0] = buf[n:]
+            peak = max(peak, rss(self.node.proc.pid) - self.base)
+        return peak
+
+    def check(self, peak, what):
+        self.node.assert_alive()
+        util.assert_echo(self.node.ws_port)  # served while the attackers hold their bytes
+        st = get_stats(self.node.ws_port)
+        sys.stderr.write("\n  %s: RSS +%.1f MiB, budget peak %.1f MiB, closed for room %d "
+                         % (what, peak / MIB, st["memory"]["peak"] / MIB,
+                            st["messages"]["closed_memory"]))
+        self.assertLessEqual(st["memory"]["peak"], self.BUDGET + MIB, st)  # reserve: 1 MiB
+        self.assertLess(peak, self.BUDGET + self.SLACK,
+                        "%s: RSS grew %.1f MiB (budget %d MiB)" % (what, peak / MIB,
+                                                                   self.BUDGET // MIB))
+        return st
+
+    @staticmethod
+    def chunks(total, size=256 * 1024):
+        zero = bytes(size)
+        while total > 0:
+            yield zero[:min(size, total)]
+            total -= size
+
+    def test_tcp_partial_frames(self):
+        """8 TCP connections each start a 16 MiB-1 frame and never finish it (the finding:
+        250 of them took 4 GB; 8 took 128 MiB)."""
+        n = 8
+        socks = self.attackers(n, self.node.tcp_port)
+        size = 16 * MIB - 1
+
+        def stream():
+            yield tcp_frame(OP_BINARY, length=size)[:5]
+            yield from self.chunks(size - 1)
+        peak = self.pump(socks, [stream() for _ in range(n)])
+        self.check(peak, "TCP partial frames")
+
+    def test_ws_fragments_and_post_bodies(self):
+        """WebSocket fragments of a message that never ends, one frame that never ends, and
+        POST bodies that never end: the same budget holds them all."""
+        up = upgrade = util.upgrade_request("/echo", util.ws_key())
+        frags = self.attackers(3, self.node.ws_port, upgrade)
+        frames = self.attackers(2, self.node.ws_port, up)
+        posts = self.attackers(3, self.node.ws_port,
+                               b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                               % (16 * MIB - 1))
+        zero_key = b"\0\0\0\0"  # masked with zeros: the payload stays zeros
+
+        def fragments():
+            yield build_frame(OP_BINARY, bytes(MIB), fin=False, mask_key=zero_key)
+            for _ in range(14):
+                yield build_frame(0, bytes(MIB), fin=False, mask_key=zero_key)
+
+        def frame():
+            yield build_frame(OP_BINARY, b"", mask_key=zero_key, length=16 * MIB - 1)
+            yield from self.chunks(16 * MIB - 2)
+        streams = [fragments() for _ in frags] + [frame() for _ in frames] + \
+                  [self.chunks(16 * MIB - 2) for _ in posts]
+        peak = self.pump(frags + frames + posts, streams)
+        self.check(peak, "WS fragments, frames and POST bodies")
+
+    def test_non_readers_of_their_own_echo(self):
+        """12 clients each send one 16 MiB message to /echo and never read (the finding: 60
+        held 961 MB for ever). The node closes the ones holding the most, 1013, counted."""
+        n = 12
+        socks = self.attackers(n, self.node.ws_port, util.upgrade_request("/echo", util.ws_key()))
+        zero_key = b"\0\0\0\0"
+
+        def stream():
+            yield build_frame(OP_BINARY, b"", mask_key=zero_key, length=16 * MIB)
+            yield from self.chunks(16 * MIB)
+        peak = self.pump(socks, [stream() for _ in range(n)])
+        st = self.check(peak, "non-readers")
+        self.assertGreater(st["messages"]["closed_memory"], 0, st)
+        self.assertGreater(self.node.log_count("closed for room"), 0, self.node.log_tail())
+
+    def test_empty_messages_count_what_they_cost(self):
+        """2: 6 non-reading /echo clients send empty messages; --max-pending 1 MiB must mean
+        about 1 MiB of memory each, not 1 MiB of 2-byte frames (about 150 MiB; the finding
+        peaked at 3 GB)."""
+        self.node.stop()
+        self.node.kill()
+        self.node = util.Node("--max-pending", str(MIB)).start()
+        self.base = rss(self.node.proc.pid)
+        n = 6
+        socks = self.attackers(n, self.node.ws_port, util.upgrade_request("/echo", util.ws_key()))
+        empty = build_frame(OP_BINARY, b"") * 4096
+
+        def stream():
+            for _ in range(400):  # up to 1.6 M empty messages each
+                yield empty
+        peak = self.pump(socks, [stream() for _ in range(n)])
+        self.node.assert_alive()
+        util.assert_echo(self.node.ws_port)
+        sys.stderr.write("\n  empty messages: RSS +%.1f MiB " % (peak / MIB))
+        self.assertLess(peak, n * MIB + self.SLACK, "RSS grew %.1f MiB" % (peak / MIB))
+
+
+class FastReader:
+    """A /ws client that keeps up: reads into one buffer per message and records only
+    (opcode, length, first 16 bytes), answering pings."""
+
+    def __init__(self, port):
+        import threading
+        self.ws = RawWS(port, "/ws")
+        self.lock = threading.Lock()
+        self.got = []
+        self.error = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def exact(self, n):
+        buf = bytearray(n)
+        view, have = memoryview(buf), min(n, len(self.ws.buf))
+        view[:have] = self.ws.buf[:have]
+        self.ws.buf = self.ws.buf[have:]
+        while have < n:
+            k = self.ws.sock.recv_into(view[have:], n - have)
+            if not k:
+                raise EOFError
+            have += k
+        return bytes(buf[:16]), n
+
+    def run(self):
+        import struct
+        try:
+            self.ws.sock.settimeout(None)
+            while True:
+                head, _ = self.exact(2)
+                op, n = head[0] & 0x0F, head[1] & 0x7F
+                if n == 126:
+                    n = struct.unpack("!H", self.exact(2)[0])[0]
+                elif n == 127:
+                    n = struct.unpack("!Q", self.exact(8)[0])[0]
+                if op == OP_PING:
+                    payload = self.exact(n)[0]
+                    with self.lock:
+                        self.ws.send(0xA, payload)
+                    continue
+                first, length = self.exact(n)
+                if op == 8:
+                    self.error = "closed by the node: %r" % first
+                    return
+                self.got.append((op, length, first))
+        except (EOFError, OSError) as e:
+            self.error = self.error or repr(e)
+
+    def send(self, data):
+        """One binary message, masked with a zero key (so the payload goes as it is)."""
+        import struct
+        n = len(data)
+        head = struct.pack("!BBQ", 0x80 | OP_BINARY, 0x80 | 127, n) + b"\0\0\0\0"
+        with self.lock:
+            self.ws.sock.sendall(head)
+        self.ws.sock.sendall(data)  # the reader only sends pongs, after a whole frame
+
+    def close(self):
+        try:
+            self.ws.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
+        except OSError:
+            pass
+        self.ws.close()
+        self.thread.join(5)
+
+
+class LargeMessageDefaults(tc.ClusterCase):
+    """5: with the node's defaults (16 MiB messages), one client sending 6 x 16 MiB back to
+    back on a 3-node loopback cluster used to get a fast local reader closed (1008) after 2
+    messages and both peer links closed as slow. Readers that keep up, and healthy links, get
+    every message, in order; nothing is closed."""
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.list = os.path.join(cls.tmp.name, "peers")
+        names = ["n1", "n2", "n3"]
+        ports = [util.fresh_port() for _ in names]
+        util.write_file(cls.list, "".join("127.0.0.1:%d\n" % p for p in ports))
+        cls.n = [cls.start(tc.CNode(nm, cls.list, port=p, tcp=False))
+                 for nm, p in zip(names, ports)]
+        util.wait_mesh(cls.n)
+
+    def test_six_messages_of_16_mib(self):
+        n1, n2, n3 = self.n
+        readers = [FastReader(n.req_port) for n in (n1, n1, n2, n3)]
+        sender = readers[0]
+        for r in readers:
+            self.addCleanup(r.close)
+        self.wait_clients({n1: 2, n2: 1, n3: 1})
+        before = {n.name: n.stats() for n in self.n}
+        size = 16 * MIB - 64  # a chat message with room for nothing else: max-message
+        msgs = [bytes([65 + i]) * 16 + bytes(size - 16) for i in range(6)]
+        for m in msgs:
+            sender.send(m)
+        want = [(OP_BINARY, size, m[:16]) for m in msgs]
+        util.wait_for(lambda: all(len(r.got) >= 6 or r.error for r in readers), 120,
+                      "6 messages at every reader",
+                      diag=lambda: [(len(r.got), r.error) for r in readers])
+        for i, r in enumerate(readers):
+            self.assertIsNone(r.error, "reader %d" % i)
+            self.assertEqual(r.got, want, "reader %d" % i)
+        for n in self.n:
+            st, b = n.stats(), before[n.name]
+            self.assertEqual(st["messages"]["closed_slow"], b["messages"]["closed_slow"], st)
+            self.assertEqual(st["messages"]["closed_memory"], 0, st)
+            self.assertEqual(st["forwarded"]["dropped"], b["forwarded"]["dropped"], st)
+            self.assertEqual([p["reconnects"] for p in st["peers"]],
+                             [p["reconnects"] for p in b["peers"]], st)
+        self.assertEqual(util.mesh_problems(self.n), [])
+
+
+class LinksSparedTests(tc.ClusterCase):
+    """3: over the budget, clients are closed before a peer link, even a link holding more
+    than any of them: n1's link to a stopped n2 holds a 16 MiB message while 8 clients of n1
+    each hold the echo of one (16 MiB - 64 bytes) that they never read."""
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.list = os.path.join(cls.tmp.name, "peers")
+        ports = [util.fresh_port() for _ in range(2)]
+        util.write_file(cls.list, "".join("127.0.0.1:%d\n" % p for p in ports))
+        slow_hb = ["--heartbeat-timeout-ms", "60000"]  # n2 is stopped a while on purpose
+        cls.n1 = cls.start(tc.CNode("n1", cls.list, port=ports[0], tcp=False,
+                                    extra=slow_hb + ["--max-memory", str(64 * MIB)]))
+        cls.n2 = cls.start(tc.CNode("n2", cls.list, port=ports[1], tcp=False, extra=slow_hb))
+        util.wait_mesh([cls.n1, cls.n2])
+
+    def test_clients_go_first(self):
+        n1, n2 = self.n1, self.n2
+        reader = FastReader(n2.req_port)
+        self.addCleanup(reader.close)
+        self.wait_clients({n2: 1})
+        before = [n1.stats(), n2.stats()]
+        big = b"L" * 16 + bytes(16 * MIB - 80)
+        n2.send_signal(signal.SIGSTOP)
+        self.addCleanup(n2.send_signal, signal.SIGCONT)
+        n1.post(big, "application/octet-stream")  # queued on the link to the stopped n2
+        budget = MemoryBudget("test_non_readers_of_their_own_echo")
+        budget.node, budget.base = n1, rss(n1.proc.pid)
+        socks = []
+        for _ in range(8):
+            s = connect(n1.req_port)
+            s.sendall(util.upgrade_request("/echo", util.ws_key()))
+            socks.append(s)
+        self.addCleanup(lambda: [s.close() for s in socks])
+        size = 16 * MIB - 64
+
+        def stream():
+            yield build_frame(OP_BINARY, b"", mask_key=b"\0\0\0\0", length=size)
+            yield from MemoryBudget.chunks(size)
+        budget.pump(socks, [stream() for _ in socks])
+        st = n1.stats()
+        self.assertGreater(st["messages"]["closed_memory"], 0, st)
+        n2.send_signal(signal.SIGCONT)
+        util.wait_for(lambda: reader.got or reader.error, 30, "the 16 MiB message at n2")
+        self.assertEqual(reader.got, [(OP_BINARY, len(big), big[:16])], reader.error)
+        for b, n in zip(before, (n1, n2)):  # neither side lost its link, ever
+            after = n.stats()
+            self.assertEqual([p["reconnects"] for p in after["peers"]],
+                             [p["reconnects"] for p in b["peers"]], after)
+        self.assertEqual(util.mesh_problems([n1, n2]), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

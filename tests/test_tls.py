@@ -10,9 +10,10 @@ builds (build/asan/...) work too: every node is stopped with SIGTERM and must ex
 LeakSanitizer report fails the test that owned the node.
 
 A throwaway CA and certificates are made with the openssl CLI in a temporary directory
-(EC P-256): the server certificate names DNS:localhost, DNS:127.0.0.1 and IP:127.0.0.1
-(mbedTLS 2.28 matches the host string of the URL against DNS names), plus an unrelated CA, a
-certificate of the right CA for the wrong name, and a certificate of the unrelated CA.
+(EC P-256): the server certificate names DNS:localhost and IP:127.0.0.1 (an address is named
+by an iPAddress entry, never by a DNS name spelling it, as real CAs issue them), plus an
+unrelated CA, a certificate of the right CA for the wrong name, one of the unrelated CA, and
+for section 7 certificates that name addresses only (127.0.0.1, ::1, or others).
 
 Every wait polls a condition against a generous deadline; fixed sleeps are only the short
 drains after expected messages arrived (giving duplicates a chance to show up) and the
@@ -76,11 +77,21 @@ class Certs:
             raise AssertionError("the openssl command is needed (apt-get install openssl)")
         self.ca, self.ca_key = self._ca("ca", "wscluster test CA")
         self.other_ca, self.other_ca_key = self._ca("other-ca", "unrelated test CA")
-        san = "DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1"
+        san = "DNS:localhost,IP:127.0.0.1"
         self.cert, self.key = self._leaf("server", "localhost", san, "ca")
         self.wrong_name, self.wrong_name_key = self._leaf("wrong-name", "wrong.example",
                                                           "DNS:wrong.example", "ca")
         self.rogue, self.rogue_key = self._leaf("rogue", "localhost", san, "other-ca")
+        # an address alone, as a CA certifies one: no DNS entry, a CN that is not the address
+        self.ip4, self.ip4_key = self._leaf("ip4", "node by address", "IP:127.0.0.1", "ca")
+        self.ip6, self.ip6_key = self._leaf("ip6", "node by v6 address", "IP:::1", "ca")
+        self.other_ip4, self.other_ip4_key = self._leaf("other-ip4", "127.0.0.1",
+                                                        "IP:10.0.0.5", "ca")
+        self.other_ip6, self.other_ip6_key = self._leaf("other-ip6", "::1",
+                                                        "IP:fd00::5,IP:::2", "ca")
+        # the address spelled as a DNS name: what mbedTLS 2.28 alone used to match
+        self.dns_ip4, self.dns_ip4_key = self._leaf("dns-ip4", "127.0.0.1", "DNS:127.0.0.1",
+                                                    "ca")
 
     def _run(self, *args):
         r = subprocess.run(["openssl"] + list(args), cwd=self.dir, capture_output=True,
@@ -226,7 +237,8 @@ class CNode(TNode):
                 args += ["--tls-ca", ca_file]
         if cert:  # another certificate than the good one
             pem, key = {"wrong-name": (c.wrong_name, c.wrong_name_key),
-                        "rogue": (c.rogue, c.rogue_key)}[cert]
+                        "rogue": (c.rogue, c.rogue_key), "ip4": (c.ip4, c.ip4_key),
+                        "other-ip4": (c.other_ip4, c.other_ip4_key)}[cert]
             args = ["--tls-cert", pem, "--tls-key", key] + args
         super().__init__(*(args + list(extra)), tls=not cert, tcp=bool(tcp_port), env=env,
                          port=port, tcp_port=tcp_port, name=name)
@@ -465,7 +477,7 @@ class NodeTlsTests(NodesCase):
 
     @classmethod
     def setUpNodes(cls):
-        cls.node = cls.start(TNode(tcp=True, name="tls-node"))
+        cls.node = cls.start(TNode("--max-pending", str(4 * MiB), tcp=True, name="tls-node"))
         cls.lt = LoopThread()
 
     @classmethod
@@ -1550,6 +1562,130 @@ class PlainBuildTests(NodesCase):
         self.assertFalse([u for u in urls if u.startswith(("wss", "tcps"))], urls)
         self.assertIn("ws://127.0.0.1:%d/wscluster" % good_port, urls)
         util.assert_echo(n.ws_port)
+
+
+# ===================================== 7. peers named by IP address (iPAddress SANs) ==
+
+def v6_unavailable():
+    """Why the IPv6 tests cannot run on this machine, or None when ::1 can be bound."""
+    if not socket.has_ipv6:
+        return "this Python has no IPv6 support (socket.has_ipv6 is false)"
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        return "::1 cannot be bound on this machine (%s)" % e
+    return None
+
+
+def fresh_port6():
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
+
+
+NOT_NAMED = r"TLS handshake with %s failed: .*verif.*does not name %s"
+
+
+class IpAddressTests(util.ClientChecks, NodesCase):
+    """A server dialled by IP address must be named by an iPAddress subjectAltName of its
+    certificate, as CAs certify addresses: one naming only that address (no DNS entry, a CN
+    that is not the address) is accepted; one naming other addresses is refused, even with
+    the address as its CN, and so is one that spells the address as a DNS name; the log says
+    which address the certificate does not name. Our client role (wsc-client-tls) over
+    wss:// and tcps://, and cluster links; IPv6 over [::1] where the machine has it (the
+    node's tcps:// listener, its wss:// one stays on 127.0.0.1 where the tests' helpers are)."""
+
+    @classmethod
+    def setUpNodes(cls):
+        c = certs()
+
+        def node(name, pem, key, tcp=False, tcp6=False):
+            args = ["--tls-cert", pem, "--tls-key", key]
+            if tcp6:
+                args += ["--tcp-listen", "[::1]:%d" % fresh_port6()]
+            n = cls.start(TNode(*args, tls=False, tcp=tcp, name=name))
+            if tcp6:
+                line = wait_for(lambda: [x for x in n.stdout_lines if "tcps://[::1]:" in x],
+                                DEADLINE, "%s's [::1] listener" % name, diag=n.log_tail)
+                n.tcp6_port = int(line[0].rsplit(":", 1)[1])
+            return n
+        cls.ip4 = node("ip4", c.ip4, c.ip4_key, tcp=True)
+        cls.other4 = node("other-ip4", c.other_ip4, c.other_ip4_key)
+        cls.dns4 = node("dns-ip4", c.dns_ip4, c.dns_ip4_key)
+        cls.no_v6 = v6_unavailable()
+        if not cls.no_v6:
+            cls.ip6 = node("ip6", c.ip6, c.ip6_key, tcp6=True)
+            cls.other6 = node("other-ip6", c.other_ip6, c.other_ip6_key, tcp6=True)
+
+    def refused(self, url, hostport, addr):
+        res = run_client("--ca", certs().ca, url)
+        self.assertExit(res, 1, NOT_NAMED % (re.escape(hostport), re.escape(addr)))
+
+    def test_certificate_naming_only_the_address_is_accepted(self):
+        for url in ("wss://127.0.0.1:%d/echo" % self.ip4.ws_port,
+                    "tcps://127.0.0.1:%d" % self.ip4.tcp_port):
+            with self.subTest(url=url):
+                self.assertOk(run_client("--count", 2, "--size", 70000, "--ca", certs().ca,
+                                         url), 2)
+
+    def test_certificate_for_another_address_is_refused(self):
+        port = self.other4.ws_port
+        self.refused("wss://127.0.0.1:%d/echo" % port, "127.0.0.1:%d" % port, "127.0.0.1")
+
+    def test_address_spelled_as_a_dns_name_is_refused(self):
+        port = self.dns4.ws_port
+        self.refused("wss://127.0.0.1:%d/echo" % port, "127.0.0.1:%d" % port, "127.0.0.1")
+
+    def test_names_are_still_checked_as_names(self):
+        """localhost is a name, which mbedTLS checks against DNS entries: the server
+        certificate (DNS:localhost) is accepted, one naming only 127.0.0.1 is not."""
+        addrs = {a[4][0] for a in socket.getaddrinfo("localhost", 1, type=socket.SOCK_STREAM)}
+        if addrs != {"127.0.0.1"}:
+            self.skipTest("localhost resolves to %s, not to 127.0.0.1 alone (where the nodes "
+                          "listen)" % sorted(addrs))
+        node = self.own_node(TNode(name="localhost-node"))
+        self.assertOk(run_client("--ca", certs().ca, "wss://localhost:%d/echo" % node.ws_port), 1)
+        self.stop_ok(node)
+        res = run_client("--ca", certs().ca, "wss://localhost:%d/echo" % self.ip4.ws_port)
+        self.assertExit(res, 1, r"(?i)verif.*CN")
+
+    def test_insecure_mode_does_not_look_at_addresses(self):
+        res = run_client("--insecure", "wss://127.0.0.1:%d/echo" % self.other4.ws_port)
+        self.assertOk(res, 1)
+
+    def test_ipv6_address(self):
+        if self.no_v6:
+            self.skipTest(self.no_v6)
+        self.assertOk(run_client("--count", 2, "--ca", certs().ca,
+                                 "tcps://[::1]:%d" % self.ip6.tcp6_port), 2)
+        port = self.other6.tcp6_port
+        self.refused("tcps://[::1]:%d" % port, "[::1]:%d" % port, "::1")
+        # a v6 certificate is no certificate for 127.0.0.1, nor one for v4 for ::1
+        port = self.ip6.ws_port
+        self.refused("wss://127.0.0.1:%d/echo" % port, "127.0.0.1:%d" % port, "127.0.0.1")
+
+    def test_cluster_linked_by_address(self):
+        """ip-a and ip-b carry certificates naming 127.0.0.1 only and link; ip-c's names
+        10.0.0.5: nobody links to it, and the log says why. (ip-c can link to the others,
+        whose certificates are good: that direction is not looked at.)"""
+        pf = os.path.join(self.tmp.name, "peers-ip")
+        a = CNode("ip-a", pf, cert="ip4")
+        b = CNode("ip-b", pf, cert="ip4")
+        x = CNode("ip-c", pf, cert="other-ip4")
+        write_file(pf, "".join("%s\n" % n.entry for n in (a, b, x)))
+        for n in (a, b, x):
+            self.start(n)
+        wait_mesh([a, b], strict=False)
+        rx = NOT_NAMED % (re.escape("127.0.0.1:%d" % x.req_port), re.escape("127.0.0.1"))
+        for n in (a, b):
+            wait_for(lambda: re.search(rx, n.log_text()), DEADLINE,
+                     "%s to log that ip-c's certificate does not name 127.0.0.1" % n.name,
+                     diag=n.log_tail)
+        for _ in range(3):  # a few refresh periods: never up
+            for n in (a, b):
+                self.assertEqual(n.peers()[x.link_url]["subscriber"], "down")
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":
