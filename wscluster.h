@@ -2670,13 +2670,10 @@ static wsc__conn *wsc__get(wsc_ctx *ctx, wsc_id id) {
 
 /* the application's handler: the only way up out of the library */
 static void wsc__emit(wsc_ctx *ctx, wsc__conn *c, int ev, void *data) {
-    unsigned char busy = c ? c->busy : 0;
     ctx->events++;
     if (!ctx->cfg.on_event) return;
     ctx->depth++;
-    if (c) c->busy = 1; /* data may point into its buffers: the budget leaves them alone */
     ctx->cfg.on_event(ctx, c ? wsc__id(ctx, c) : 0, ev, data, ctx->cfg.user);
-    if (c) c->busy = busy;
     ctx->depth--;
 }
 
@@ -2714,10 +2711,7 @@ static void wsc__mem_add(wsc_ctx *ctx, size_t n) {
     ctx->io.mem += n;
     if (ctx->io.mem > ctx->io.mem_peak) ctx->io.mem_peak = ctx->io.mem;
 }
-static void wsc__mem_sub(wsc_ctx *ctx, size_t n) {
-    WSC_ASSERT(ctx->io.mem >= n);
-    ctx->io.mem -= n;
-}
+static void wsc__mem_sub(wsc_ctx *ctx, size_t n) { ctx->io.mem -= n; }
 /* what a connection could give back: its input buffer and what its queue keeps */
 static size_t wsc__mem_of(const wsc__conn *c) { return c->in_cap + c->held; }
 
@@ -2769,7 +2763,7 @@ static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
     size_t cost;
     while (k < WSC__POOL_CLASSES && len > wsc__pool_size[k]) k++;
     cost = sizeof(wsc__buf) + (k < WSC__POOL_CLASSES ? wsc__pool_size[k] : len);
-    if (wsc__mem_room(ctx, NULL, cost) < 0 &&
+    if (ctx->io.mem + cost > ctx->io.budget && wsc__mem_room(ctx, NULL, cost) < 0 &&
         (cost > WSC__MEM_CTRL || ctx->io.mem + cost > ctx->io.budget + WSC__MEM_RESERVE))
         return NULL;
     if (k < WSC__POOL_CLASSES && ctx->io.pool[k]) {
@@ -4677,7 +4671,9 @@ static void wsc__http_dispatch(wsc_ctx *ctx, wsc__conn *c, size_t headlen) {
     req.body.len = c->body_need;
     c->state = WSC__BODY;
     c->replied = 0;
+    c->busy = 1; /* the request points into its buffer: the memory budget leaves it alone */
     wsc__emit(ctx, c, WSC_EV_HTTP, &req);
+    c->busy = 0;
     if (c->state == WSC__BODY && !c->replied)
         wsc__respond(ctx, c, 404, "text/plain", NULL, "404 Not Found\n", 14);
 }
