@@ -8,7 +8,7 @@ PROGS   := $(B)/wscluster-node $(B)/minimal $(B)/wsc-client $(B)/unit $(B)/devic
            $(B)/api_watch $(B)/api_extloop $(B)/api_extloop_epoll
 ASAN    := $(B)/asan/wscluster-node $(B)/asan/wsc-client $(B)/asan/unit $(B)/asan/device $(B)/asan/threads \
            $(B)/asan/api_watch $(B)/asan/api_extloop $(B)/asan/api_extloop_epoll
-FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp $(B)/fuzz/fuzz_link $(B)/fuzz/fuzz_peers
+FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp $(B)/fuzz/fuzz_link $(B)/fuzz/fuzz_peers $(B)/fuzz/fuzz_resp
 FUZZ_SECONDS ?= 20
 HDR     := wscluster.h
 

@@ -28,6 +28,7 @@
      >>tcp       length-prefixed TCP frame decoder and encoder    (pure)
      >>url       ws:// tcp:// host:port parsing                   (pure)
      >>link      peer-link messages and the server list           (pure)
+     >>resp      Redis replies (RESP2) and commands               (pure)
      >>seams     the layers' state and the handler tables between them
      >>io        the reactor: connection table, ids, frame buffers, output queues
      >>tls       io: TLS under the byte stream (WSCLUSTER_MBEDTLS)
@@ -625,6 +626,9 @@
                          cb; returns the number of good entries.
      wsc_url_parse       proto (| WSC_PROTO_TLS for wss/tcps), host[hostcap], port, path
                          (into url, "/" if none); 0 or WSC_ERR_ADDR.
+     wsc_resp_parse      one Redis (RESP2) reply at the start of p, as tokens in pre-order
+                         (views into p): bytes taken, 0 while incomplete, or _PROTO.
+     wsc_resp_cmd        a Redis command (bulk-string array) into out (NULL: measure).
 
      -- types --
      wsc_ctx             the opaque context. WSCLUSTER_VERSION is "0.1.0".
@@ -1201,6 +1205,26 @@ typedef struct wsc_peer_entry {
 } wsc_peer_entry;
 WSC_API int wsc_peers_parse(const char *text, size_t len,
                             void (*cb)(void *arg, const wsc_peer_entry *e), void *arg);
+
+/* RESP2, the Redis protocol: a reply is a tree, given flattened in pre-order (an array's
+   elements follow it). type: '+' status, '-' error, ':' integer (n), '$' bulk string,
+   '*' array (n elements), '_' nil (a null bulk or array). ptr/len: the bytes of a status,
+   error or bulk, pointing into the input. */
+typedef struct wsc_resp_tok {
+    char type;
+    int64_t n;                    /* integer value; array: elements; bulk: length */
+    const char *ptr;
+    size_t len;
+} wsc_resp_tok;
+/* wsc_resp_parse: the reply at the start of p[0..n): fills at most max tokens and *ntok.
+   Returns the bytes it spans (> 0), 0 while incomplete, or WSC_ERR_PROTO: malformed, a
+   bulk over max_bulk, arrays nested deeper than 8, or more than max tokens. */
+WSC_API int64_t wsc_resp_parse(const unsigned char *p, size_t n, size_t max_bulk,
+                               wsc_resp_tok *tok, size_t max, size_t *ntok);
+/* wsc_resp_cmd: a command as RESP (an array of bulk strings) into out, or, with out NULL,
+   only its size. argv[i] has lens[i] bytes. Returns the size. */
+WSC_API size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *argv,
+                            const size_t *lens);
 
 /* wsc_url_parse: "ws://host:port/path", "tcp://host:port", "host:port", and the TLS forms
    "wss://" and "tcps://" (proto then has WSC_PROTO_TLS set). scheme gets
@@ -2322,6 +2346,113 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
         if (!e.error) count++;
     }
     return count;
+}
+
+/* >>resp ======================================= Redis replies and commands (pure) == */
+/* a line ending in CRLF from p[at]: its length, or -1 while incomplete, -2 if malformed */
+static int64_t wsc__resp_line(const unsigned char *p, size_t n, size_t at) {
+    size_t i;
+    for (i = at; i + 1 < n; i++) {
+        if (p[i] == '\r') return p[i + 1] == '\n' ? (int64_t)(i - at) : -2;
+        if (p[i] == '\n') return -2;
+    }
+    return i < n && p[i] == '\n' ? -2 : -1;
+}
+/* a decimal (optional '-'), all of p[at..at+len) */
+static int wsc__resp_num(const unsigned char *p, size_t at, size_t len, int64_t *v) {
+    size_t i = at, end = at + len;
+    int neg = 0;
+    uint64_t x = 0;
+    if (i < end && p[i] == '-') { neg = 1; i++; }
+    if (i == end || end - i > 18) return -1;
+    for (; i < end; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        x = x * 10 + (uint64_t)(p[i] - '0');
+    }
+    *v = neg ? -(int64_t)x : (int64_t)x;
+    return 0;
+}
+
+WSC_DEF int64_t wsc_resp_parse(const unsigned char *p, size_t n, size_t max_bulk,
+                               wsc_resp_tok *tok, size_t max, size_t *ntok) {
+    int64_t left[9]; /* elements still due at each open array level */
+    int depth = 0;
+    size_t at = 0, k = 0;
+    *ntok = 0;
+    left[0] = 1;
+    while (depth > 0 || left[0] > 0) {
+        wsc_resp_tok t;
+        int64_t len;
+        if (left[depth] == 0) { depth--; continue; }
+        if (at >= n) return 0;
+        len = wsc__resp_line(p, n, at + 1);
+        if (len == -1) return 0;
+        if (len < 0 || k == max) return WSC_ERR_PROTO;
+        t.type = (char)p[at];
+        t.n = 0;
+        t.ptr = (const char *)p + at + 1;
+        t.len = (size_t)len;
+        left[depth]--;
+        switch (t.type) {
+        case '+':
+        case '-':
+            at += 1 + (size_t)len + 2;
+            break;
+        case ':':
+            if (wsc__resp_num(p, at + 1, (size_t)len, &t.n) < 0) return WSC_ERR_PROTO;
+            at += 1 + (size_t)len + 2;
+            break;
+        case '$':
+            if (wsc__resp_num(p, at + 1, (size_t)len, &t.n) < 0 || t.n < -1 ||
+                (t.n > 0 && (uint64_t)t.n > max_bulk))
+                return WSC_ERR_PROTO;
+            at += 1 + (size_t)len + 2;
+            if (t.n == -1) { t.type = '_'; t.len = 0; break; }
+            if (n - at < (size_t)t.n + 2) return 0;
+            if (p[at + (size_t)t.n] != '\r' || p[at + (size_t)t.n + 1] != '\n') return WSC_ERR_PROTO;
+            t.ptr = (const char *)p + at;
+            t.len = (size_t)t.n;
+            at += (size_t)t.n + 2;
+            break;
+        case '*':
+            if (wsc__resp_num(p, at + 1, (size_t)len, &t.n) < 0 || t.n < -1 ||
+                t.n > (int64_t)max)
+                return WSC_ERR_PROTO;
+            at += 1 + (size_t)len + 2;
+            t.len = 0;
+            if (t.n == -1) { t.type = '_'; break; }
+            if (t.n > 0) {
+                if (depth == 8) return WSC_ERR_PROTO;
+                left[++depth] = t.n;
+            }
+            break;
+        default:
+            return WSC_ERR_PROTO;
+        }
+        tok[k++] = t;
+        *ntok = k;
+    }
+    return (int64_t)at;
+}
+
+WSC_DEF size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *argv,
+                            const size_t *lens) {
+    char num[32];
+    size_t at = 0;
+    int i, h;
+    h = snprintf(num, sizeof num, "*%d\r\n", argc);
+    if (out) memcpy(out, num, (size_t)h);
+    at += (size_t)h;
+    for (i = 0; i < argc; i++) {
+        h = snprintf(num, sizeof num, "$%zu\r\n", lens[i]);
+        if (out) {
+            memcpy(out + at, num, (size_t)h);
+            if (lens[i]) memcpy(out + at + (size_t)h, argv[i], lens[i]);
+            memcpy(out + at + (size_t)h + lens[i], "\r\n", 2);
+        }
+        at += (size_t)h + lens[i] + 2;
+    }
+    return at;
 }
 
 /* >>seams ======================================== the layers and how they talk ====== */

@@ -65,7 +65,7 @@ unset WSC_NODE_BIN WSC_CLIENT_BIN WSC_DEVICE_BIN WSC_THREADS_BIN WSC_NODE_TLS_BI
 unset WSC_API_DIR
 
 step fuzzers-build make -s fuzz
-for f in http ws tcp link peers; do
+for f in http ws tcp link peers resp; do
     mkdir -p build/fuzz/corpus_$f
     step "fuzz-$f" ./build/fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 \
         build/fuzz/corpus_$f tests/fuzz/seeds/$f

@@ -799,6 +799,49 @@ static void test_dedup(void) {
     CHECK(wsc__peer_seen(&pa, 7) == 0);
 }
 
+static int64_t resp(const char *s, wsc_resp_tok *t, size_t max, size_t *nt) {
+    return wsc_resp_parse((const unsigned char *)s, strlen(s), 1024, t, max, nt);
+}
+static void test_resp(void) {
+    wsc_resp_tok t[16];
+    size_t nt, k;
+    unsigned char out[128];
+    const char *argv[3] = {"PUBLISH", "ch", "a\r\nb"};
+    size_t lens[3] = {7, 2, 4};
+    const char *msg = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4\r\na\r\nb\r\n";
+    CHECK(resp("+OK\r\n", t, 16, &nt) == 5 && nt == 1 && t[0].type == '+' && t[0].len == 2);
+    CHECK(resp("-ERR no\r\n", t, 16, &nt) == 9 && t[0].type == '-' &&
+          memcmp(t[0].ptr, "ERR no", 6) == 0);
+    CHECK(resp(":-42\r\n", t, 16, &nt) == 6 && t[0].type == ':' && t[0].n == -42);
+    CHECK(resp("$-1\r\n", t, 16, &nt) == 5 && t[0].type == '_');
+    CHECK(resp("*-1\r\n", t, 16, &nt) == 5 && t[0].type == '_');
+    CHECK(resp("*0\r\n", t, 16, &nt) == 4 && nt == 1 && t[0].n == 0);
+    CHECK(resp("$0\r\n\r\n", t, 16, &nt) == 6 && t[0].type == '$' && t[0].len == 0);
+    /* a pubsub message: its payload may hold CRLF (bulk strings are counted, not scanned) */
+    CHECK(resp(msg, t, 16, &nt) == (int64_t)strlen(msg) && nt == 4 && t[0].n == 3 &&
+          t[3].len == 4 && memcmp(t[3].ptr, "a\r\nb", 4) == 0);
+    CHECK(wsc_resp_cmd(NULL, 3, argv, lens) == strlen("*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$4\r\na\r\nb\r\n"));
+    CHECK(wsc_resp_cmd(out, 3, argv, lens) == 35 &&
+          memcmp(out, "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$4\r\na\r\nb\r\n", 35) == 0);
+    /* every proper prefix is incomplete, never an error */
+    for (k = 0; k < strlen(msg); k++)
+        CHECK(wsc_resp_parse((const unsigned char *)msg, k, 1024, t, 16, &nt) == 0);
+    /* nested: an XREAD reply [[stream, [[id, [field, value]]]]] */
+    CHECK(resp("*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nd\r\n$1\r\nx\r\n",
+               t, 16, &nt) > 0 && nt == 9 && t[8].type == '$' && t[8].ptr[0] == 'x');
+    CHECK(resp("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", t, 16, &nt) ==
+          WSC_ERR_PROTO); /* 9 levels */
+    CHECK(resp("*20\r\n", t, 16, &nt) == WSC_ERR_PROTO); /* more than fit */
+    CHECK(resp("$2000\r\n", t, 16, &nt) == WSC_ERR_PROTO); /* over max_bulk */
+    CHECK(resp("$2\r\nabc\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+    CHECK(resp("?x\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+    CHECK(resp(":1x\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+    CHECK(resp(":\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+    CHECK(resp("+a\nb\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+    CHECK(resp("$-2\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+    CHECK(resp(":99999999999999999999\r\n", t, 16, &nt) == WSC_ERR_PROTO);
+}
+
 int main(void) {
     test_link();
     test_peers();
@@ -811,6 +854,7 @@ int main(void) {
     test_url();
     test_guard_page();
     test_loop();
+    test_resp();
     printf("unit: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
