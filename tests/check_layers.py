@@ -9,7 +9,7 @@ also prints the section map (lines per section and layer) and the largest functi
 import re
 import sys
 
-LAYER = {"base": 0, "sha1": 0, "utf8": 0, "http": 0, "ws": 0, "tcp": 0, "url": 0, "link": 0,
+LAYER = {"base": 0, "sha1": 0, "utf8": 0, "http": 0, "ws": 0, "tcp": 0, "url": 0, "link": 0, "resp": 0,
          "seams": 0, "io": 1, "tls": 1, "loop": 1, "proto": 2, "deliver": 3, "cluster": 4,
          "backplane": 5, "public": 6}
 NAMES = ["pure", "io", "proto", "deliver", "cluster", "backplane", "public"]
