@@ -2649,6 +2649,12 @@ typedef struct wsc__dl {
 #define WSC_MAX_PEERS 64
 #endif
 #define WSC__DEDUP_WINDOW 1024
+/* a window over one origin's message ids: the last WSC__DEDUP_WINDOW of them, seen or not */
+typedef struct wsc__win {
+    uint64_t max;
+    uint64_t bits[WSC__DEDUP_WINDOW / 64];
+    unsigned char on;
+} wsc__win;
 /* the largest FORWARD envelope: origin, id, type bytes, 8 selector pairs, length */
 #define WSC__LINK_OVERHEAD (2u + 65u + 8u + 2u + 1u + 8u * (1u + 255u + 2u + 65535u) + 4u)
 
@@ -2665,9 +2671,7 @@ typedef struct wsc__peer {
     int64_t next_try, last_rx;
     uint64_t attempts;
     uint64_t unreach;           /* messages dropped since it became unreachable */
-    uint64_t win_max;           /* the duplicate window over its message ids */
-    uint64_t win[WSC__DEDUP_WINDOW / 64];
-    unsigned char win_on;
+    wsc__win win;               /* the duplicate window over its message ids on our link */
 } wsc__peer;
 
 /* a connection's peer index: an Observable waiting for its HELLO, or answered without an
@@ -5558,27 +5562,30 @@ static void wsc__peer_backoff(wsc_ctx *ctx, wsc__peer *p) {
 /* Ids grow by one per message its origin sends (to anyone), so on one link a jump this far
    ahead is no message of that origin: refused, it cannot move the window past real ones. */
 #define WSC__DEDUP_JUMP (1ull << 32)
-/* 0: new (remembered); 1: seen, or too old to tell; -1: an impossible jump */
-static int wsc__peer_seen(wsc__peer *p, uint64_t id) {
+/* 0: new (remembered); 1: seen, or too old to tell; -1: an impossible jump (a jump moves
+   the window instead when jump_ok: an origin that restarted) */
+static int wsc__win_seen(wsc__win *w, uint64_t id, int jump_ok) {
     uint64_t k;
-    if (!p->win_on) { /* the first message on a new link starts the window */
-        memset(p->win, 0, sizeof p->win);
-        p->win_max = id;
-        p->win_on = 1;
-    } else if (id > p->win_max && id - p->win_max > WSC__DEDUP_JUMP) {
-        return -1;
-    } else if (id > p->win_max) {
-        if (id - p->win_max >= WSC__DEDUP_WINDOW) memset(p->win, 0, sizeof p->win);
+    if (w->on && id > w->max && id - w->max > WSC__DEDUP_JUMP) {
+        if (!jump_ok) return -1;
+        w->on = 0;
+    }
+    if (!w->on) { /* the first message (on a new link) starts the window */
+        memset(w->bits, 0, sizeof w->bits);
+        w->max = id;
+        w->on = 1;
+    } else if (id > w->max) {
+        if (id - w->max >= WSC__DEDUP_WINDOW) memset(w->bits, 0, sizeof w->bits);
         else
-            for (k = p->win_max + 1; k < id; k++)
-                p->win[(k % WSC__DEDUP_WINDOW) / 64] &= ~(1ull << (k % 64));
-        p->win_max = id;
-    } else if (p->win_max - id >= WSC__DEDUP_WINDOW) {
+            for (k = w->max + 1; k < id; k++)
+                w->bits[(k % WSC__DEDUP_WINDOW) / 64] &= ~(1ull << (k % 64));
+        w->max = id;
+    } else if (w->max - id >= WSC__DEDUP_WINDOW) {
         return 1; /* too old to tell: treated as seen */
-    } else if (p->win[(id % WSC__DEDUP_WINDOW) / 64] & (1ull << (id % 64))) {
+    } else if (w->bits[(id % WSC__DEDUP_WINDOW) / 64] & (1ull << (id % 64))) {
         return 1;
     }
-    p->win[(id % WSC__DEDUP_WINDOW) / 64] |= 1ull << (id % 64);
+    w->bits[(id % WSC__DEDUP_WINDOW) / 64] |= 1ull << (id % 64);
     return 0;
 }
 
@@ -6093,7 +6100,7 @@ static void wsc__link_welcome_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg 
     memcpy(pe->node, m->node.ptr, m->node.len);
     pe->node[m->node.len] = '\0';
     pe->fails = 0;
-    pe->win_on = 0; /* a fresh link starts a fresh window: ids restart with its process */
+    pe->win.on = 0; /* a fresh link starts a fresh window: ids restart with its process */
     if (!wsc__get(ctx, pe->obs))
         wsc__peer_set_obs(ctx, pe, wsc__obs_other(ctx, (int)(pe - ctx->cl.peers), NULL));
     wsc_log(ctx, WSC_LOG_INFO, "peer %s (%s): subscribed", pe->url, pe->node);
@@ -6346,7 +6353,7 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
     if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
     memcpy(origin, m->node.ptr, m->node.len);
     origin[m->node.len] = '\0';
-    n = wsc__peer_seen(p, m->msg_id);
+    n = wsc__win_seen(&p->win, m->msg_id, 0);
     if (n < 0) {
         ctx->st.fwd_dropped++;
         wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "message id far ahead of the window");

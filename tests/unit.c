@@ -774,29 +774,33 @@ static void test_peers(void) {
     CHECK(wsc_peers_parse("", 0, plist_cb, &l) == 0 && l.n == 0);
 }
 
-/* the duplicate window lives in each peer's entry: pure over the entry, no context */
+/* the duplicate window (a peer's on its link, or an origin's in the backplane): pure */
 static void test_dedup(void) {
-    wsc__peer pa, pb;
+    wsc__win pa, pb;
     uint64_t base = (uint64_t)1 << 50, k;
     int dups = 0;
     memset(&pa, 0, sizeof pa);
     memset(&pb, 0, sizeof pb);
-    CHECK(!wsc__peer_seen(&pa, base));
-    CHECK(wsc__peer_seen(&pa, base));
-    CHECK(!wsc__peer_seen(&pb, base)); /* per peer */
-    CHECK(!wsc__peer_seen(&pa, base + 5));
-    CHECK(!wsc__peer_seen(&pa, base + 3)); /* late but inside the window */
-    CHECK(wsc__peer_seen(&pa, base + 3));
-    CHECK(!wsc__peer_seen(&pa, base + 5000));
-    CHECK(wsc__peer_seen(&pa, base + 5)); /* fell out of the window: refused */
-    for (k = 1; k <= 3000; k++) dups += wsc__peer_seen(&pa, base + 5000 + k);
+    CHECK(!wsc__win_seen(&pa, base, 0));
+    CHECK(wsc__win_seen(&pa, base, 0));
+    CHECK(!wsc__win_seen(&pb, base, 0)); /* per window */
+    CHECK(!wsc__win_seen(&pa, base + 5, 0));
+    CHECK(!wsc__win_seen(&pa, base + 3, 0)); /* late but inside the window */
+    CHECK(wsc__win_seen(&pa, base + 3, 0));
+    CHECK(!wsc__win_seen(&pa, base + 5000, 0));
+    CHECK(wsc__win_seen(&pa, base + 5, 0)); /* fell out of the window: refused */
+    for (k = 1; k <= 3000; k++) dups += wsc__win_seen(&pa, base + 5000 + k, 0);
     CHECK(dups == 0);
-    CHECK(wsc__peer_seen(&pa, 7) == 1); /* far behind on the same link: refused */
-    CHECK(wsc__peer_seen(&pa, base + 8000 + ((uint64_t)1 << 33)) == -1); /* a jump */
-    CHECK(wsc__peer_seen(&pa, base + 8001) == 0); /* the window did not move */
-    CHECK(wsc__peer_seen(&pa, base + 8000 + ((uint64_t)1 << 31)) == 0); /* a big gap is fine */
-    pa.win_on = 0; /* a new link (a restarted origin): a fresh window */
-    CHECK(wsc__peer_seen(&pa, 7) == 0);
+    CHECK(wsc__win_seen(&pa, 7, 0) == 1); /* far behind on the same link: refused */
+    CHECK(wsc__win_seen(&pa, base + 8000 + ((uint64_t)1 << 33), 0) == -1); /* a jump */
+    CHECK(wsc__win_seen(&pa, base + 8001, 0) == 0); /* the window did not move */
+    CHECK(wsc__win_seen(&pa, base + 8000 + ((uint64_t)1 << 31), 0) == 0); /* a big gap is fine */
+    pa.on = 0; /* a new link (a restarted origin): a fresh window */
+    CHECK(wsc__win_seen(&pa, 7, 0) == 0);
+    /* jump_ok (the backplane: a restarted origin has no new link to say so) moves it */
+    CHECK(wsc__win_seen(&pa, 8 + ((uint64_t)1 << 33), 1) == 0);
+    CHECK(wsc__win_seen(&pa, 8 + ((uint64_t)1 << 33), 1) == 1);
+    CHECK(wsc__win_seen(&pa, 7, 1) == 1);
 }
 
 static int64_t resp(const char *s, wsc_resp_tok *t, size_t max, size_t *nt) {
