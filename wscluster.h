@@ -628,7 +628,8 @@
                          (into url, "/" if none); 0 or WSC_ERR_ADDR.
      wsc_resp_parse      one Redis (RESP2) reply at the start of p, as tokens in pre-order
                          (views into p): bytes taken, 0 while incomplete, or _PROTO.
-     wsc_resp_cmd        a Redis command (bulk-string array) into out (NULL: measure).
+     wsc_resp_cmd        a Redis command (bulk-string array) into out (NULL: measure); a
+                         NULL argument leaves room for its lens[i] bytes.
 
      -- types --
      wsc_ctx             the opaque context. WSCLUSTER_VERSION is "0.1.0".
@@ -840,6 +841,7 @@ typedef struct wsc_config {
     const char *peers;           /* server list text, entries split by commas/whitespace */
     const char *secret;          /* shared cluster secret [NULL: links unauthenticated] */
     const char *cluster_path;    /* WebSocket path of peer links ["/wscluster"] */
+    const char *backplane;       /* redis://... : instances meet on Redis [NULL: the mesh] */
     int heartbeat_ms;            /* ping on every peer link this often [5000] */
     int heartbeat_timeout_ms;    /* a link silent this long is closed [15000] */
     int refresh_ms;              /* re-read the server list this often [10000] */
@@ -907,6 +909,9 @@ typedef struct wsc_stats {
     uint64_t fwd_dropped;        /* forwards not made or refused (see WSC_EV_DROP) */
     uint64_t fwd_duplicates;     /* forwarded messages dropped as already seen */
     uint64_t posted;             /* messages queued through wsc_post() */
+    uint64_t bp_state;           /* the backplane: 0 the mesh alone, 1 Redis down, 2 up */
+    uint64_t bp_out, bp_in;      /* messages published to Redis; received from it, new */
+    uint64_t bp_bad;             /* Redis messages refused: malformed, or not signed right */
 } wsc_stats;
 
 /* ---- context and loop ---------------------------------------------------------------- */
@@ -1222,7 +1227,8 @@ typedef struct wsc_resp_tok {
 WSC_API int64_t wsc_resp_parse(const unsigned char *p, size_t n, size_t max_bulk,
                                wsc_resp_tok *tok, size_t max, size_t *ntok);
 /* wsc_resp_cmd: a command as RESP (an array of bulk strings) into out, or, with out NULL,
-   only its size. argv[i] has lens[i] bytes. Returns the size. */
+   only its size. argv[i] has lens[i] bytes; a NULL argv[i] leaves room for them, to be
+   filled in place. Returns the size. */
 WSC_API size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *argv,
                             const size_t *lens);
 
@@ -2447,7 +2453,7 @@ WSC_DEF size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *arg
         h = snprintf(num, sizeof num, "$%zu\r\n", lens[i]);
         if (out) {
             memcpy(out + at, num, (size_t)h);
-            if (lens[i]) memcpy(out + at + (size_t)h, argv[i], lens[i]);
+            if (lens[i] && argv[i]) memcpy(out + at + (size_t)h, argv[i], lens[i]);
             memcpy(out + at + (size_t)h + lens[i], "\r\n", 2);
         }
         at += (size_t)h + lens[i] + 2;
@@ -2555,6 +2561,8 @@ struct wsc__conn {
     size_t pending;             /* wire bytes queued */
     size_t held;                /* memory the queue keeps alive: what max_pending counts */
     unsigned char busy;         /* its input buffer is being delivered: not to be freed */
+    unsigned char internal;     /* the library's own plumbing (a broker connection): never
+                                   reached through the public API */
     char *name;                 /* outbound: "host:port" as dialled */
     wsc__out qin[1];            /* the queue's first ring: an idle connection needs no more */
     /* proto */
@@ -2712,10 +2720,40 @@ typedef struct wsc__transport {
     void (*publish)(wsc_ctx *ctx, const wsc_link_msg *m);
 } wsc__transport;
 
+/* the Redis backplane: two connections, one publishing, one subscribed (or reading the
+   stream), each a RESP client on the loop */
+#define WSC__REDIS_DUE 4096     /* publishes awaiting their reply, at most */
+typedef struct wsc__redis {
+    char host[256], user[128], pass[256], channel[128];
+    int port, db, tls, stream;
+    uint64_t maxlen;            /* stream: XADD MAXLEN ~ this [100000] */
+    wsc_id pub, sub;
+    unsigned char pub_ok, sub_ok; /* ready: authenticated, selected; subscribed / reading */
+    unsigned char sub_step;     /* what the subscriber's next reply is (WSC__RS_*) */
+    uint32_t pub_hs, sub_hs;    /* handshake replies still due */
+    uint32_t pub_due;           /* replies to publishes still due */
+    const char *pub_cmd;        /* their command, for the log */
+    int fails, timer;
+    int64_t next_try, sub_rx, pub_rx, last_ping;
+    char last_id[48];           /* stream: the last entry delivered ("" none yet) */
+    unsigned char bad_logged, down_logged, was_up;
+    wsc__owner own;             /* counts its connections in their room (2) */
+} wsc__redis;
+
+/* the duplicate window of each origin, shared by every transport (a message that came over
+   the mesh is a duplicate when it comes over Redis too) */
+#ifndef WSC_MAX_ORIGINS
+#define WSC_MAX_ORIGINS 256
+#endif
+typedef struct wsc__origin { char node[65]; int64_t used; wsc__win win; } wsc__origin;
+
 typedef struct wsc__bp {
     const wsc__transport *tp;   /* the mesh of peer links */
     uint64_t msg_seq;
     int wake[2];                /* wsc_post: jobs from other threads */
+    wsc__redis *redis;          /* the Redis backplane (NULL: the mesh alone) */
+    wsc__origin *origins;       /* WSC_MAX_ORIGINS of them, in a cluster */
+    int norigins;
 } wsc__bp;
 
 /* -- the context: one sub-struct per layer -- */
@@ -4191,7 +4229,8 @@ static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int
 /* the table, buffers and descriptors: made by wsc_create, freed by wsc_destroy */
 static int wsc__io_init(wsc_ctx *ctx) {
     wsc__io *io = &ctx->io;
-    uint32_t i, n = (uint32_t)ctx->cfg.max_conns + 2u * WSC_MAX_PEERS; /* links' own room */
+    /* links' own room, and the backplane's two broker connections */
+    uint32_t i, n = (uint32_t)ctx->cfg.max_conns + 2u * WSC_MAX_PEERS + 2u;
     io->epfd = -1;
     io->nslots = n;
     io->budget = ctx->cfg.max_memory;
@@ -6242,7 +6281,7 @@ static int wsc__cl_init(wsc_ctx *ctx) {
     cl->link.message = wsc__link_message;
     cl->link.close = wsc__link_close;
     cl->on = ctx->cfg.cluster || ctx->cfg.peers_file || ctx->cfg.peers ||
-             getenv("WSCLUSTER_PEERS") != NULL;
+             ctx->cfg.backplane || getenv("WSCLUSTER_PEERS") != NULL;
     if (!cl->on) return 0;
     cl->hs = (wsc__hs *)wsc__alloc(ctx, WSC__HS_SLOTS * sizeof *cl->hs);
     if (!cl->hs) {
@@ -6331,35 +6370,39 @@ static void wsc__mesh_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
 
 static const wsc__transport wsc__mesh = {"mesh", wsc__mesh_publish};
 
-/* the one path of every cluster-wide send: this instance's clients, then the transport.
-   The count of local clients it was queued for. */
-static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
-    int local;
-    m->node.ptr = ctx->node;
-    m->node.len = strlen(ctx->node);
-    m->msg_id = ++ctx->bp.msg_seq;
-    local = wsc__dl_local(ctx, m);
-    if (local < 0) local = 0; /* a named selector may exist on the other instances only */
-    if (m->target == WSC_TGT_CONN && wsc__seq(m->conn_node, ctx->node)) return local;
-    if (ctx->cl.on) ctx->bp.tp->publish(ctx, m);
-    return local;
+/* -- origins: one duplicate window per sending instance, whatever carried its messages -- */
+static wsc__win *wsc__origin_win(wsc_ctx *ctx, wsc_str node) {
+    wsc__bp *bp = &ctx->bp;
+    int i, old = 0;
+    if (!bp->origins) return NULL;
+    for (i = 0; i < bp->norigins; i++)
+        if (wsc__seq(node, bp->origins[i].node)) {
+            bp->origins[i].used = ctx->io.now;
+            return &bp->origins[i].win;
+        }
+    if (bp->norigins < WSC_MAX_ORIGINS) {
+        i = bp->norigins++;
+    } else { /* the one heard from longest ago gives way */
+        for (i = 1; i < WSC_MAX_ORIGINS; i++)
+            if (bp->origins[i].used < bp->origins[old].used) old = i;
+        i = old;
+    }
+    memset(&bp->origins[i], 0, sizeof bp->origins[i]);
+    memcpy(bp->origins[i].node, node.ptr, node.len < 64 ? node.len : 64);
+    bp->origins[i].used = ctx->io.now;
+    return &bp->origins[i].win;
 }
 
-/* a message from another instance (on link c, from peer p): delivered here, never sent on */
-static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_link_msg *m) {
+/* a message from another instance, whatever carried it (c: its link, or NULL): once per
+   origin and id, delivered here, never sent on */
+static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
     wsc_forward_info fi;
+    wsc__win *w = wsc__origin_win(ctx, m->node);
     int n;
     char origin[65];
-    if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
     memcpy(origin, m->node.ptr, m->node.len);
     origin[m->node.len] = '\0';
-    n = wsc__win_seen(&p->win, m->msg_id, 0);
-    if (n < 0) {
-        ctx->st.fwd_dropped++;
-        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "message id far ahead of the window");
-        return;
-    }
-    if (n > 0) {
+    if (w && wsc__win_seen(w, m->msg_id, 1) != 0) { /* a jump: the origin restarted */
         ctx->st.fwd_duplicates++;
         wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
         return;
@@ -6374,6 +6417,606 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
     fi.msg_id = m->msg_id;
     fi.delivered = n;
     wsc__emit(ctx, c, WSC_EV_FORWARD, &fi);
+}
+
+/* -- Redis: the broker transport --
+   Two RESP connections on the loop: one publishes (PUBLISH, or XADD in stream mode,
+   pipelined), one is subscribed (SUBSCRIBE, or a chain of XREAD BLOCK from the last entry
+   delivered). A message is a FORWARD (FORWARDING FORMAT), followed with a secret by an
+   HMAC-SHA-256 of it under the secret. While Redis is not up (both connections ready),
+   messages go over the mesh if there is one, else they are dropped and counted. */
+enum { WSC__RS_SUBSCRIBE = 1, WSC__RS_MESSAGES, WSC__RS_LAST, WSC__RS_XINFO, WSC__RS_XREAD };
+#define WSC__REDIS_TOK 512
+#define WSC__REDIS_COUNT 8      /* stream entries per XREAD */
+
+/* redis[s]://[[user]:password@]host[:port][/db][?channel=NAME&mode=pubsub|stream&maxlen=N] */
+static int wsc__redis_url(wsc__redis *r, const char *url, const char **why) {
+    const char *p = url, *at, *hs, *he, *end, *q;
+    char tmp[32];
+    size_t n;
+    *why = "not redis://[[user]:password@]host[:port][/db][?channel=NAME&mode=pubsub|stream"
+           "&maxlen=N]";
+    if (strncmp(p, "redis://", 8) == 0) p += 8;
+    else if (strncmp(p, "rediss://", 9) == 0) { p += 9; r->tls = 1; }
+    else return WSC_ERR_ADDR;
+#ifndef WSCLUSTER_MBEDTLS
+    if (r->tls) { *why = "rediss:// needs a build with WSCLUSTER_MBEDTLS"; return WSC_ERR_ADDR; }
+#endif
+    end = p + strcspn(p, "/?");
+    at = NULL;
+    for (q = p; q < end; q++)
+        if (*q == '@') at = q;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon) { *why = "credentials must be [user]:password@"; return WSC_ERR_ADDR; }
+        if ((size_t)(colon - p) >= sizeof r->user || (size_t)(at - colon - 1) >= sizeof r->pass)
+            return WSC_ERR_ADDR;
+        memcpy(r->user, p, (size_t)(colon - p));
+        memcpy(r->pass, colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    if (*p == '[') { hs = p + 1; he = memchr(hs, ']', (size_t)(end - hs)); if (!he) return WSC_ERR_ADDR; p = he + 1; }
+    else { hs = p; he = p + strcspn(p, ":/?"); if (he > end) he = end; p = he; }
+    n = (size_t)(he - hs);
+    if (n == 0 || n >= sizeof r->host) return WSC_ERR_ADDR;
+    memcpy(r->host, hs, n);
+    r->port = 6379;
+    if (*p == ':') {
+        long v = strtol(p + 1, (char **)&q, 10);
+        if (q == p + 1 || v < 1 || v > 65535) return WSC_ERR_ADDR;
+        r->port = (int)v;
+        p = q;
+    }
+    if (*p == '/') {
+        long v = strtol(p + 1, (char **)&q, 10);
+        if (q != p + 1 && (v < 0 || v > 1000000)) return WSC_ERR_ADDR;
+        r->db = (int)v;
+        p = q;
+    }
+    if (*p != '\0' && *p != '?') return WSC_ERR_ADDR;
+    snprintf(r->channel, sizeof r->channel, "wscluster");
+    r->maxlen = 100000;
+    if (*p == '?') {
+        wsc_str qs;
+        qs.ptr = p + 1;
+        qs.len = strlen(p + 1);
+        if (wsc_query_get(qs, "channel", r->channel, sizeof r->channel) == 0 ||
+            (int)strlen(r->channel) == 0) {
+            *why = "channel must not be empty";
+            return WSC_ERR_ADDR;
+        }
+        if (!r->channel[0]) snprintf(r->channel, sizeof r->channel, "wscluster");
+        if (wsc_query_get(qs, "mode", tmp, sizeof tmp) >= 0) {
+            if (strcmp(tmp, "stream") == 0) r->stream = 1;
+            else if (strcmp(tmp, "pubsub") != 0) { *why = "mode is pubsub or stream"; return WSC_ERR_ADDR; }
+        }
+        if (wsc_query_get(qs, "maxlen", tmp, sizeof tmp) >= 0) {
+            unsigned long long v = strtoull(tmp, (char **)&q, 10);
+            if (!tmp[0] || *q || v == 0) { *why = "maxlen is a number of entries (> 0)"; return WSC_ERR_ADDR; }
+            r->maxlen = (uint64_t)v;
+        }
+    }
+    *why = NULL;
+    return 0;
+}
+
+static void wsc__redis_cmd(wsc_ctx *ctx, wsc__conn *c, int argc, const char *const *argv) {
+    size_t lens[8], n;
+    int i;
+    wsc__buf *b;
+    for (i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    n = wsc_resp_cmd(NULL, argc, argv, lens);
+    b = wsc__buf_new(ctx, n);
+    if (b) wsc_resp_cmd(b->data, argc, argv, lens);
+    wsc__q_give(ctx, c, b);
+}
+
+/* the backplane is up when both connections are ready: the switch is logged and counted */
+static void wsc__redis_state(wsc_ctx *ctx) {
+    wsc__redis *r = ctx->bp.redis;
+    int up = r->pub_ok && r->sub_ok;
+    ctx->st.bp_state = up ? 2 : 1;
+    if (up == r->was_up) return;
+    r->was_up = (unsigned char)up;
+    if (up) {
+        r->fails = 0;
+        wsc_log(ctx, WSC_LOG_INFO, "backplane: redis up (%s:%d, %s %s): messages go through it",
+                r->host, r->port, r->stream ? "stream" : "channel", r->channel);
+    } else {
+        wsc_log(ctx, WSC_LOG_WARN, "backplane: redis down: %s until it is back",
+                ctx->cl.npeers > 0 ? "messages go over the mesh" : "messages are dropped");
+    }
+}
+
+/* AUTH and SELECT, as configured: the number of replies they owe */
+static uint32_t wsc__redis_hello(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__redis *r = ctx->bp.redis;
+    char db[16];
+    uint32_t n = 0;
+    if (r->pass[0]) {
+        const char *a[3] = {"AUTH", r->user, r->pass};
+        if (r->user[0]) wsc__redis_cmd(ctx, c, 3, a);
+        else { a[1] = r->pass; wsc__redis_cmd(ctx, c, 2, a); }
+        n++;
+    }
+    if (r->db) {
+        const char *a[2] = {"SELECT", db};
+        snprintf(db, sizeof db, "%d", r->db);
+        wsc__redis_cmd(ctx, c, 2, a);
+        n++;
+    }
+    return n;
+}
+
+static void wsc__redis_xread(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__redis *r = ctx->bp.redis;
+    char block[16], count[8];
+    const char *a[7] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", NULL};
+    const char *b[8];
+    snprintf(block, sizeof block, "%d", ctx->cfg.heartbeat_ms);
+    snprintf(count, sizeof count, "%d", WSC__REDIS_COUNT);
+    memcpy(b, a, 6 * sizeof *a);
+    b[6] = r->channel;
+    b[7] = r->last_id[0] ? r->last_id : "$";
+    {
+        size_t lens[8], n;
+        int i;
+        wsc__buf *buf;
+        for (i = 0; i < 8; i++) lens[i] = strlen(b[i]);
+        n = wsc_resp_cmd(NULL, 8, b, lens);
+        buf = wsc__buf_new(ctx, n);
+        if (buf) wsc_resp_cmd(buf->data, 8, b, lens);
+        wsc__q_give(ctx, c, buf);
+    }
+    r->sub_step = WSC__RS_XREAD;
+}
+
+static void wsc__redis_up(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__redis *r = ctx->bp.redis;
+    c->state = WSC__OPEN;
+    c->last_rx = ctx->io.now;
+    if (wsc__id(ctx, c) == r->pub) {
+        const char *ping[1] = {"PING"};
+        r->pub_hs = wsc__redis_hello(ctx, c) + 1;
+        wsc__redis_cmd(ctx, c, 1, ping);
+        r->pub_rx = ctx->io.now;
+        return;
+    }
+    r->sub_hs = wsc__redis_hello(ctx, c);
+    r->sub_rx = r->last_ping = ctx->io.now;
+    if (!r->stream) {
+        const char *a[2] = {"SUBSCRIBE", r->channel};
+        wsc__redis_cmd(ctx, c, 2, a);
+        r->sub_step = WSC__RS_SUBSCRIBE;
+    } else if (r->last_id[0]) { /* resuming: was history trimmed past what we delivered? */
+        const char *a[3] = {"XINFO", "STREAM", r->channel};
+        wsc__redis_cmd(ctx, c, 3, a);
+        r->sub_step = WSC__RS_XINFO;
+    } else { /* the first time: from the stream's last entry on */
+        const char *a[6] = {"XREVRANGE", r->channel, "+", "-", "COUNT", "1"};
+        wsc__redis_cmd(ctx, c, 6, a);
+        r->sub_step = WSC__RS_LAST;
+    }
+}
+
+/* a message off Redis: checked, parsed, delivered once */
+static void wsc__redis_arrived(wsc_ctx *ctx, const char *p, size_t n) {
+    wsc__redis *r = ctx->bp.redis;
+    wsc_link_msg m;
+    const char *why = "not signed with this cluster's secret";
+    if (ctx->cfg.secret) {
+        unsigned char tag[32];
+        if (n < 32) goto bad;
+        n -= 32;
+        wsc_hmac_sha256(ctx->cfg.secret, strlen(ctx->cfg.secret), p, n, tag);
+        if (!wsc__proof_eq(tag, (const unsigned char *)p + n)) goto bad;
+    }
+    if (wsc_link_parse((const unsigned char *)p, n, &m, &why) < 0) goto bad;
+    why = "not a FORWARD";
+    if (m.type != WSC_LINK_FORWARD) goto bad;
+    if (wsc__seq(m.node, ctx->node)) return; /* our own, back from the channel */
+    ctx->st.bp_in++;
+    wsc__bp_deliver(ctx, NULL, &m);
+    return;
+bad:
+    ctx->st.bp_bad++;
+    if (!r->bad_logged) { /* once: a forger, or an instance with another secret */
+        r->bad_logged = 1;
+        wsc_log(ctx, WSC_LOG_WARN, "backplane: a message on redis %s was refused (%s); is the "
+                "secret the same on every instance? (logged once; counted in bp_bad)",
+                r->channel, why);
+    }
+}
+
+/* stream entries [[id, [field, value, ...]], ...] from tok: each one's "d" delivered */
+static void wsc__redis_entries(wsc_ctx *ctx, const wsc_resp_tok *t, size_t nt, size_t i,
+                               int64_t count) {
+    wsc__redis *r = ctx->bp.redis;
+    for (; count > 0 && i + 2 < nt; count--) {
+        int64_t f, k;
+        if (t[i].type != '*' || t[i].n != 2 || t[i + 1].type != '$' || t[i + 2].type != '*') return;
+        f = t[i + 2].n;
+        if (t[i + 1].len < sizeof r->last_id) {
+            memcpy(r->last_id, t[i + 1].ptr, t[i + 1].len);
+            r->last_id[t[i + 1].len] = '\0';
+        }
+        i += 3;
+        for (k = 0; k + 1 < f && i + 1 < nt; k += 2, i += 2)
+            if (t[i].len == 1 && t[i].ptr[0] == 'd' && t[i + 1].type == '$')
+                wsc__redis_arrived(ctx, t[i + 1].ptr, t[i + 1].len);
+    }
+}
+
+/* "ms-seq" ids: a < b */
+static int wsc__redis_id_lt(const char *a, size_t al, const char *b) {
+    unsigned long long am, as = 0, bm, bs = 0;
+    char x[48];
+    if (al >= sizeof x) return 0;
+    memcpy(x, a, al);
+    x[al] = '\0';
+    if (sscanf(x, "%llu-%llu", &am, &as) < 1 || sscanf(b, "%llu-%llu", &bm, &bs) < 1) return 0;
+    return am < bm || (am == bm && as < bs);
+}
+
+static void wsc__redis_sub_reply(wsc_ctx *ctx, wsc__conn *c, const wsc_resp_tok *t, size_t nt) {
+    wsc__redis *r = ctx->bp.redis;
+    size_t i;
+    r->sub_rx = ctx->io.now;
+    if (r->sub_hs > 0) {
+        r->sub_hs--;
+        if (t[0].type == '-') {
+            wsc_log(ctx, WSC_LOG_ERROR, "backplane: redis refused AUTH/SELECT: %.*s",
+                    (int)t[0].len, t[0].ptr);
+            wsc__lose(ctx, c, WSC_ERR_HANDSHAKE, "redis refused AUTH/SELECT");
+        }
+        return;
+    }
+    if (t[0].type == '-') {
+        wsc_log(ctx, WSC_LOG_ERROR, "backplane: redis: %s %s: %.*s",
+                r->sub_step == WSC__RS_SUBSCRIBE ? "SUBSCRIBE" : r->sub_step == WSC__RS_XINFO
+                ? "XINFO STREAM" : r->sub_step == WSC__RS_LAST ? "XREVRANGE" : "XREAD",
+                r->channel, (int)t[0].len, t[0].ptr);
+        if (r->sub_step == WSC__RS_XINFO) { /* no stream yet: nothing was trimmed */
+            wsc__redis_xread(ctx, c);
+            r->sub_ok = 1;
+            wsc__redis_state(ctx);
+            return;
+        }
+        wsc__lose(ctx, c, WSC_ERR_PROTO, "redis refused the subscription");
+        return;
+    }
+    switch (r->sub_step) {
+    case WSC__RS_SUBSCRIBE:
+        if (t[0].type == '*' && nt >= 2 && t[1].len == 9 && memcmp(t[1].ptr, "subscribe", 9) == 0) {
+            r->sub_step = WSC__RS_MESSAGES;
+            r->sub_ok = 1;
+            wsc__redis_state(ctx);
+        }
+        return;
+    case WSC__RS_MESSAGES: /* ["message", channel, payload] or ["pong", ""] */
+        if (t[0].type == '*' && t[0].n == 3 && nt == 4 && t[1].len == 7 &&
+            memcmp(t[1].ptr, "message", 7) == 0 && t[3].type == '$')
+            wsc__redis_arrived(ctx, t[3].ptr, t[3].len);
+        return;
+    case WSC__RS_LAST: /* XREVRANGE: [] or [[id, fields]] */
+        snprintf(r->last_id, sizeof r->last_id, "0-0");
+        if (t[0].type == '*' && t[0].n == 1 && nt > 2 && t[2].type == '$' &&
+            t[2].len < sizeof r->last_id) {
+            memcpy(r->last_id, t[2].ptr, t[2].len);
+            r->last_id[t[2].len] = '\0';
+        }
+        wsc__redis_xread(ctx, c);
+        r->sub_ok = 1;
+        wsc__redis_state(ctx);
+        return;
+    case WSC__RS_XINFO: { /* field/value pairs: did trimming pass our last entry? */
+        int gap = 0;
+        for (i = 1; i + 1 < nt; i++) {
+            if (t[i].type != '$') continue;
+            if (t[i].len == 20 && memcmp(t[i].ptr, "max-deleted-entry-id", 20) == 0 &&
+                t[i + 1].type == '$')
+                gap = wsc__redis_id_lt(r->last_id, strlen(r->last_id), "0-0") ||
+                      !wsc__redis_id_lt(t[i + 1].ptr, t[i + 1].len, r->last_id);
+            else if (t[i].len == 11 && memcmp(t[i].ptr, "first-entry", 11) == 0 &&
+                     i + 3 < nt && t[i + 1].type == '*' && t[i + 3].type == '$' && !gap)
+                gap = gap || 0; /* Redis 6 has no max-deleted-entry-id: see below */
+        }
+        if (gap) {
+            char since[48];
+            snprintf(since, sizeof since, "%s", r->last_id);
+            wsc_log(ctx, WSC_LOG_WARN, "backplane: redis stream %s was trimmed past entry %s "
+                    "(maxlen=%llu): messages since then are lost", r->channel, since,
+                    (unsigned long long)r->maxlen);
+            ctx->st.fwd_dropped++;
+            wsc__drop_ev(ctx, NULL, "history trimmed", "redis", 0, 0);
+        }
+        wsc__redis_xread(ctx, c);
+        r->sub_ok = 1;
+        wsc__redis_state(ctx);
+        return;
+    }
+    case WSC__RS_XREAD: /* nil (BLOCK timed out) or [[stream, entries]] */
+        if (t[0].type == '*' && nt > 3 && t[1].type == '*' && t[3].type == '*')
+            wsc__redis_entries(ctx, t, nt, 4, t[3].n);
+        if (c->state == WSC__OPEN) wsc__redis_xread(ctx, c);
+        return;
+    default:
+        return;
+    }
+}
+
+static void wsc__redis_pub_reply(wsc_ctx *ctx, wsc__conn *c, const wsc_resp_tok *t) {
+    wsc__redis *r = ctx->bp.redis;
+    r->pub_rx = ctx->io.now;
+    if (r->pub_hs > 0) {
+        if (t[0].type == '-') {
+            wsc_log(ctx, WSC_LOG_ERROR, "backplane: redis refused AUTH/SELECT: %.*s",
+                    (int)t[0].len, t[0].ptr);
+            wsc__lose(ctx, c, WSC_ERR_HANDSHAKE, "redis refused AUTH/SELECT");
+            return;
+        }
+        if (--r->pub_hs == 0) {
+            r->pub_ok = 1;
+            wsc__redis_state(ctx);
+        }
+        return;
+    }
+    if (r->pub_due == 0) {
+        wsc__lose(ctx, c, WSC_ERR_PROTO, "a redis reply to nothing");
+        return;
+    }
+    r->pub_due--;
+    if (t[0].type == '-')
+        wsc_log(ctx, WSC_LOG_WARN, "backplane: redis: %s %s: %.*s", r->pub_cmd, r->channel,
+                (int)t[0].len, t[0].ptr);
+}
+
+static void wsc__redis_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
+    wsc__redis *r = ctx->bp.redis;
+    size_t at = 0, most = WSC__REDIS_COUNT * (size_t)(ctx->cfg.max_message + WSC__LINK_OVERHEAD + 64);
+    wsc_resp_tok *tok = (wsc_resp_tok *)(r + 1);
+    int pub = wsc__id(ctx, c) == r->pub;
+    if (wsc__in_add(ctx, c, p, n, most) < 0) {
+        wsc__lose(ctx, c, WSC_ERR_LIMIT, "no room for a redis reply (max_memory)");
+        return;
+    }
+    c->busy = 1; /* the replies point into its buffer */
+    while (c->state == WSC__OPEN) {
+        size_t nt;
+        int64_t k = wsc_resp_parse(c->in + at, c->in_len - at,
+                                   (size_t)ctx->cfg.max_message + WSC__LINK_OVERHEAD + 64, tok,
+                                   WSC__REDIS_TOK, &nt);
+        if (k == 0) break;
+        if (k < 0) {
+            wsc_log(ctx, WSC_LOG_ERROR, "backplane: a malformed reply from redis %s",
+                    wsc__peer_s(ctx, c));
+            wsc__lose(ctx, c, WSC_ERR_PROTO, "malformed redis reply");
+            break;
+        }
+        at += (size_t)k;
+        if (pub) wsc__redis_pub_reply(ctx, c, tok);
+        else wsc__redis_sub_reply(ctx, c, tok, nt);
+    }
+    c->busy = 0;
+    if (c->state != WSC__OPEN) return;
+    if (at == c->in_len) wsc__in_release(ctx, c);
+    else if (at) {
+        memmove(c->in, c->in + at, c->in_len - at);
+        c->in_len -= at;
+    }
+}
+
+/* heartbeat: the subscriber is pinged (pubsub) or answers its XREAD BLOCK (stream) every
+   heartbeat_ms; silent for heartbeat_timeout_ms more, a connection is given up */
+static void wsc__redis_tick(wsc_ctx *ctx, wsc__conn *c, int64_t now) {
+    wsc__redis *r = ctx->bp.redis;
+    int64_t hb = ctx->cfg.heartbeat_ms, to = ctx->cfg.heartbeat_timeout_ms;
+    if (c->state != WSC__OPEN) return;
+    if (wsc__id(ctx, c) == r->pub) {
+        if ((r->pub_due > 0 || r->pub_hs > 0) && now - r->pub_rx > to)
+            wsc__lose(ctx, c, WSC_ERR_TIMEOUT, "redis does not answer (heartbeat_timeout_ms)");
+        else if (r->pub_due == 0 && r->pub_ok && now - r->pub_rx >= hb) {
+            const char *ping[1] = {"PING"};
+            wsc__redis_cmd(ctx, c, 1, ping);
+            r->pub_due++;
+            r->pub_cmd = "PING";
+            r->pub_rx = now;
+        }
+        return;
+    }
+    if (now - r->sub_rx > (r->stream ? hb : 0) + to) {
+        wsc__lose(ctx, c, WSC_ERR_TIMEOUT, "redis silent (heartbeat_timeout_ms)");
+    } else if (!r->stream && r->sub_ok && now - r->last_ping >= hb) {
+        const char *ping[1] = {"PING"};
+        wsc__redis_cmd(ctx, c, 1, ping);
+        r->last_ping = now;
+    }
+}
+
+static void wsc__redis_lost(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
+    (void)err;
+    wsc_log(ctx, WSC_LOG_INFO, "backplane: redis connection %s lost: %s", wsc__peer_s(ctx, c),
+            why ? why : "closed");
+}
+
+static void wsc__redis_closed(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__redis *r = ctx->bp.redis;
+    wsc_id id = wsc__id(ctx, c);
+    int64_t d = 500;
+    int k;
+    if (!r) return;
+    if (id == r->pub) { r->pub = 0; r->pub_ok = 0; r->pub_due = 0; r->pub_hs = 0; }
+    if (id == r->sub) { r->sub = 0; r->sub_ok = 0; r->sub_hs = 0; }
+    if (!r->was_up) r->fails++;
+    for (k = 1; k < r->fails && d < ctx->cfg.reconnect_max_ms; k++) d *= 2;
+    if (d > ctx->cfg.reconnect_max_ms) d = ctx->cfg.reconnect_max_ms;
+    r->next_try = ctx->io.now + d / 2 + (int64_t)(wsc__rand(ctx) % (uint64_t)(d / 2 + 1));
+    wsc__redis_state(ctx);
+}
+
+static void wsc__redis_shed(wsc_ctx *ctx, wsc__conn *c) {
+    wsc__lose(ctx, c, WSC_ERR_LIMIT, "over the memory budget");
+}
+
+static const wsc__proto_vt wsc__redis_vt = {wsc__redis_up, wsc__redis_bytes, wsc__redis_tick,
+                                            wsc__redis_lost, wsc__redis_closed, wsc__redis_shed};
+
+static void wsc__redis_dial(wsc_ctx *ctx, wsc_id *slot) {
+    wsc__redis *r = ctx->bp.redis;
+    wsc__conn *c;
+    int e = wsc__io_dial(ctx, r->host, r->port, WSC_PROTO_TCP, r->tls, &wsc__redis_vt, &r->own, &c);
+    if (e < 0) {
+        if (!r->down_logged)
+            wsc_log(ctx, WSC_LOG_WARN, "backplane: cannot connect to redis %s:%d: %s", r->host,
+                    r->port, wsc_strerror(e));
+        r->down_logged = 1;
+        r->fails++;
+        r->next_try = ctx->io.now + ctx->cfg.reconnect_max_ms;
+        return;
+    }
+    r->down_logged = 0;
+    c->internal = 1;
+    c->cls = WSC_SUBSCRIBER;
+    wsc__ev_sync(ctx, c);
+    *slot = wsc__id(ctx, c);
+}
+
+static void wsc__redis_timer(wsc_ctx *ctx, void *arg) {
+    wsc__redis *r = ctx->bp.redis;
+    (void)arg;
+    if (ctx->shutting || ctx->io.now < r->next_try) return;
+    if (!wsc__get(ctx, r->pub)) wsc__redis_dial(ctx, &r->pub);
+    if (!wsc__get(ctx, r->sub) && ctx->io.now >= r->next_try) wsc__redis_dial(ctx, &r->sub);
+}
+
+/* 0: published; WSC_ERR_STATE: Redis is not up; else no room */
+static int wsc__redis_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
+    wsc__redis *r = ctx->bp.redis;
+    wsc__conn *c = wsc__get(ctx, r->pub);
+    char maxlen[24];
+    const char *argv[7];
+    size_t lens[7], n, tag = ctx->cfg.secret ? 32 : 0, total, off;
+    int argc, i;
+    wsc__buf *b;
+    if (!r->pub_ok || !r->sub_ok || !c || c->state != WSC__OPEN) return WSC_ERR_STATE;
+    if (r->pub_due >= WSC__REDIS_DUE || wsc__q_full(c)) return WSC_ERR_SLOW;
+    n = wsc__encode_forward(m, NULL);
+    if (n == 0) return WSC_ERR_INVAL;
+    if (r->stream) {
+        snprintf(maxlen, sizeof maxlen, "%llu", (unsigned long long)r->maxlen);
+        argv[0] = "XADD"; argv[1] = r->channel; argv[2] = "MAXLEN"; argv[3] = "~";
+        argv[4] = maxlen; argv[5] = "*"; argv[6] = "d";
+        argc = 7;
+    } else {
+        argv[0] = "PUBLISH"; argv[1] = r->channel;
+        argc = 2;
+    }
+    for (i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    if (r->stream) { /* XADD ... d <message>: the message is the eighth argument */
+        const char *a8[8];
+        size_t l8[8];
+        memcpy(a8, argv, sizeof argv);
+        memcpy(l8, lens, sizeof lens);
+        a8[7] = NULL;
+        l8[7] = n + tag;
+        total = wsc_resp_cmd(NULL, 8, a8, l8);
+        b = wsc__buf_new(ctx, total);
+        if (!b) return WSC_ERR_NOMEM;
+        wsc_resp_cmd(b->data, 8, a8, l8);
+    } else {
+        argv[2] = NULL;
+        lens[2] = n + tag;
+        total = wsc_resp_cmd(NULL, 3, argv, lens);
+        b = wsc__buf_new(ctx, total);
+        if (!b) return WSC_ERR_NOMEM;
+        wsc_resp_cmd(b->data, 3, argv, lens);
+    }
+    off = total - 2 - (n + tag);
+    wsc__encode_forward(m, b->data + off);
+    if (tag)
+        wsc_hmac_sha256(ctx->cfg.secret, strlen(ctx->cfg.secret), b->data + off, n,
+                        b->data + off + n);
+    if (wsc__q_give(ctx, c, b) < 0) return WSC_ERR_NOMEM;
+    if (r->pub_due++ == 0) r->pub_rx = ctx->io.now;
+    r->pub_cmd = r->stream ? "XADD" : "PUBLISH";
+    ctx->st.bp_out++;
+    return 0;
+}
+
+static int wsc__redis_init(wsc_ctx *ctx) {
+    wsc__redis *r;
+    const char *why;
+    r = (wsc__redis *)wsc__alloc(ctx, sizeof *r + WSC__REDIS_TOK * sizeof(wsc_resp_tok));
+    if (!r) return WSC_ERR_NOMEM;
+    memset(r, 0, sizeof *r);
+    ctx->bp.redis = r;
+    if (wsc__redis_url(r, ctx->cfg.backplane, &why) < 0) {
+        wsc_log(ctx, WSC_LOG_ERROR, "backplane '%s': %s", ctx->cfg.backplane, why);
+        return WSC_ERR_INVAL;
+    }
+    r->own.max = 2;
+    r->own.max_pending = 2 * ctx->cfg.max_pending;
+    r->timer = wsc__timer_add(ctx, 100, 1, wsc__redis_timer, NULL, 1);
+    ctx->st.bp_state = 1;
+    if (!ctx->cfg.secret)
+        wsc_log(ctx, WSC_LOG_WARN, "backplane: NO CLUSTER SECRET: whoever can PUBLISH on redis "
+                "%s:%d can send to every client (set the secret option)", r->host, r->port);
+    return r->timer < 0 ? r->timer : 0;
+}
+
+/* wsc_shutdown: the broker connections go at once (no close handshake to wait for) */
+static void wsc__bp_shutdown(wsc_ctx *ctx) {
+    wsc__redis *r = ctx->bp.redis;
+    wsc__conn *c;
+    if (!r) return;
+    if ((c = wsc__get(ctx, r->pub)) != NULL) wsc__kill(ctx, c);
+    if ((c = wsc__get(ctx, r->sub)) != NULL) wsc__kill(ctx, c);
+}
+
+/* the one path of every cluster-wide send: this instance's clients, then the transport.
+   The count of local clients it was queued for. */
+static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
+    int local;
+    m->node.ptr = ctx->node;
+    m->node.len = strlen(ctx->node);
+    m->msg_id = ++ctx->bp.msg_seq;
+    local = wsc__dl_local(ctx, m);
+    if (local < 0) local = 0; /* a named selector may exist on the other instances only */
+    if (m->target == WSC_TGT_CONN && wsc__seq(m->conn_node, ctx->node)) return local;
+    if (!ctx->cl.on) return local;
+    if (ctx->bp.redis) { /* Redis first; the mesh is its standby when there is one */
+        int r = wsc__redis_publish(ctx, m);
+        if (r == 0) return local;
+        if (ctx->cl.npeers == 0) {
+            wsc__drop(ctx, NULL, r == WSC_ERR_STATE ? "backplane down" : "backplane queue full",
+                      "redis", m->msg_id);
+            return local;
+        }
+    }
+    ctx->bp.tp->publish(ctx, m);
+    return local;
+}
+
+/* a message from another instance on link c, from peer p: the link's own window first (a
+   link that jumps is closed), then the origin's */
+static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_link_msg *m) {
+    int n;
+    char origin[65];
+    if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
+    n = wsc__win_seen(&p->win, m->msg_id, 0);
+    if (n < 0) {
+        ctx->st.fwd_dropped++;
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "message id far ahead of the window");
+        return;
+    }
+    if (n > 0) {
+        memcpy(origin, m->node.ptr, m->node.len);
+        origin[m->node.len] = '\0';
+        ctx->st.fwd_duplicates++;
+        wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
+        return;
+    }
+    wsc__bp_deliver(ctx, c, m);
 }
 
 /* -- wsc_post: jobs cross threads as one pointer written to a pipe (atomic, < PIPE_BUF) -- */
@@ -6475,6 +7118,11 @@ static int wsc__bp_init(wsc_ctx *ctx) {
     struct timespec ts;
     ctx->bp.tp = &wsc__mesh;
     ctx->cl.arrived = wsc__bp_arrived;
+    if (ctx->cl.on) {
+        ctx->bp.origins = (wsc__origin *)wsc__alloc(ctx, WSC_MAX_ORIGINS * sizeof *ctx->bp.origins);
+        if (!ctx->bp.origins) return WSC_ERR_NOMEM;
+    }
+    if (ctx->cfg.backplane && wsc__redis_init(ctx) < 0) return WSC_ERR_INVAL;
     clock_gettime(CLOCK_REALTIME, &ts);
     /* ids grow across restarts, so peers' duplicate windows stay valid */
     ctx->bp.msg_seq = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
@@ -6492,6 +7140,10 @@ static int wsc__bp_init(wsc_ctx *ctx) {
 }
 
 static void wsc__bp_free(wsc_ctx *ctx) {
+    wsc__free(ctx, ctx->bp.redis);
+    wsc__free(ctx, ctx->bp.origins);
+    ctx->bp.redis = NULL;
+    ctx->bp.origins = NULL;
     if (ctx->bp.wake[0] >= 0) {
         unsigned char *job;
         wsc__watch_del(ctx, ctx->bp.wake[0]);
@@ -6621,6 +7273,7 @@ WSC_DEF int wsc_shutdown(wsc_ctx *ctx, int code, int timeout_ms) {
     if (ctx->depth > 0) return WSC_ERR_STATE;
     ctx->shutting = 1; /* no more accepting, dialling or reconnecting */
     wsc__io_unlisten(ctx);
+    wsc__bp_shutdown(ctx);
     n = wsc_close_all(ctx, code ? code : 1001, "going away");
     until = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : ctx->cfg.close_timeout_ms);
     while (ctx->io.nconns > 0 && wsc_now_ms() < until) {
@@ -6753,7 +7406,7 @@ WSC_DEF int wsc_ping(wsc_ctx *ctx, wsc_id id, const void *data, size_t len) {
 WSC_DEF int wsc_close(wsc_ctx *ctx, wsc_id id, int code, const char *reason) {
     wsc__conn *c = wsc__get(ctx, id);
     size_t rl = reason ? strlen(reason) : 0;
-    if (!c) return WSC_ERR_STALE;
+    if (!c || c->internal) return WSC_ERR_STALE;
     if (code == 0) code = 1000;
     if (!wsc__close_code_ok(code) || rl > 123) return WSC_ERR_INVAL;
     return wsc__pr_close(ctx, c, code, reason, rl);
@@ -6764,7 +7417,7 @@ WSC_DEF int wsc_close_all(wsc_ctx *ctx, int code, const char *reason) {
     int n = 0;
     for (i = 0; ctx && i < ctx->io.hi; i++) {
         wsc__conn *c = ctx->io.slots[i];
-        if (!c) continue;
+        if (!c || c->internal) continue;
         if (c->state == WSC__OPEN) n++;
         wsc_close(ctx, wsc__id(ctx, c), code, reason);
     }

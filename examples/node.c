@@ -46,10 +46,12 @@ static opt opts[] = {
      "/send, /clients, /stats need it (Bearer or token=) [none: open]", 0},
     {"max-memory", "WSCLUSTER_MAX_MEMORY", "268435456",
      "bytes of message data all connections may hold together (see README)", 0},
+    {"backplane", "WSCLUSTER_BACKPLANE", "",
+     "redis://[[user]:password@]host:port[/db][?channel=NAME&mode=pubsub|stream&maxlen=N]", 0},
 };
 enum { O_LISTEN, O_TCP, O_ID, O_MAXMSG, O_MAXCLI, O_LOG, O_HSTO, O_PING, O_PENDING, O_PEERS,
        O_ADV, O_SECRET, O_HB, O_HBTO, O_REFRESH, O_CERT, O_KEY, O_CA, O_INSECURE, O_ORIGINS,
-       O_TOKEN, O_MAXMEM, O_N };
+       O_TOKEN, O_MAXMEM, O_BACKPLANE, O_N };
 
 static volatile sig_atomic_t g_stop, g_hup;
 static void on_signal(int sig) {
@@ -255,7 +257,9 @@ static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
              "\"dropped\":%llu,\"closed_slow\":%llu,\"closed_memory\":%llu},"
              "\"memory\":{\"held\":%llu,\"peak\":%llu,\"max\":%llu},\"accepted\":%llu,\"refused\":%llu,"
              "\"protocol_errors\":%llu,\"forwarded\":{\"out\":%llu,\"in\":%llu,"
-             "\"dropped\":%llu,\"duplicates\":%llu},\"peers\":[",
+             "\"dropped\":%llu,\"duplicates\":%llu},\"backplane\":{\"kind\":\"%s\","
+             "\"state\":\"%s\",\"published\":%llu,\"received\":%llu,\"refused\":%llu},"
+             "\"peers\":[",
              idj, (unsigned long long)st.conns[WSC_CLIENT],
              (unsigned long long)st.conns[WSC_SUBSCRIBER],
              (unsigned long long)st.conns[WSC_OBSERVABLE], (unsigned long long)st.msgs_in,
@@ -265,7 +269,10 @@ static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
              (unsigned long long)n->max_memory, (unsigned long long)st.accepted,
              (unsigned long long)st.refused, (unsigned long long)st.proto_errors,
              (unsigned long long)st.fwd_out, (unsigned long long)st.fwd_in,
-             (unsigned long long)st.fwd_dropped, (unsigned long long)st.fwd_duplicates);
+             (unsigned long long)st.fwd_dropped, (unsigned long long)st.fwd_duplicates,
+             st.bp_state ? "redis" : "mesh", st.bp_state == 2 ? "up" : st.bp_state ? "down" : "-",
+             (unsigned long long)st.bp_out, (unsigned long long)st.bp_in,
+             (unsigned long long)st.bp_bad);
     for (i = 0; i < np && i < 64; i++) {
         char u[400], nd[160];
         json_str(u, sizeof u, peers[i].url);
@@ -439,6 +446,7 @@ int main(int argc, char **argv) {
     cfg.peers_file = opts[O_PEERS].val[0] ? opts[O_PEERS].val : NULL;
     cfg.advertise = opts[O_ADV].val[0] ? opts[O_ADV].val : NULL;
     cfg.secret = opts[O_SECRET].val[0] ? opts[O_SECRET].val : NULL;
+    cfg.backplane = opts[O_BACKPLANE].val[0] ? opts[O_BACKPLANE].val : NULL;
     cfg.heartbeat_ms = (int)num(O_HB, 1, 3600000);
     cfg.heartbeat_timeout_ms = (int)num(O_HBTO, 1, 3600000);
     cfg.refresh_ms = (int)num(O_REFRESH, 1, 86400000);
