@@ -97,7 +97,7 @@ test: deps
 	sh tests/run.sh
 
 demo: deps $(B)/wscluster-node
-	sh examples/demo.sh
+	BACKPLANE=$(BACKPLANE) sh examples/demo.sh
 
 clean:
 	rm -rf $(B)

@@ -2736,6 +2736,8 @@ typedef struct wsc__redis {
     int fails, timer;
     int64_t next_try, sub_rx, pub_rx, last_ping;
     char last_id[48];           /* stream: the last entry delivered ("" none yet) */
+    uint64_t ord;               /* stream: its number (entries-added counts from 1) ... */
+    unsigned char ord_ok;       /* ... when known (Redis 7) */
     unsigned char bad_logged, down_logged, was_up;
     wsc__owner own;             /* counts its connections in their room (2) */
 } wsc__redis;
@@ -6425,7 +6427,7 @@ static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
    delivered). A message is a FORWARD (FORWARDING FORMAT), followed with a secret by an
    HMAC-SHA-256 of it under the secret. While Redis is not up (both connections ready),
    messages go over the mesh if there is one, else they are dropped and counted. */
-enum { WSC__RS_SUBSCRIBE = 1, WSC__RS_MESSAGES, WSC__RS_LAST, WSC__RS_XINFO, WSC__RS_XREAD };
+enum { WSC__RS_SUBSCRIBE = 1, WSC__RS_MESSAGES, WSC__RS_XINFO, WSC__RS_XREAD };
 #define WSC__REDIS_TOK 512
 #define WSC__REDIS_COUNT 8      /* stream entries per XREAD */
 
@@ -6447,7 +6449,7 @@ static int wsc__redis_url(wsc__redis *r, const char *url, const char **why) {
     for (q = p; q < end; q++)
         if (*q == '@') at = q;
     if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *colon = (const char *)memchr(p, ':', (size_t)(at - p));
         if (!colon) { *why = "credentials must be [user]:password@"; return WSC_ERR_ADDR; }
         if ((size_t)(colon - p) >= sizeof r->user || (size_t)(at - colon - 1) >= sizeof r->pass)
             return WSC_ERR_ADDR;
@@ -6455,8 +6457,17 @@ static int wsc__redis_url(wsc__redis *r, const char *url, const char **why) {
         memcpy(r->pass, colon + 1, (size_t)(at - colon - 1));
         p = at + 1;
     }
-    if (*p == '[') { hs = p + 1; he = memchr(hs, ']', (size_t)(end - hs)); if (!he) return WSC_ERR_ADDR; p = he + 1; }
-    else { hs = p; he = p + strcspn(p, ":/?"); if (he > end) he = end; p = he; }
+    if (*p == '[') { /* an IPv6 literal */
+        hs = p + 1;
+        he = (const char *)memchr(hs, ']', (size_t)(end - hs));
+        if (!he) return WSC_ERR_ADDR;
+        p = he + 1;
+    } else {
+        hs = p;
+        he = p + strcspn(p, ":/?");
+        if (he > end) he = end;
+        p = he;
+    }
     n = (size_t)(he - hs);
     if (n == 0 || n >= sizeof r->host) return WSC_ERR_ADDR;
     memcpy(r->host, hs, n);
@@ -6588,14 +6599,10 @@ static void wsc__redis_up(wsc_ctx *ctx, wsc__conn *c) {
         const char *a[2] = {"SUBSCRIBE", r->channel};
         wsc__redis_cmd(ctx, c, 2, a);
         r->sub_step = WSC__RS_SUBSCRIBE;
-    } else if (r->last_id[0]) { /* resuming: was history trimmed past what we delivered? */
+    } else { /* the first time: from the stream's end on; resuming: what did we miss? */
         const char *a[3] = {"XINFO", "STREAM", r->channel};
         wsc__redis_cmd(ctx, c, 3, a);
         r->sub_step = WSC__RS_XINFO;
-    } else { /* the first time: from the stream's last entry on */
-        const char *a[6] = {"XREVRANGE", r->channel, "+", "-", "COUNT", "1"};
-        wsc__redis_cmd(ctx, c, 6, a);
-        r->sub_step = WSC__RS_LAST;
     }
 }
 
@@ -6640,6 +6647,7 @@ static void wsc__redis_entries(wsc_ctx *ctx, const wsc_resp_tok *t, size_t nt, s
             memcpy(r->last_id, t[i + 1].ptr, t[i + 1].len);
             r->last_id[t[i + 1].len] = '\0';
         }
+        r->ord++;
         i += 3;
         for (k = 0; k + 1 < f && i + 1 < nt; k += 2, i += 2)
             if (t[i].len == 1 && t[i].ptr[0] == 'd' && t[i + 1].type == '$')
@@ -6647,15 +6655,59 @@ static void wsc__redis_entries(wsc_ctx *ctx, const wsc_resp_tok *t, size_t nt, s
     }
 }
 
-/* "ms-seq" ids: a < b */
-static int wsc__redis_id_lt(const char *a, size_t al, const char *b) {
+/* stream ids "ms-seq": a < b */
+static int wsc__redis_id_lt(const char *a, size_t al, const char *b, size_t bl) {
     unsigned long long am, as = 0, bm, bs = 0;
-    char x[48];
-    if (al >= sizeof x) return 0;
+    char x[48], y[48];
+    if (al >= sizeof x || bl >= sizeof y) return 0;
     memcpy(x, a, al);
     x[al] = '\0';
-    if (sscanf(x, "%llu-%llu", &am, &as) < 1 || sscanf(b, "%llu-%llu", &bm, &bs) < 1) return 0;
+    memcpy(y, b, bl);
+    y[bl] = '\0';
+    if (sscanf(x, "%llu-%llu", &am, &as) < 1 || sscanf(y, "%llu-%llu", &bm, &bs) < 1) return 0;
     return am < bm || (am == bm && as < bs);
+}
+
+static uint64_t wsc__redis_num(wsc_str s) {
+    uint64_t v = 0;
+    size_t i;
+    for (i = 0; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++)
+        v = v * 10 + (uint64_t)(s.ptr[i] - '0');
+    return v;
+}
+
+/* XINFO STREAM, attaching: start after its last entry, knowing that entry's number (Redis
+   7's entries-added). Resuming, or behind: entries numbered from entries-added - length +
+   1 are still there; any before that and after ours were trimmed: a gap, counted. Redis 6
+   has no entries-added: a first entry newer than ours is then reported, uncounted (it may
+   also be only ours that went). */
+static void wsc__redis_xinfo(wsc_ctx *ctx, wsc_str len, wsc_str added, wsc_str lastg,
+                             wsc_str first) {
+    wsc__redis *r = ctx->bp.redis;
+    uint64_t n = wsc__redis_num(len), e = wsc__redis_num(added), lost = 0;
+    int gap = 0;
+    if (!r->last_id[0]) {
+        snprintf(r->last_id, sizeof r->last_id, "%.*s",
+                 (int)(lastg.len && lastg.len < sizeof r->last_id ? lastg.len : 3),
+                 lastg.len ? lastg.ptr : "0-0");
+        r->ord = e;
+        r->ord_ok = added.len > 0;
+        return;
+    }
+    if (added.len && r->ord_ok && e >= n && e - n > r->ord) {
+        lost = e - n - r->ord;
+        gap = 1;
+    } else if (!added.len && first.len &&
+               wsc__redis_id_lt(r->last_id, strlen(r->last_id), first.ptr, first.len)) {
+        gap = 1;
+    }
+    if (added.len) r->ord = e - n > r->ord ? e - n : r->ord; /* numbered from what is left */
+    if (!gap) return;
+    wsc_log(ctx, WSC_LOG_WARN, "backplane: redis stream %s was trimmed past entry %s "
+            "(maxlen=%llu): %s%llu message(s) lost", r->channel, r->last_id,
+            (unsigned long long)r->maxlen, lost ? "" : "some ", (unsigned long long)lost);
+    ctx->st.fwd_dropped += lost ? lost : 1;
+    wsc__drop_ev(ctx, NULL, "history trimmed", "redis", 0, lost);
 }
 
 static void wsc__redis_sub_reply(wsc_ctx *ctx, wsc__conn *c, const wsc_resp_tok *t, size_t nt) {
@@ -6672,11 +6724,16 @@ static void wsc__redis_sub_reply(wsc_ctx *ctx, wsc__conn *c, const wsc_resp_tok 
         return;
     }
     if (t[0].type == '-') {
-        wsc_log(ctx, WSC_LOG_ERROR, "backplane: redis: %s %s: %.*s",
-                r->sub_step == WSC__RS_SUBSCRIBE ? "SUBSCRIBE" : r->sub_step == WSC__RS_XINFO
-                ? "XINFO STREAM" : r->sub_step == WSC__RS_LAST ? "XREVRANGE" : "XREAD",
-                r->channel, (int)t[0].len, t[0].ptr);
-        if (r->sub_step == WSC__RS_XINFO) { /* no stream yet: nothing was trimmed */
+        if (r->sub_step != WSC__RS_XINFO || t[0].len < 6 || memcmp(t[0].ptr, "ERR no", 6) != 0)
+            wsc_log(ctx, WSC_LOG_ERROR, "backplane: redis: %s %s: %.*s",
+                    r->sub_step == WSC__RS_SUBSCRIBE ? "SUBSCRIBE" : r->sub_step == WSC__RS_XINFO
+                    ? "XINFO STREAM" : "XREAD", r->channel, (int)t[0].len, t[0].ptr);
+        if (r->sub_step == WSC__RS_XINFO) { /* no stream yet: from its first entry on */
+            if (!r->last_id[0]) {
+                snprintf(r->last_id, sizeof r->last_id, "0-0");
+                r->ord = 0;
+                r->ord_ok = 1; /* nothing added yet */
+            }
             wsc__redis_xread(ctx, c);
             r->sub_ok = 1;
             wsc__redis_state(ctx);
@@ -6698,46 +6755,39 @@ static void wsc__redis_sub_reply(wsc_ctx *ctx, wsc__conn *c, const wsc_resp_tok 
             memcmp(t[1].ptr, "message", 7) == 0 && t[3].type == '$')
             wsc__redis_arrived(ctx, t[3].ptr, t[3].len);
         return;
-    case WSC__RS_LAST: /* XREVRANGE: [] or [[id, fields]] */
-        snprintf(r->last_id, sizeof r->last_id, "0-0");
-        if (t[0].type == '*' && t[0].n == 1 && nt > 2 && t[2].type == '$' &&
-            t[2].len < sizeof r->last_id) {
-            memcpy(r->last_id, t[2].ptr, t[2].len);
-            r->last_id[t[2].len] = '\0';
-        }
-        wsc__redis_xread(ctx, c);
-        r->sub_ok = 1;
-        wsc__redis_state(ctx);
-        return;
-    case WSC__RS_XINFO: { /* field/value pairs: did trimming pass our last entry? */
-        int gap = 0;
+    case WSC__RS_XINFO: { /* the stream's counters: where we start, or what we missed */
+        wsc_str len = {"", 0}, added = {"", 0}, lastg = {"", 0}, first = {"", 0};
         for (i = 1; i + 1 < nt; i++) {
+            wsc_str *v = NULL;
             if (t[i].type != '$') continue;
-            if (t[i].len == 20 && memcmp(t[i].ptr, "max-deleted-entry-id", 20) == 0 &&
-                t[i + 1].type == '$')
-                gap = wsc__redis_id_lt(r->last_id, strlen(r->last_id), "0-0") ||
-                      !wsc__redis_id_lt(t[i + 1].ptr, t[i + 1].len, r->last_id);
-            else if (t[i].len == 11 && memcmp(t[i].ptr, "first-entry", 11) == 0 &&
-                     i + 3 < nt && t[i + 1].type == '*' && t[i + 3].type == '$' && !gap)
-                gap = gap || 0; /* Redis 6 has no max-deleted-entry-id: see below */
+            if (t[i].len == 6 && memcmp(t[i].ptr, "length", 6) == 0) v = &len;
+            else if (t[i].len == 13 && memcmp(t[i].ptr, "entries-added", 13) == 0) v = &added;
+            else if (t[i].len == 17 && memcmp(t[i].ptr, "last-generated-id", 17) == 0) v = &lastg;
+            else if (t[i].len == 11 && memcmp(t[i].ptr, "first-entry", 11) == 0 && i + 2 < nt &&
+                     t[i + 1].type == '*' && t[i + 1].n == 2)
+                first.ptr = t[i + 2].ptr, first.len = t[i + 2].len;
+            if (v && (t[i + 1].type == '$' || t[i + 1].type == ':')) {
+                v->ptr = t[i + 1].ptr;
+                v->len = t[i + 1].len;
+            }
         }
-        if (gap) {
-            char since[48];
-            snprintf(since, sizeof since, "%s", r->last_id);
-            wsc_log(ctx, WSC_LOG_WARN, "backplane: redis stream %s was trimmed past entry %s "
-                    "(maxlen=%llu): messages since then are lost", r->channel, since,
-                    (unsigned long long)r->maxlen);
-            ctx->st.fwd_dropped++;
-            wsc__drop_ev(ctx, NULL, "history trimmed", "redis", 0, 0);
-        }
+        wsc__redis_xinfo(ctx, len, added, lastg, first);
         wsc__redis_xread(ctx, c);
         r->sub_ok = 1;
         wsc__redis_state(ctx);
         return;
     }
     case WSC__RS_XREAD: /* nil (BLOCK timed out) or [[stream, entries]] */
-        if (t[0].type == '*' && nt > 3 && t[1].type == '*' && t[3].type == '*')
+        if (t[0].type == '*' && nt > 3 && t[1].type == '*' && t[3].type == '*') {
             wsc__redis_entries(ctx, t, nt, 4, t[3].n);
+            if (t[3].n >= WSC__REDIS_COUNT && c->state == WSC__OPEN) {
+                /* behind: history may be trimmed under us, so look before reading on */
+                const char *a[3] = {"XINFO", "STREAM", r->channel};
+                wsc__redis_cmd(ctx, c, 3, a);
+                r->sub_step = WSC__RS_XINFO;
+                return;
+            }
+        }
         if (c->state == WSC__OPEN) wsc__redis_xread(ctx, c);
         return;
     default:

@@ -3,6 +3,9 @@
 # 127.0.0.1:8081-8083 (HTTP + WebSocket, chat page at /) and 127.0.0.1:9081-9083 (TCP
 # framer), all reading the server list examples/demo-peers.txt, with a demo cluster secret.
 # Logs: build/demo-N.log. Ctrl-C (or SIGTERM to this script) stops all three.
+# BACKPLANE=redis (make demo BACKPLANE=redis): a local redis-server on 127.0.0.1:6399 (no
+# persistence) carries the messages, the mesh stays configured as its standby: stop Redis
+# (kill -STOP or kill its pid) and the instances fail over to the mesh, then back.
 # Needs build/wscluster-node (make builds it); POSIX sh.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -12,6 +15,25 @@ PEERS=examples/demo-peers.txt
 # demo only: a real cluster keeps its secret out of scripts and argv
 WSCLUSTER_SECRET=${WSCLUSTER_SECRET:-wscluster-demo-secret}
 export WSCLUSTER_SECRET
+
+BACKPLANE=${BACKPLANE:-}
+REDIS_PORT=6399
+bp_args=""
+redis_pid=""
+if [ "$BACKPLANE" = redis ]; then
+    if ! command -v redis-server >/dev/null 2>&1; then
+        echo "demo: redis-server not found (make deps installs it)" >&2
+        exit 1
+    fi
+    mkdir -p build
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        </dev/null >build/demo-redis.log 2>&1 &
+    redis_pid=$!
+    bp_args="--backplane redis://127.0.0.1:$REDIS_PORT"
+elif [ -n "$BACKPLANE" ]; then
+    echo "demo: BACKPLANE is redis or nothing (the mesh)" >&2
+    exit 1
+fi
 
 if [ ! -x "$BIN" ]; then
     echo "demo: $BIN not found: run make first" >&2
@@ -34,6 +56,11 @@ stop() {
     for pid in $pids; do
         wait "$pid" || status=1
     done
+    if [ -n "$redis_pid" ]; then
+        kill -CONT "$redis_pid" 2>/dev/null
+        kill -TERM "$redis_pid" 2>/dev/null
+        wait "$redis_pid" 2>/dev/null
+    fi
     if [ "$status" = 0 ]; then
         echo "demo: all instances stopped"
     else
@@ -46,7 +73,7 @@ trap stop INT TERM
 mkdir -p build
 for i in 1 2 3; do
     "$BIN" --id "demo-$i" --listen "127.0.0.1:808$i" --tcp-listen "127.0.0.1:908$i" \
-        --peers "$PEERS" </dev/null >"build/demo-$i.log" 2>&1 &
+        --peers "$PEERS" $bp_args </dev/null >"build/demo-$i.log" 2>&1 &
     pids="$pids $!"
 done
 
@@ -100,6 +127,14 @@ Send to every client of the cluster from the shell:
 Cluster state: curl http://127.0.0.1:8081/stats   TCP devices: ./build/device 127.0.0.1:9081
 Ctrl-C stops all three.
 MSG
+if [ -n "$redis_pid" ]; then
+    cat <<MSG
+Backplane: redis-server on 127.0.0.1:$REDIS_PORT (pid $redis_pid, log build/demo-redis.log)
+carries the messages; /stats shows "backplane":{"kind":"redis","state":"up",...}.
+Failover: kill -STOP $redis_pid (or kill $redis_pid) and chat on: the mesh carries it;
+kill -CONT $redis_pid and Redis takes over again.
+MSG
+fi
 
 # until a signal arrives (the trap stops the instances) or every instance has exited
 wait

@@ -204,9 +204,11 @@ static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
         } else if (r == WSC_ERR_INVAL) {
             reply_json(ctx, id, 400, "{\"ok\":false,\"error\":\"bad target\"}");
         } else {
-            snprintf(json, sizeof json, "{\"ok\":%s,\"delivered\":%d,\"forwarded\":%llu}",
+            snprintf(json, sizeof json,
+                     "{\"ok\":%s,\"delivered\":%d,\"forwarded\":%llu,\"published\":%llu}",
                      r >= 0 ? "true" : "false", r >= 0 ? r : 0,
-                     (unsigned long long)(after.fwd_out - before.fwd_out));
+                     (unsigned long long)(after.fwd_out - before.fwd_out),
+                     (unsigned long long)(after.bp_out - before.bp_out));
             reply_json(ctx, id, r >= 0 ? 200 : 500, json);
         }
     }
@@ -369,7 +371,9 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
         else if (chan) wsc_send_where(ctx, &chat, 1, m->opcode, m->data, m->len);
     } else if (ev == WSC_EV_DROP) {
         wsc_drop_info *d = (wsc_drop_info *)data;
-        if (id == 0 && d->msg_id == 0) /* the end of an outage: one line with its count */
+        if (id == 0 && d->msg_id == 0 && d->count == 0) /* a loss of unknown size */
+            wsc_log(ctx, WSC_LOG_WARN, "%s: %s: messages were lost", d->peer, d->reason);
+        else if (id == 0 && d->msg_id == 0) /* the end of an outage: one line with its count */
             wsc_log(ctx, WSC_LOG_INFO, "peer %s: %s; %llu message(s) dropped while it was "
                     "unreachable", d->peer, d->reason, (unsigned long long)d->count);
         else if (id == 0) /* the start of one */

@@ -26,6 +26,7 @@ have npm || pkgs="$pkgs npm"
 [ -x /usr/bin/chromium ] || pkgs="$pkgs chromium"
 [ -f /usr/include/mbedtls/ssl.h ] || pkgs="$pkgs libmbedtls-dev"   # the TLS variant
 have openssl || pkgs="$pkgs openssl"                               # test certificates
+have redis-server || [ -x /usr/bin/redis-server ] || pkgs="$pkgs redis-server" # the backplane
 if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "deps: installing$pkgs"
