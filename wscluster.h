@@ -36,7 +36,7 @@
      >>proto     HTTP, the WebSocket handshakes, frames, ping/pong/close, timeouts
      >>deliver   metadata, selectors, fan-out, the application's connections
      >>cluster   the peer table: discovery, links, introductions, duplicate windows
-     >>backplane publish to / arrive from the cluster; the mesh transport; wsc_post
+     >>backplane publish to / arrive from the cluster; the mesh and Redis; wsc_post
      >>public    the public functions (thin: each calls one layer)
 
    QUICK START
@@ -204,6 +204,12 @@
                          long and random (a recorded handshake lets an
                          eavesdropper test guesses offline)
      cluster_path        WebSocket path of peer links                    ["/wscluster"]
+     backplane           redis://[[user]:password@]host[:port][/db]      [NULL: the mesh]
+                         [?channel=NAME&mode=pubsub|stream&maxlen=N]
+                         (rediss:// with WSCLUSTER_MBEDTLS): messages
+                         go through Redis (see BACKPLANE); port 6379,
+                         db 0, channel "wscluster", mode pubsub, maxlen
+                         100000 (stream entries kept, approximately)
      heartbeat_ms        ping on every peer link this often              [5000]
      heartbeat_timeout_ms  a link silent this long is closed             [3 x heartbeat]
      refresh_ms          re-read the server list, retry missing links    [10000]
@@ -339,6 +345,43 @@
        selector with its argument) travels with the message and is evaluated on every
        instance against its own clients. wsc_broadcast() stays local.
 
+   BACKPLANE  (the backplane option: Redis between the instances)
+     The mesh suits a few instances on one network: no broker, one hop, but each message is
+     copied once per peer. With backplane set, every cluster-wide send is published once to
+     Redis and every instance subscribed to the channel delivers it to its own matching
+     clients (the sender's instance delivered first, and never twice). Selectors, the
+     duplicate window per origin, events, drops and stats work as on the mesh.
+     - Two connections per instance (room for them is kept in the table): one publishes,
+       pipelined; one subscribes. AUTH (password, or ACL user and password) and SELECT on
+       each. Heartbeat: PING on the subscriber every heartbeat_ms (pubsub) or XREAD BLOCK
+       heartbeat_ms (stream); silent heartbeat_timeout_ms longer, a connection is closed
+       and redialled with the links' backoff. Every error reply is logged with its command.
+     - Redis is up when both connections are ready. While it is down, messages go over the
+       mesh if a server list gives one (its links stay up as the standby), else they are
+       dropped, counted in fwd_dropped, with WSC_EV_DROP "backplane down"; the switch both
+       ways is logged and shown in bp_state. A message carried by both is delivered once:
+       the duplicate window per origin is shared by every transport.
+     - With a secret, each message carries an HMAC-SHA-256 of itself under the secret; one
+       that does not verify (another Redis client's PUBLISH, an instance with another
+       secret) is dropped, counted in bp_bad and logged once. Without a secret anyone who
+       can PUBLISH on that Redis can send to every client (logged at start).
+     - mode=pubsub: PUBLISH / SUBSCRIBE. What is published while an instance is not
+       subscribed is lost for it (Redis keeps nothing).
+     - mode=stream: XADD channel MAXLEN ~ maxlen * d MESSAGE, and on each instance a chain
+       of XREAD BLOCK from the last entry it delivered. An instance whose connection drops,
+       or that is stopped for a while, resumes from that entry and delivers what it missed,
+       in order, once. It reaches back as far as the stream still holds: about maxlen
+       entries (Redis trims in whole nodes of stream-node-max-entries, so a little more).
+       When trimming passed the last entry delivered, the gap is logged and raised as
+       WSC_EV_DROP "history trimmed" with the number lost (Redis 7: from entries-added; 0
+       when unknown, Redis 6). A restarted instance starts from the stream's end.
+     - Commands used (for an ACL user): AUTH, SELECT, PING, PUBLISH, SUBSCRIBE (pubsub);
+       XADD, XREAD, XINFO STREAM (stream); the channel name as key (~NAME) and channel
+       (&NAME). Tested with Redis 7 (Debian); Redis 6 has every command used.
+     - Choose: the mesh for a few instances and no broker; Redis pubsub for many
+       instances, instances that come and go, or where only a broker is reachable; Redis
+       streams when an instance must not lose what was sent during a short outage.
+
    FORWARDING FORMAT  (the payload of one binary frame on a peer link)
      u8 version = 2, u8 type; str8 = u8 length + bytes, str16 = u16 big-endian length +
      bytes; nonce and proof: 32 bytes, no length; node ids are 1-64 bytes 0x21-0x7E; keys
@@ -386,8 +429,9 @@
    THREADING
      None inside. Every function takes the context and must be called from the thread that
      drives that context, except: the pure helpers (sha1, sha256, hmac, base64, utf8,
-     http/ws/tcp/link parsers, server list, url), which are reentrant; wsc_stop(); and wsc_post(), which any
-     thread may call (it hands the message to the loop through a pipe).
+     http/ws/tcp/link/resp parsers, server list, url), which are reentrant; wsc_stop();
+     and wsc_post(), which any thread may call (it hands the message to the loop through a
+     pipe).
 
    MEMORY
      wsc_create() allocates the connection table and the loop's buffers, and in a cluster
@@ -690,6 +734,9 @@
        fwd_dropped       forwards not made or refused (WSC_EV_DROP)
        fwd_duplicates    forwards dropped as already seen
        posted            wsc_post() messages the loop has sent
+       bp_state          the backplane: 0 the mesh alone, 1 Redis down, 2 Redis up
+       bp_out, bp_in     messages published to Redis; received from it (new ones)
+       bp_bad            Redis messages refused: malformed or not signed with the secret
      wsc_frame_ev        kind (wsc_frame_kind: WSC_FR_DATA, _PING, _PONG, _CLOSE), opcode,
                          first/last (DATA: a message's first/last chunk), code (CLOSE; 1005:
                          none), data, len.
@@ -6306,8 +6353,8 @@ static void wsc__cl_free(wsc_ctx *ctx) {
 /* >>backplane ========== how a cluster-wide message leaves and arrives ================ */
 /* Two directions, one seam: wsc__bp_publish() sends a message to the whole cluster (local
    clients first, then the transport); wsc__bp_arrived() takes one a transport received from
-   another instance (deduplicated, delivered, never sent on). The mesh of peer links is the
-   transport today; a broker would be another wsc__transport. */
+   another instance (deduplicated per origin, delivered, never sent on). Two transports: the
+   mesh of peer links, and Redis, which the mesh stands in for while it is down. */
 static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     wsc__wr w;
     size_t i;
