@@ -6443,14 +6443,16 @@ static wsc__win *wsc__origin_win(wsc_ctx *ctx, wsc_str node) {
 }
 
 /* a message from another instance, whatever carried it (c: its link, or NULL): once per
-   origin and id, delivered here, never sent on */
-static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m) {
+   origin and id, delivered here, never sent on. fresh: the first on a new link, whose
+   origin may have restarted with new ids: its window starts again too */
+static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m, int fresh) {
     wsc_forward_info fi;
     wsc__win *w = wsc__origin_win(ctx, m->node);
     int n;
     char origin[65];
     memcpy(origin, m->node.ptr, m->node.len);
     origin[m->node.len] = '\0';
+    if (w && fresh) w->on = 0;
     if (w && wsc__win_seen(w, m->msg_id, 1) != 0) { /* a jump: the origin restarted */
         ctx->st.fwd_duplicates++;
         wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
@@ -6670,7 +6672,7 @@ static void wsc__redis_arrived(wsc_ctx *ctx, const char *p, size_t n) {
     if (m.type != WSC_LINK_FORWARD) goto bad;
     if (wsc__seq(m.node, ctx->node)) return; /* our own, back from the channel */
     ctx->st.bp_in++;
-    wsc__bp_deliver(ctx, NULL, &m);
+    wsc__bp_deliver(ctx, NULL, &m, 0);
     return;
 bad:
     ctx->st.bp_bad++;
@@ -7097,7 +7099,7 @@ static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
 /* a message from another instance on link c, from peer p: the link's own window first (a
    link that jumps is closed), then the origin's */
 static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_link_msg *m) {
-    int n;
+    int n, fresh = !p->win.on;
     char origin[65];
     if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
     n = wsc__win_seen(&p->win, m->msg_id, 0);
@@ -7113,7 +7115,7 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
         wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
         return;
     }
-    wsc__bp_deliver(ctx, c, m);
+    wsc__bp_deliver(ctx, c, m, fresh);
 }
 
 /* -- wsc_post: jobs cross threads as one pointer written to a pipe (atomic, < PIPE_BUF) -- */

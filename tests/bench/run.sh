@@ -260,8 +260,9 @@ done
 
 # ---------------------------------------------------------------- the cluster (wscluster-node)
 CPIDS=
-cluster_start() { # tag -> CPIDS, CURLS (/ws), CPIDARGS, or CREASON
+cluster_start() { # tag [backplane URL] -> CPIDS, CURLS (/ws), CPIDARGS, or CREASON
     tag=$1
+    bp=${2:-}
     CPIDS=
     CURLS=
     CPIDARGS=
@@ -271,8 +272,10 @@ cluster_start() { # tag -> CPIDS, CURLS (/ws), CPIDARGS, or CREASON
     for p in $ports; do echo "127.0.0.1:$p" >> "$OUT/peers.txt"; done
     i=1
     for p in $ports; do
+        # with a backplane: Redis alone (no server list), so that it carries everything
+        if [ -n "$bp" ]; then set -- --backplane "$bp"; else set -- --peers "$OUT/peers.txt"; fi
         WSCLUSTER_SECRET=bench-secret taskset -c 0 "$NODE" --listen "127.0.0.1:$p" \
-            --id "bench-$i" --peers "$OUT/peers.txt" --log-level warn \
+            --id "bench-$i" "$@" --log-level warn \
             --refresh-ms 1000 >"$LOG/$tag.$i.out" 2>"$LOG/$tag.$i.err" &
         CPIDS="$CPIDS $!"
         CPIDARGS="$CPIDARGS --server-pid $!"
@@ -283,7 +286,8 @@ cluster_start() { # tag -> CPIDS, CURLS (/ws), CPIDARGS, or CREASON
     while [ $n -lt 200 ]; do # every instance: 2 subscriber and 2 observable links up
         up=0
         for p in $ports; do
-            "$BENCH" get "http://127.0.0.1:$p/stats" 2>/dev/null | grep -q '"subscriber":2,"observable":2' && up=$((up + 1))
+            if [ -n "$bp" ]; then want='"state":"up"'; else want='"subscriber":2,"observable":2'; fi
+            "$BENCH" get "http://127.0.0.1:$p/stats" 2>/dev/null | grep -q "$want" && up=$((up + 1))
         done
         [ $up = 3 ] && return 0
         sleep 0.1
@@ -309,6 +313,35 @@ if echo " $SERVERS " | grep -q ' wsc ' && ! grep -q '^wsc avail.error' "$RES"; t
     }
     again wsc cfan deliv_rate cluster_run cfan fanout --subs $SUBS --inflight 64 $COMMON
     cluster_run crate rate --subs $SUBS --rate "$RATE" $COMMON
+
+    # the same cluster with Redis between the instances (pubsub, then stream), if installed
+    if command -v redis-server >/dev/null 2>&1; then
+        echo "bench: wscluster-node cluster over Redis (redis-server on core 0 with the instances)"
+        RPORT=$("$BENCH" freeport 1)
+        taskset -c 0 redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
+            >"$LOG/redis.out" 2>&1 &
+        RPID=$!
+        sleep 0.5
+        redis_run() { # tag url mode args...
+            t=$1
+            u=$2
+            shift 2
+            if cluster_start "wsc.$t" "$u"; then
+                bench wsc "$t" "$@" $CURLS $CPIDARGS
+                for p in $CPIDS; do alive "$p" || put wsc "$t.error" "an instance died (see $LOG/wsc.$t.*.err)"; done
+            else
+                put wsc "$t.error" "$CREASON"
+            fi
+            cluster_stop
+        }
+        redis_run rfan "redis://127.0.0.1:$RPORT" fanout --subs $SUBS --inflight 64 $COMMON
+        redis_run rrate "redis://127.0.0.1:$RPORT" rate --subs $SUBS --rate "$RATE" $COMMON
+        redis_run sfan "redis://127.0.0.1:$RPORT?mode=stream&channel=bench" fanout --subs $SUBS --inflight 64 $COMMON
+        redis_run srate "redis://127.0.0.1:$RPORT?mode=stream&channel=bench" rate --subs $SUBS --rate "$RATE" $COMMON
+        stop_pid "$RPID"
+    else
+        echo "bench: redis-server not installed: no Redis rows"
+    fi
 
     # ------------------------------------------------------------ heap calls in steady state
     echo "bench: wscluster-node heap calls per message (LD_PRELOAD malloc_count.so)"

@@ -163,6 +163,19 @@ END {
     wscrow("cluster at " rate " msg/s: cross-instance latency p99 ms", CELL, c)
     c = cmpval("crate", "remote_p50_us", 0.001, "rate", "p50_us", "x 1 instance p50")
     wscrow("cluster at " rate " msg/s: cross-instance latency p50 ms", CELL, c)
+    # the same cluster over Redis (pubsub, stream): compared with the mesh
+    c = cmpval("rfan", "deliv_rate", 1, "cfan", "deliv_rate", "x the mesh")
+    wscrow("cluster over Redis pubsub: deliveries/s", CELL, c)
+    c = cmpval("rrate", "remote_p99_us", 0.001, "crate", "remote_p99_us", "x the mesh")
+    wscrow("cluster over Redis pubsub at " rate " msg/s: cross-instance latency p99 ms", CELL, c)
+    c = cmpval("sfan", "deliv_rate", 1, "cfan", "deliv_rate", "x the mesh")
+    wscrow("cluster over Redis streams: deliveries/s", CELL, c)
+    c = cmpval("srate", "remote_p99_us", 0.001, "crate", "remote_p99_us", "x the mesh")
+    wscrow("cluster over Redis streams at " rate " msg/s: cross-instance latency p99 ms", CELL, c)
+    if (num("wsc", "rfan", "lost", 1) == "") t = na(WHY)
+    else t = sprintf("%d / %d / %d", get("wsc", "rfan.lost") + get("wsc", "sfan.lost"),
+                     get("wsc", "rfan.dups") + get("wsc", "sfan.dups"), get("wsc", "rfan.ooo") + get("wsc", "sfan.ooo"))
+    wscrow("cluster over Redis: lost / duplicated / out of order (pubsub + stream)", t, "-")
     if (num("wsc", "mfan", "allocs", 1) == "") { t = na(WHY); c = "-" }
     else {
         a = get("wsc", "mfan.allocs") + 0; d = get("wsc", "mfan.deliveries") + 0; m = get("wsc", "mfan.msgs") + 0
