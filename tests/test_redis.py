@@ -17,6 +17,7 @@ import util  # noqa: E402
 import test_cluster as tc  # noqa: E402
 from util import HOST, OP_BINARY, OP_TEXT, fresh_port, get_stats, tok, wait_for  # noqa: E402
 from test_attacks import MIB, FastReader, rss  # noqa: E402
+import test_tls as tt  # noqa: E402  (its certificates; a module, so no tests of it run here)
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -32,11 +33,12 @@ def resp_cmd(*args):
 class Redis:
     """One redis-server. cmd() speaks RESP on a fresh connection and returns the raw reply."""
 
-    def __init__(self, tmp, *extra):
+    def __init__(self, tmp, *extra, tls=None):
         self.port = fresh_port()
         self.tmp = tmp
         self.extra = list(extra)
         self.proc = None
+        self.tls = tls  # (cert, key): the port speaks TLS only
 
     def start(self):
         if self.proc:
@@ -44,8 +46,12 @@ class Redis:
         if not os.access(REDIS, os.X_OK):
             raise AssertionError("redis-server is needed (apt-get install redis-server)")
         self.log = open(os.path.join(self.tmp, "redis-%d.log" % self.port), "ab")
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file",
+                     self.tls[0], "--tls-key-file", self.tls[1], "--tls-auth-clients", "no"]
         self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly",
+            [REDIS] + ports + ["--bind", HOST, "--save", "", "--appendonly",
              "no", "--dir", self.tmp] + self.extra,
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for(self.ping, 20, "redis-server on %d" % self.port)
@@ -53,6 +59,9 @@ class Redis:
 
     def ping(self):
         try:
+            if self.tls:
+                socket.create_connection((HOST, self.port), timeout=5).close()
+                return True
             return self.cmd("PING", auth=False).startswith(b"+PONG") or True
         except OSError:
             return False
@@ -378,6 +387,50 @@ class StreamTests(RedisCase):
         lost = [int(x) for x in __import__("re").findall(r": (\d+) message\(s\) lost", log)]
         self.assertTrue(lost and 0 < sum(lost) <= 600, log[-2000:])  # counted (Redis 7)
         self.assertIn("history trimmed", log)
+
+
+class RedissTests(util.NodesCase):
+    """rediss://: the backplane over TLS (the TLS build), the server verified against the CA
+    (its certificate names 127.0.0.1 by IP address only)."""
+
+    @classmethod
+    def setUpNodes(cls):
+        c = tt.certs()
+        cls.redis = Redis(cls.tmp.name, tls=(c.ip4, c.ip4_key)).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.redis.stop()
+
+    def tls_node(self, name, ca):
+        url = "rediss://%s:%d" % (HOST, self.redis.port)
+        return self.start(util.Node("--id", name, "--backplane", url, "--tls-ca", ca,
+                                    binary=tt.NODE_TLS_BIN, name=name,
+                                    env={"WSCLUSTER_SECRET": tc.SECRET}))
+
+    def test_rediss_verified(self):
+        a = self.tls_node("tls-a", tt.certs().ca)
+        b = self.tls_node("tls-b", tt.certs().ca)
+        rogue = self.tls_node("tls-rogue", tt.certs().other_ca)
+        for n in (a, b):
+            wait_for(lambda n=n: get_stats(n.ws_port)["backplane"]["state"] == "up", tc.DEADLINE,
+                     "rediss up on %s" % n.name, diag=lambda n=n: n.log_tail())
+        ws = util.RawWS(b.ws_port, "/ws")
+        self.addCleanup(ws.close)
+        wait_for(lambda: get_stats(b.ws_port)["connections"]["client"] == 1, tc.DEADLINE, "client")
+        m = tok("over-tls")
+        util.http_request(a.ws_port, "GET", "/send?msg=" + m)
+        self.assertEqual(ws.recv_message(timeout=10), (OP_TEXT, m.encode()))
+        wait_for(lambda: "TLS handshake" in rogue.log_text(), tc.DEADLINE, "the rogue's TLS failure",
+                 diag=rogue.log_tail)
+        self.assertEqual(get_stats(rogue.ws_port)["backplane"]["state"], "down")
+
+
+def tearDownModule():
+    tt.tearDownModule()
 
 
 if __name__ == "__main__":
