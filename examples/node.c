@@ -204,11 +204,13 @@ static void send_endpoint(wsc_ctx *ctx, wsc_id id, node *n, wsc_http_req *req) {
         } else if (r == WSC_ERR_INVAL) {
             reply_json(ctx, id, 400, "{\"ok\":false,\"error\":\"bad target\"}");
         } else {
-            snprintf(json, sizeof json,
-                     "{\"ok\":%s,\"delivered\":%d,\"forwarded\":%llu,\"published\":%llu}",
+            char pub[48] = ""; /* with a backplane: whether Redis carried it */
+            if (after.bp_state)
+                snprintf(pub, sizeof pub, ",\"published\":%llu",
+                         (unsigned long long)(after.bp_out - before.bp_out));
+            snprintf(json, sizeof json, "{\"ok\":%s,\"delivered\":%d,\"forwarded\":%llu%s}",
                      r >= 0 ? "true" : "false", r >= 0 ? r : 0,
-                     (unsigned long long)(after.fwd_out - before.fwd_out),
-                     (unsigned long long)(after.bp_out - before.bp_out));
+                     (unsigned long long)(after.fwd_out - before.fwd_out), pub);
             reply_json(ctx, id, r >= 0 ? 200 : 500, json);
         }
     }
