@@ -66,11 +66,14 @@ class Redis:
         except OSError:
             return False
 
-    def cmd(self, *args, auth=True, password=None):
+    def cmd(self, *args, auth=True, password=None, db=None):
         s = socket.create_connection((HOST, self.port), timeout=5)
         try:
             if password:
                 s.sendall(resp_cmd("AUTH", password))
+                s.recv(1000)
+            if db is not None:
+                s.sendall(resp_cmd("SELECT", db))
                 s.recv(1000)
             s.sendall(resp_cmd(*args))
             return s.recv(65536)
@@ -176,14 +179,22 @@ class TenInstancesTests(RedisCase):
 
     def test_ten_instances_once_each(self):
         self.wait_up(self.n)
-        clients = [self.client(n) for n in self.n]
+        clients = [self.client(n, user="u%d" % i, group="g%d" % (i % 2))
+                   for i, n in enumerate(self.n)]
         self.wait_clients({n: 1 for n in self.n})
         msgs = [tok("ten-%d" % i) for i in range(3)]
         self.n[0].send(msgs[0])
         self.n[5].send(msgs[1])
         self.n[9].post(msgs[2].encode(), "application/octet-stream")
-        self.expect_delivery(clients, {m: clients for m in msgs},
-                             opcodes={msgs[0]: OP_TEXT, msgs[2]: OP_BINARY})
+        expected = {m: clients for m in msgs}
+        m_user, m_group, m_sel, m_conn = tok("u7"), tok("g1"), tok("sel"), tok("conn")
+        self.n[0].send(m_user, user="u7")
+        self.n[3].send(m_group, group="g1")
+        self.n[8].send(m_sel, selector="user-prefix", arg="u2")
+        self.n[1].send(m_conn, conn=self.n[6].clients()[0]["id"])
+        expected.update({m_user: [clients[7]], m_group: clients[1::2], m_sel: [clients[2]],
+                         m_conn: [clients[6]]})
+        self.expect_delivery(clients, expected, opcodes={msgs[0]: OP_TEXT, msgs[2]: OP_BINARY})
 
 
 class AuthTests(RedisCase):
@@ -211,14 +222,18 @@ class AuthTests(RedisCase):
         self.expect_delivery([c1, c2], {m: [c1, c2]})
 
     def test_stream_mode_with_an_acl_user(self):
-        s1 = self.node("s1", "?mode=stream&channel=acl-stream", cred="wsc:wscpw@")
-        s2 = self.node("s2", "?mode=stream&channel=acl-stream", cred="wsc:wscpw@")
+        # on database 2 (SELECT): the stream is a key there, not in database 0
+        s1 = self.node("s1", "/2?mode=stream&channel=acl-stream", cred="wsc:wscpw@")
+        s2 = self.node("s2", "/2?mode=stream&channel=acl-stream", cred="wsc:wscpw@")
         self.wait_up([s1, s2])
         c1, c2 = self.client(s1), self.client(s2)
         self.wait_clients({s1: 1, s2: 1})
         m = tok("acl-stream")
         s1.send(m)
         self.expect_delivery([c1, c2], {m: [c1, c2]})
+        self.assertEqual(self.redis.cmd("EXISTS", "acl-stream", password="rootpw"), b":0\r\n")
+        self.assertEqual(self.redis.cmd("EXISTS", "acl-stream", password="rootpw", db=2),
+                         b":1\r\n")
 
 
 class ForgeryTests(RedisCase):
@@ -324,15 +339,16 @@ class StoppedRedisTests(RedisCase):
         self.wait_up(self.n)
         c = self.client(self.n[1])
         self.wait_clients({self.n[1]: 1})
-        base = rss(self.n[0].proc.pid)
+        base = [rss(n.proc.pid) for n in self.n]
         self.redis.signal(signal.SIGSTOP)
         try:
             body = b"s" * (256 * 1024)
-            for _ in range(120):  # 30 MiB while Redis does not read
-                self.n[0].post(body, "application/octet-stream")
+            for i in range(120):  # 30 MiB while Redis does not read, from both instances
+                self.n[i % 2].post(body, "application/octet-stream")
             self.wait_up(self.n, "down")
-            growth = rss(self.n[0].proc.pid) - base
-            self.assertLess(growth, 40 * MIB, "RSS grew %.1f MiB" % (growth / MIB))
+            for n, b in zip(self.n, base):  # every instance holds a bounded amount
+                growth = rss(n.proc.pid) - b
+                self.assertLess(growth, 40 * MIB, "%s: RSS grew %.1f MiB" % (n.name, growth / MIB))
         finally:
             self.redis.signal(signal.SIGCONT)
         self.wait_up(self.n)
