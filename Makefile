@@ -120,3 +120,7 @@ $(B)/bench/lws_server: tests/bench/lws_server.c | $(B)/bench
 .PHONY: bench-compare
 bench-compare:
 	BASE=$(BASE) ROUNDS=$(ROUNDS) sh tests/bench/compare.sh
+# the same comparison in instructions (callgrind): what machine load does not change
+.PHONY: bench-callgrind
+bench-callgrind:
+	BASE=$(BASE) sh tests/bench/callgrind.sh
