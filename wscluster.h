@@ -6538,14 +6538,15 @@ static int wsc__redis_url(wsc__redis *r, const char *url, const char **why) {
     r->maxlen = 100000;
     if (*p == '?') {
         wsc_str qs;
+        int k;
         qs.ptr = p + 1;
         qs.len = strlen(p + 1);
-        if (wsc_query_get(qs, "channel", r->channel, sizeof r->channel) == 0 ||
-            (int)strlen(r->channel) == 0) {
-            *why = "channel must not be empty";
+        k = wsc_query_get(qs, "channel", r->channel, sizeof r->channel);
+        if (k == 0 || k >= (int)sizeof r->channel) {
+            *why = "channel must be 1-127 bytes";
             return WSC_ERR_ADDR;
         }
-        if (!r->channel[0]) snprintf(r->channel, sizeof r->channel, "wscluster");
+        if (k < 0) snprintf(r->channel, sizeof r->channel, "wscluster");
         if (wsc_query_get(qs, "mode", tmp, sizeof tmp) >= 0) {
             if (strcmp(tmp, "stream") == 0) r->stream = 1;
             else if (strcmp(tmp, "pubsub") != 0) { *why = "mode is pubsub or stream"; return WSC_ERR_ADDR; }
@@ -6611,23 +6612,12 @@ static uint32_t wsc__redis_hello(wsc_ctx *ctx, wsc__conn *c) {
 static void wsc__redis_xread(wsc_ctx *ctx, wsc__conn *c) {
     wsc__redis *r = ctx->bp.redis;
     char block[16], count[8];
-    const char *a[7] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", NULL};
-    const char *b[8];
+    const char *a[8] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", NULL, NULL};
     snprintf(block, sizeof block, "%d", ctx->cfg.heartbeat_ms);
     snprintf(count, sizeof count, "%d", WSC__REDIS_COUNT);
-    memcpy(b, a, 6 * sizeof *a);
-    b[6] = r->channel;
-    b[7] = r->last_id[0] ? r->last_id : "$";
-    {
-        size_t lens[8], n;
-        int i;
-        wsc__buf *buf;
-        for (i = 0; i < 8; i++) lens[i] = strlen(b[i]);
-        n = wsc_resp_cmd(NULL, 8, b, lens);
-        buf = wsc__buf_new(ctx, n);
-        if (buf) wsc_resp_cmd(buf->data, 8, b, lens);
-        wsc__q_give(ctx, c, buf);
-    }
+    a[6] = r->channel;
+    a[7] = r->last_id[0] ? r->last_id : "$";
+    wsc__redis_cmd(ctx, c, 8, a);
     r->sub_step = WSC__RS_XREAD;
 }
 
@@ -6993,8 +6983,8 @@ static int wsc__redis_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
     wsc__redis *r = ctx->bp.redis;
     wsc__conn *c = wsc__get(ctx, r->pub);
     char maxlen[24];
-    const char *argv[7];
-    size_t lens[7], n, tag = ctx->cfg.secret ? 32 : 0, total, off;
+    const char *argv[8];
+    size_t lens[8], n, tag = ctx->cfg.secret ? 32 : 0, total, off;
     int argc, i;
     wsc__buf *b;
     if (!r->pub_ok || !r->sub_ok || !c || c->state != WSC__OPEN) return WSC_ERR_STATE;
@@ -7011,25 +7001,12 @@ static int wsc__redis_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
         argc = 2;
     }
     for (i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    if (r->stream) { /* XADD ... d <message>: the message is the eighth argument */
-        const char *a8[8];
-        size_t l8[8];
-        memcpy(a8, argv, sizeof argv);
-        memcpy(l8, lens, sizeof lens);
-        a8[7] = NULL;
-        l8[7] = n + tag;
-        total = wsc_resp_cmd(NULL, 8, a8, l8);
-        b = wsc__buf_new(ctx, total);
-        if (!b) return WSC_ERR_NOMEM;
-        wsc_resp_cmd(b->data, 8, a8, l8);
-    } else {
-        argv[2] = NULL;
-        lens[2] = n + tag;
-        total = wsc_resp_cmd(NULL, 3, argv, lens);
-        b = wsc__buf_new(ctx, total);
-        if (!b) return WSC_ERR_NOMEM;
-        wsc_resp_cmd(b->data, 3, argv, lens);
-    }
+    argv[argc] = NULL; /* the message: room left, encoded in place below */
+    lens[argc++] = n + tag;
+    total = wsc_resp_cmd(NULL, argc, argv, lens);
+    b = wsc__buf_new(ctx, total);
+    if (!b) return WSC_ERR_NOMEM;
+    wsc_resp_cmd(b->data, argc, argv, lens);
     off = total - 2 - (n + tag);
     wsc__encode_forward(m, b->data + off);
     if (tag)

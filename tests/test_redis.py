@@ -445,6 +445,25 @@ class RedissTests(util.NodesCase):
         self.assertEqual(get_stats(rogue.ws_port)["backplane"]["state"], "down")
 
 
+class BadUrlTests(unittest.TestCase):
+    """The backplane URL is checked at start: each bad one stops the node with its reason."""
+
+    def test_bad_urls_refused_at_start(self):
+        from test_attacks import run_node
+        cases = [("http://127.0.0.1:6379", "not redis://"), ("redis://", "not redis://"),
+                 ("redis://127.0.0.1:99999", "not redis://"),
+                 ("redis://user@127.0.0.1", "[user]:password@"),
+                 ("redis://127.0.0.1?mode=queue", "pubsub or stream"),
+                 ("redis://127.0.0.1?maxlen=0", "maxlen"),
+                 ("redis://127.0.0.1?channel=", "channel must be 1-127 bytes"),
+                 ("redis://127.0.0.1?channel=" + "c" * 200, "channel must be 1-127 bytes")]
+        for url, why in cases:
+            with self.subTest(url=url):
+                rc, err = run_node("--backplane", url)
+                self.assertNotIn(rc, (0, None), err)
+                self.assertIn(why, err)
+
+
 def tearDownModule():
     tt.tearDownModule()
 
