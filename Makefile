@@ -18,18 +18,19 @@ all: $(PROGS)
 $(B) $(B)/asan $(B)/fuzz:
 	mkdir -p $@
 
-# the chat page is served from the binary: its bytes become a C array
-$(B)/chat_html.h: examples/chat.html | $(B)
-	{ echo '/* generated from examples/chat.html by the Makefile */'; \
-	  echo 'static const unsigned char chat_html[] = {'; \
+# the chat page and the cluster view are served from the binary: their bytes become C arrays
+$(B)/%_html.h: examples/%.html | $(B)
+	{ echo '/* generated from $< by the Makefile */'; \
+	  echo 'static const unsigned char $*_html[] = {'; \
 	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0x00};'; \
-	  echo 'static const size_t chat_html_len = sizeof chat_html - 1;'; } > $@
+	  echo 'static const size_t $*_html_len = sizeof $*_html - 1;'; } > $@
+PAGES   := $(B)/chat_html.h $(B)/cluster_html.h
 
 # the node uses the epoll backend on Linux; its ASan build keeps poll(), so the suite
 # exercises both loops
 BACKEND := $(shell [ "$$(uname -s)" = Linux ] && echo -DWSCLUSTER_EPOLL)
-$(B)/wscluster-node: examples/node.c $(HDR) $(B)/chat_html.h | $(B)
+$(B)/wscluster-node: examples/node.c $(HDR) $(PAGES) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $(BACKEND) -I$(B) $< -o $@
 $(B)/minimal: examples/minimal.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@
@@ -54,17 +55,17 @@ $(B)/api_extloop_epoll: tests/api_extloop.c tests/api_common.h $(HDR) | $(B)
 TLSLIB  := -lmbedtls -lmbedx509 -lmbedcrypto
 TLS     := $(B)/wscluster-node-tls $(B)/wsc-client-tls $(B)/asan/wscluster-node-tls $(B)/asan/wsc-client-tls
 tls: $(TLS)
-$(B)/wscluster-node-tls: examples/node.c $(HDR) $(B)/chat_html.h | $(B)
+$(B)/wscluster-node-tls: examples/node.c $(HDR) $(PAGES) | $(B)
 	$(CC) $(WARN) $(CFLAGS) $(BACKEND) -DWSCLUSTER_MBEDTLS -I$(B) $< -o $@ $(TLSLIB)
 $(B)/wsc-client-tls: tests/wsc_client.c $(HDR) | $(B)
 	$(CC) $(WARN) $(CFLAGS) -DWSCLUSTER_MBEDTLS $< -o $@ $(TLSLIB)
-$(B)/asan/wscluster-node-tls: examples/node.c $(HDR) $(B)/chat_html.h | $(B)/asan
+$(B)/asan/wscluster-node-tls: examples/node.c $(HDR) $(PAGES) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) -DWSCLUSTER_MBEDTLS -I$(B) $< -o $@ $(TLSLIB)
 $(B)/asan/wsc-client-tls: tests/wsc_client.c $(HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) -DWSCLUSTER_MBEDTLS $< -o $@ $(TLSLIB)
 
 asan: $(ASAN)
-$(B)/asan/wscluster-node: examples/node.c $(HDR) $(B)/chat_html.h | $(B)/asan
+$(B)/asan/wscluster-node: examples/node.c $(HDR) $(PAGES) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) -I$(B) $< -o $@
 $(B)/asan/wsc-client: tests/wsc_client.c $(HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN) $< -o $@
@@ -87,7 +88,7 @@ $(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/frames.inc $(HDR) | $(B)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $< -o $@
 
 # the header must compile warning-free as C with gcc and clang, as C++, and static
-check-headers: $(B)/chat_html.h
+check-headers: $(PAGES)
 	sh tests/check_headers.sh
 
 deps:

@@ -312,7 +312,16 @@
        it back.
      - Heartbeat: both sides ping every heartbeat_ms; a link silent heartbeat_timeout_ms is
        closed; lost links are retried with backoff (500 ms doubling to reconnect_max_ms,
-       with jitter), or at once when the peer introduces itself again.
+       with jitter), or at once when the peer introduces itself again. A link's ping
+       carries the time it left (8 bytes, the sender's clock in us): its pong gives the
+       round trip (wsc_peer_info.rtt_*: the last, and a histogram).
+     - Summaries: every heartbeat_ms, and as soon as a peer's link to us has proved itself,
+       an instance sends a SUMMARY of itself down each Observable link: its counters,
+       connections, memory, backplane, and its links to the others with their round
+       trips. So any instance can show the whole cluster (wsc_summary_get) with the links
+       it already has; the node's /cluster page does. A summary is believed only from an
+       authenticated link and only for that link's node; one is kept per peer (at most
+       19 KB: 255 links).
      - Security: with a secret, the two sides of every link prove to each other that they
        hold it, and it never travels: each sends HMAC-SHA-256 under the secret of both
        sides' fresh random nonces and both node ids, with a label per side (FORWARDING
@@ -391,6 +400,13 @@
        'A' AUTH     proof_s                                         Subscriber -> Observable
        'F' FORWARD  str8 origin, u64 msg_id, u8 opcode (1 text, 2 binary), u8 target,
                     target data, u32 payload length, payload        Observable -> Subscriber
+       'S' SUMMARY  str8 node, u64 uptime_ms, 4 x u32 connections per class ([0] is 0),
+                    12 x u64: msgs_in, msgs_out, bytes_in, bytes_out, fwd_in, fwd_out,
+                    bp_in, bp_out, dropped, fwd_dropped, mem_held, mem_max; u8 backplane
+                    kind (0 mesh, 1 Redis pubsub, 2 stream), u8 bp_state (0-2), u8 n links,
+                    n x (str8 peer node, u8 flags: 1 its link to the peer up, 2 the
+                    peer's link to it up; u32 last round trip in us, 0xFFFFFFFF none; u32
+                    reconnects)                                     Observable -> Subscriber
             target 0 every client
                    1 u8 n (1..WSC_MAX_MATCH), n x (str8 key, str16 value); "*" = any value
                    2 str8 node, u64 connection id        (one connection, wsc_global_id)
@@ -545,6 +561,7 @@
                          Timer id > 0, WSC_ERR_INVAL, WSC_ERR_LIMIT (WSC_MAX_TIMERS).
      wsc_timer_cancel    cancel a timer (also from its callback); 0 or WSC_ERR_STALE.
      wsc_get_stats       copy the counters (wsc_stats) into *out.
+     wsc_drop_kind_name  the label of a wsc_drop_kind ("unreachable", "queue", ...).
      wsc_strerror        a static name for a wsc_err ("unknown error" for others).
      wsc_log             printf-style line to cfg.log (or stderr) if level <= log_level.
 
@@ -634,6 +651,9 @@
      wsc_node_id         this instance's node id; valid while the context lives.
      wsc_cluster_refresh  re-read the server list now (e.g. on SIGHUP); _STATE when not
                          clustered, _SYS when the list cannot be read.
+     wsc_summary_get     peer -1: this instance's summary (wsc_summary), made now; peer i:
+                         the last SUMMARY from wsc_peers() entry i, age_ms old (views valid
+                         until the next wsc_poll()). 0, _AGAIN (none from it yet), _INVAL.
      wsc_peers           the peer table (wsc_peer_info) into out[0..max); the count (may
                          exceed max). Strings valid until the next wsc_poll().
 
@@ -665,7 +685,8 @@
      wsc_ws_header       a frame header into out[14] (mask non-NULL: masked); its length.
      wsc_tcp_header      a TCP framer header (length, type) into out[5]; returns 5.
      wsc_link_parse      a FORWARDING FORMAT message into *m (views into p): 0, or _PROTO
-                         with *why set.
+                         with *why set. SUMMARY: node, and payload the whole message.
+     wsc_summary_parse   a SUMMARY into *s (views into p): 0, or _PROTO with *why set.
      wsc_peers_parse     cb(arg, e) for every server-list entry, good or bad, e valid during
                          cb; returns the number of good entries.
      wsc_url_parse       proto (| WSC_PROTO_TLS for wss/tcps), host[hostcap], port, path
@@ -717,7 +738,14 @@
                          introduced (not from the list), sub_up (our link open, its
                          WELCOME proved the secret), obs_up (its link to us open and
                          authenticated), last_heartbeat_ms (since our link last received;
-                         -1: never), reconnects (attempts after the first).
+                         -1: never), reconnects (attempts after the first), rtt_us (last
+                         heartbeat round trip, -1: none), rtt_count, rtt_sum_us, rtt_hist
+                         (per bucket of WSC_RTT_BOUNDS_US, not cumulative; above the last
+                         bound: in rtt_count only).
+     wsc_summary         node, age_ms, uptime_ms, conns[4], msgs_in/out, bytes_in/out,
+                         fwd_in/out, bp_in/out, dropped, fwd_dropped, mem_held, mem_max,
+                         bp_kind (0 mesh, 1 Redis pubsub, 2 stream), bp_state, links[nlinks]
+                         (wsc_summary_link: node, sub_up, obs_up, rtt_us, reconnects).
      wsc_stats conns[4]  open connections per class, indexed by wsc_class ([0] unused)
        accepted          inbound connections opened (WebSocket upgraded, TCP accepted)
        refused           max_conns, handshake/HTTP errors, wsc_reject, TLS failures
@@ -737,6 +765,15 @@
        bp_state          the backplane: 0 the mesh alone, 1 Redis down, 2 Redis up
        bp_out, bp_in     messages published to Redis; received from it (new ones)
        bp_bad            Redis messages refused: malformed or not signed with the secret
+       bp_kind           0 the mesh alone, 1 Redis pubsub, 2 Redis stream
+       conns_tcp[4]      of conns[]: the TCP-framer ones (the others speak WebSocket)
+       mem_max           max_memory, the budget mem_held counts against
+       fwd_drops[k]      fwd_dropped by wsc_drop_kind: UNREACHABLE (no link up), QUEUE (its
+                         link full or closing), BACKPLANE (Redis down or full, no mesh),
+                         DUPLICATE, REFUSED (malformed, wrong origin, unknown selector, id
+                         jump), TRIMMED (stream entries lost)
+       msgs_sent         messages the application sent: one per wsc_send, wsc_broadcast,
+                         wsc_send_ids, cluster send or wsc_post
      wsc_frame_ev        kind (wsc_frame_kind: WSC_FR_DATA, _PING, _PONG, _CLOSE), opcode,
                          first/last (DATA: a message's first/last chunk), code (CLOSE; 1005:
                          none), data, len.
@@ -931,6 +968,27 @@ typedef struct wsc_target {
 /* a named selector: non-zero when connection id is a target of this message */
 typedef int (*wsc_selector_fn)(wsc_ctx *ctx, wsc_id id, const char *arg, void *ud);
 
+/* why a cluster-wide message did not arrive somewhere (wsc_stats.fwd_drops) */
+typedef enum wsc_drop_kind {
+    WSC_DROP_UNREACHABLE,        /* the peer had no link up */
+    WSC_DROP_QUEUE,              /* its link's queue was full or closing */
+    WSC_DROP_BACKPLANE,          /* the Redis backplane was down or full, no mesh to stand in */
+    WSC_DROP_DUPLICATE,          /* arrived again (fwd_duplicates) */
+    WSC_DROP_REFUSED,            /* arrived malformed, from a wrong origin, for an unknown
+                                    selector, or with an id far ahead of its window */
+    WSC_DROP_TRIMMED,            /* Redis stream entries trimmed before they were read */
+    WSC_DROP_KINDS
+} wsc_drop_kind;
+
+/* heartbeat round trips are counted in these buckets (microseconds, upper bounds; a round
+   trip above the last is counted in rtt_count only): a Prometheus-style histogram */
+#define WSC_RTT_BUCKETS 8
+#define WSC_RTT_BOUNDS_US {250, 1000, 2500, 10000, 25000, 100000, 250000, 1000000}
+
+#ifndef WSC_MAX_PEERS
+#define WSC_MAX_PEERS 64
+#endif
+
 typedef struct wsc_peer_info {
     const char *url;             /* normalised entry, e.g. ws://10.0.0.2:8080/wscluster */
     const char *node;            /* peer's node id, "" until known */
@@ -939,6 +997,10 @@ typedef struct wsc_peer_info {
     int sub_up, obs_up;          /* our link to it is up; its link to us is (both proven) */
     int64_t last_heartbeat_ms;   /* ms since anything arrived on our link, -1: never */
     uint64_t reconnects;         /* connection attempts after the first */
+    int64_t rtt_us;              /* the last heartbeat round trip on its links, -1: none */
+    uint64_t rtt_count, rtt_sum_us; /* round trips measured, and their sum */
+    uint64_t rtt_hist[WSC_RTT_BUCKETS]; /* of them, those <= WSC_RTT_BOUNDS_US[i] and above
+                                    the bound before (not cumulative) */
 } wsc_peer_info;
 
 typedef struct wsc_stats {
@@ -957,8 +1019,15 @@ typedef struct wsc_stats {
     uint64_t fwd_duplicates;     /* forwarded messages dropped as already seen */
     uint64_t posted;             /* messages queued through wsc_post() */
     uint64_t bp_state;           /* the backplane: 0 the mesh alone, 1 Redis down, 2 up */
+    uint64_t bp_kind;            /* 0 the mesh alone, 1 Redis pubsub, 2 Redis stream */
     uint64_t bp_out, bp_in;      /* messages published to Redis; received from it, new */
     uint64_t bp_bad;             /* Redis messages refused: malformed, or not signed right */
+    uint64_t conns_tcp[4];       /* of conns[]: those speaking the TCP framer (the rest:
+                                    WebSocket), per class */
+    uint64_t mem_max;            /* max_memory: the budget mem_held counts against */
+    uint64_t fwd_drops[WSC_DROP_KINDS]; /* fwd_dropped by kind (wsc_drop_kind) */
+    uint64_t msgs_sent;          /* messages the application sent: one per wsc_send(),
+                                    wsc_broadcast(), wsc_send_ids(), cluster send or post */
 } wsc_stats;
 
 /* ---- context and loop ---------------------------------------------------------------- */
@@ -1085,6 +1154,9 @@ WSC_API int wsc_reject_headers(wsc_ctx *ctx, wsc_id id, int status, const char *
 WSC_API int wsc_http_reply(wsc_ctx *ctx, wsc_id id, int status, const char *content_type,
                            const char *extra_headers, const void *body, size_t len);
 WSC_API void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out);
+/* wsc_drop_kind_name: "unreachable", "queue", "backplane", "duplicate", "refused",
+   "trimmed" for a wsc_drop_kind; "unknown" otherwise. */
+WSC_API const char *wsc_drop_kind_name(int kind);
 WSC_API const char *wsc_strerror(int err);
 /* wsc_log: write a line through the context's log sink (printf-style). */
 WSC_API void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...)
@@ -1224,7 +1296,7 @@ WSC_API size_t wsc_tcp_header(unsigned char out[5], int type, uint32_t len);
 #define WSC_LINK_VERSION 2       /* the format's version byte */
 #define WSC_LINK_NONCE 32         /* bytes of a handshake nonce and of a proof */
 enum { WSC_LINK_HELLO = 'H', WSC_LINK_WELCOME = 'W', WSC_LINK_AUTH = 'A',
-       WSC_LINK_FORWARD = 'F' };
+       WSC_LINK_FORWARD = 'F', WSC_LINK_SUMMARY = 'S' };
 enum { WSC_TGT_ALL = 0, WSC_TGT_MATCH = 1, WSC_TGT_CONN = 2, WSC_TGT_NAMED = 3 };
 typedef struct wsc_link_msg {
     int type;                     /* WSC_LINK_* */
@@ -1244,6 +1316,36 @@ typedef struct wsc_link_msg {
 } wsc_link_msg;
 /* wsc_link_parse: 0, or WSC_ERR_PROTO with *why set. Views point into p. */
 WSC_API int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, const char **why);
+
+/* An instance's summary of itself: a SUMMARY link message (FORWARDING FORMAT), sent down
+   each Observable link every heartbeat_ms, so that every instance can show the whole
+   cluster (wsc_summary_get). */
+typedef struct wsc_summary_link {
+    wsc_str node;                 /* the peer at the other end */
+    int sub_up, obs_up;           /* the instance's link to it is up; its link to the instance */
+    int64_t rtt_us;               /* the last heartbeat round trip; -1: none yet */
+    uint64_t reconnects;
+} wsc_summary_link;
+typedef struct wsc_summary {
+    wsc_str node;                 /* the instance */
+    int64_t age_ms;               /* since it was made (wsc_summary_get; 0: this instance) */
+    uint64_t uptime_ms;           /* since its context was created */
+    uint64_t conns[4];            /* open connections per class (wsc_stats.conns) */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out; /* its wsc_stats counters */
+    uint64_t fwd_in, fwd_out, bp_in, bp_out, dropped, fwd_dropped;
+    uint64_t mem_held, mem_max;
+    int bp_kind;                  /* 0 the mesh, 1 Redis pubsub, 2 Redis stream */
+    int bp_state;                 /* wsc_stats.bp_state */
+    size_t nlinks;                /* links[0..nlinks): one per peer it knows */
+    wsc_summary_link links[WSC_MAX_PEERS];
+} wsc_summary;
+/* wsc_summary_parse: a SUMMARY message into *s (views into p; links past WSC_MAX_PEERS are
+   checked, not kept): 0, or WSC_ERR_PROTO with *why set. */
+WSC_API int wsc_summary_parse(const unsigned char *p, size_t n, wsc_summary *s, const char **why);
+/* wsc_summary_get: peer -1: this instance's summary, made now; peer i >= 0: the last one
+   from the i-th entry of wsc_peers() (views valid until the next wsc_poll()). 0,
+   WSC_ERR_AGAIN (none received from it yet), WSC_ERR_INVAL (no such entry). */
+WSC_API int wsc_summary_get(wsc_ctx *ctx, int peer, wsc_summary *out);
 
 /* The server list: one entry per line ('#' comments, blank lines) or separated by commas
    and whitespace: HOST:PORT (WebSocket), ws://HOST:PORT[/path], tcp://HOST:PORT, and with
@@ -1414,6 +1516,22 @@ static int wsc__ieq(wsc_str a, const char *b) {
     return 1;
 }
 
+/* big-endian integers of w bytes, at any alignment, on any host */
+static void wsc__put_be(unsigned char *p, uint64_t v, size_t w) {
+    size_t i;
+    for (i = 0; i < w; i++) p[i] = (unsigned char)(v >> (8 * (w - 1 - i)));
+}
+static uint64_t wsc__get_be(const unsigned char *p, size_t w) {
+    uint64_t v = 0;
+    size_t i;
+    for (i = 0; i < w; i++) v = v << 8 | p[i];
+    return v;
+}
+static int64_t wsc__now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 static wsc_str wsc__sv(const char *s) { /* a view of a C string */
     wsc_str v;
     v.ptr = s;
@@ -2197,6 +2315,66 @@ static wsc_str wsc__rd_raw(wsc__rd *r, size_t n) {
     return s;
 }
 
+/* a SUMMARY after its type byte into s (NULL: only checked); its node into *node */
+static void wsc__summary_read(wsc__rd *r, wsc_summary *s, wsc_str *node) {
+    uint64_t v[17];
+    size_t i, nl;
+    *node = wsc__rd_str(r, 1, 1, 64, 1);
+    v[0] = wsc__rd_uint(r, 8);
+    for (i = 1; i < 5; i++) v[i] = wsc__rd_uint(r, 4);
+    for (i = 5; i < 17; i++) v[i] = wsc__rd_uint(r, 8);
+    if (s) {
+        s->node = *node;
+        s->age_ms = 0;
+        s->uptime_ms = v[0];
+        for (i = 0; i < 4; i++) s->conns[i] = v[1 + i];
+        s->msgs_in = v[5], s->msgs_out = v[6], s->bytes_in = v[7], s->bytes_out = v[8];
+        s->fwd_in = v[9], s->fwd_out = v[10], s->bp_in = v[11], s->bp_out = v[12];
+        s->dropped = v[13], s->fwd_dropped = v[14], s->mem_held = v[15], s->mem_max = v[16];
+        s->nlinks = 0;
+    }
+    i = (size_t)wsc__rd_uint(r, 1);
+    if (i > 2) r->bad = 1;
+    if (s) s->bp_kind = (int)i;
+    i = (size_t)wsc__rd_uint(r, 1);
+    if (i > 2) r->bad = 1;
+    if (s) s->bp_state = (int)i;
+    nl = (size_t)wsc__rd_uint(r, 1);
+    for (i = 0; i < nl && !r->bad; i++) {
+        wsc_str ln = wsc__rd_str(r, 1, 1, 64, 1);
+        unsigned flags = (unsigned)wsc__rd_uint(r, 1);
+        uint64_t rtt = wsc__rd_uint(r, 4), rc = wsc__rd_uint(r, 4);
+        if (flags > 3) r->bad = 1;
+        if (s && i < WSC_MAX_PEERS && !r->bad) {
+            wsc_summary_link *l = &s->links[s->nlinks++];
+            l->node = ln;
+            l->sub_up = (int)(flags & 1);
+            l->obs_up = (int)(flags >> 1);
+            l->rtt_us = rtt == 0xffffffffu ? -1 : (int64_t)rtt;
+            l->reconnects = rc;
+        }
+    }
+}
+
+WSC_DEF int wsc_summary_parse(const unsigned char *p, size_t n, wsc_summary *s,
+                              const char **why) {
+    wsc__rd r;
+    wsc_str node;
+    r.p = p;
+    r.n = n;
+    r.at = 0;
+    r.bad = 0;
+    *why = NULL;
+    if (wsc__rd_uint(&r, 1) != WSC_LINK_VERSION || wsc__rd_uint(&r, 1) != WSC_LINK_SUMMARY) {
+        *why = "not a SUMMARY of this link format version";
+        return WSC_ERR_PROTO;
+    }
+    wsc__summary_read(&r, s, &node);
+    if (r.bad) { *why = "truncated or malformed SUMMARY"; return WSC_ERR_PROTO; }
+    if (r.at != r.n) { *why = "trailing bytes after SUMMARY"; return WSC_ERR_PROTO; }
+    return 0;
+}
+
 WSC_DEF int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, const char **why) {
     wsc__rd r;
     memset(m, 0, sizeof *m);
@@ -2220,6 +2398,10 @@ WSC_DEF int wsc_link_parse(const unsigned char *p, size_t n, wsc_link_msg *m, co
         m->proof = wsc__rd_raw(&r, WSC_LINK_NONCE);
     } else if (m->type == WSC_LINK_AUTH) {
         m->proof = wsc__rd_raw(&r, WSC_LINK_NONCE);
+    } else if (m->type == WSC_LINK_SUMMARY) {
+        wsc__summary_read(&r, NULL, &m->node);
+        m->payload.ptr = (const char *)p; /* the whole message, for wsc_summary_parse() */
+        m->payload.len = n;
     } else if (m->type == WSC_LINK_FORWARD) {
         uint64_t plen;
         m->node = wsc__rd_str(&r, 1, 1, 64, 1);
@@ -2313,6 +2495,34 @@ static size_t wsc__link_encode_hs(const wsc_link_msg *m, unsigned char *out) {
     if (t == WSC_LINK_HELLO) wsc__wr_str(&w, m->advertise.ptr, m->advertise.len, 1);
     if (t != WSC_LINK_AUTH) wsc__wr_raw(&w, m->nonce.ptr, WSC_LINK_NONCE);
     if (t != WSC_LINK_HELLO) wsc__wr_raw(&w, m->proof.ptr, WSC_LINK_NONCE);
+    return w.bad ? 0 : w.at;
+}
+
+/* a SUMMARY of s to out (NULL: measure): its length, 0 when a string does not fit */
+static size_t wsc__summary_encode(const wsc_summary *s, unsigned char *out) {
+    wsc__wr w;
+    const uint64_t v[12] = {s->msgs_in, s->msgs_out, s->bytes_in, s->bytes_out, s->fwd_in,
+                            s->fwd_out, s->bp_in, s->bp_out, s->dropped, s->fwd_dropped,
+                            s->mem_held, s->mem_max};
+    size_t i;
+    wsc__wr_begin(&w, out, WSC_LINK_SUMMARY);
+    wsc__wr_str(&w, s->node.ptr, s->node.len, 1);
+    wsc__wr_uint(&w, s->uptime_ms, 8);
+    for (i = 0; i < 4; i++)
+        wsc__wr_uint(&w, s->conns[i] > 0xffffffffu ? 0xffffffffu : s->conns[i], 4);
+    for (i = 0; i < 12; i++) wsc__wr_uint(&w, v[i], 8);
+    wsc__wr_uint(&w, (uint64_t)s->bp_kind, 1);
+    wsc__wr_uint(&w, (uint64_t)s->bp_state, 1);
+    wsc__wr_uint(&w, s->nlinks > 255 ? 255 : s->nlinks, 1);
+    for (i = 0; i < s->nlinks && i < 255; i++) {
+        const wsc_summary_link *l = &s->links[i];
+        uint64_t rtt = l->rtt_us < 0 || l->rtt_us >= 0xffffffff ? 0xffffffffu
+                                                                : (uint64_t)l->rtt_us;
+        wsc__wr_str(&w, l->node.ptr, l->node.len, 1);
+        wsc__wr_uint(&w, (uint64_t)((l->sub_up ? 1 : 0) | (l->obs_up ? 2 : 0)), 1);
+        wsc__wr_uint(&w, rtt, 4);
+        wsc__wr_uint(&w, l->reconnects > 0xffffffffu ? 0xffffffffu : l->reconnects, 4);
+    }
     return w.bad ? 0 : w.at;
 }
 
@@ -2549,6 +2759,8 @@ typedef struct wsc__owner {
     void (*open)(wsc_ctx *ctx, wsc__conn *c);
     void (*message)(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n);
     void (*close)(wsc_ctx *ctx, wsc__conn *c, wsc_close_info *ci);
+    /* set: pings carry the time they left, and each pong's round trip comes here */
+    void (*pong)(wsc_ctx *ctx, wsc__conn *c, int64_t rtt_us);
 } wsc__owner;
 
 /* -- io's state: frame buffers, connections, listeners, timers, watches -- */
@@ -2700,9 +2912,6 @@ typedef struct wsc__dl {
 } wsc__dl;
 
 /* -- cluster's state: the peer table -- */
-#ifndef WSC_MAX_PEERS
-#define WSC_MAX_PEERS 64
-#endif
 #define WSC__DEDUP_WINDOW 1024
 /* a window over one origin's message ids: the last WSC__DEDUP_WINDOW of them, seen or not */
 typedef struct wsc__win {
@@ -2727,6 +2936,12 @@ typedef struct wsc__peer {
     uint64_t attempts;
     uint64_t unreach;           /* messages dropped since it became unreachable */
     wsc__win win;               /* the duplicate window over its message ids on our link */
+    int64_t rtt_us;             /* heartbeat round trips on its links: the last (-1: none) */
+    uint64_t rtt_n, rtt_sum, rtt_hist[WSC_RTT_BUCKETS]; /* ... and their histogram */
+    unsigned char *sum;         /* its last SUMMARY (sum_len bytes), received at sum_at */
+    size_t sum_len;
+    int64_t sum_at;
+    unsigned char sum_due;      /* ours is to go down its Observable link at the next tick */
 } wsc__peer;
 
 /* a connection's peer index: an Observable waiting for its HELLO, or answered without an
@@ -2755,7 +2970,7 @@ typedef struct wsc__cl {
     wsc__owner link;            /* the owner of every peer link */
     uint64_t list_hash;
     int list_err;
-    int64_t next_refresh;
+    int64_t next_refresh, next_summary;
     /* set by >>backplane: a FORWARD arrived on Subscriber link c from peer p */
     void (*arrived)(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_link_msg *m);
 } wsc__cl;
@@ -2819,6 +3034,7 @@ struct wsc_ctx {
     volatile int stop;
     int events, depth;          /* events this wsc_poll(); > 0 while the handler runs */
     int shutting;               /* wsc_shutdown() or wsc_destroy() under way */
+    int64_t born;               /* wsc_create()'s time (wsc_now_ms): uptime */
 };
 
 /* >>io ================================== the reactor: fds, timers, queues, memory ====== */
@@ -2976,6 +3192,7 @@ static void wsc__io_stats(wsc_ctx *ctx, wsc_stats *out) {
     *out = ctx->st;
     out->mem_held = ctx->io.mem;
     out->mem_peak = ctx->io.mem_peak;
+    out->mem_max = ctx->io.budget;
 }
 
 /* -- frame buffers: reference counted, pooled by size class -- */
@@ -4493,6 +4710,7 @@ static void wsc__pr_open(wsc_ctx *ctx, wsc__conn *c) {
     c->opened = 1;
     c->last_rx = c->last_ping = ctx->io.now;
     ctx->st.conns[c->cls]++;
+    if (c->proto == WSC_PROTO_TCP) ctx->st.conns_tcp[c->cls]++;
     c->own->open(ctx, c);
 }
 
@@ -4510,6 +4728,7 @@ static void wsc__pr_closed(wsc_ctx *ctx, wsc__conn *c) {
     ci.by_peer = c->by_peer;
     c->opened = 0;
     if (ctx->st.conns[c->cls]) ctx->st.conns[c->cls]--;
+    if (c->proto == WSC_PROTO_TCP && ctx->st.conns_tcp[c->cls]) ctx->st.conns_tcp[c->cls]--;
     c->own->close(ctx, c, &ci);
 }
 
@@ -4585,8 +4804,14 @@ static void wsc__pr_tick(wsc_ctx *ctx, wsc__conn *c, int64_t now) {
             wsc__emit_error(ctx, c, WSC_ERR_TIMEOUT, c->own->idle_why);
             wsc__kill(ctx, c);
         } else if (ping > 0 && now - c->last_ping >= ping) {
+            unsigned char t[8];
             c->last_ping = now;
-            wsc__send_ctrl(ctx, c, WSC_OP_PING, NULL, 0);
+            if (c->own->pong) { /* the pong echoes when it left: a round trip */
+                wsc__put_be(t, (uint64_t)wsc__now_us(), 8);
+                wsc__send_ctrl(ctx, c, WSC_OP_PING, t, 8);
+            } else {
+                wsc__send_ctrl(ctx, c, WSC_OP_PING, NULL, 0);
+            }
         }
         break;
     }
@@ -4657,6 +4882,10 @@ static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
         return 0;
     case WSC_FR_PONG: {
         wsc_msg m;
+        if (c->own->pong && ev->len == 8) {
+            int64_t rtt = wsc__now_us() - (int64_t)wsc__get_be(ev->data, 8);
+            if (rtt >= 0 && rtt < (int64_t)3600 * 1000000) c->own->pong(ctx, c, rtt);
+        }
         m.opcode = WSC_OP_PONG;
         m.data = ev->data;
         m.len = ev->len;
@@ -5442,14 +5671,19 @@ static void wsc__drop_ev(wsc_ctx *ctx, wsc__conn *c, const char *reason, const c
     d.count = count;
     wsc__emit(ctx, c, WSC_EV_DROP, &d);
 }
-static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, const char *reason, const char *peer,
+/* counted in fwd_dropped and by kind */
+static void wsc__dropped(wsc_ctx *ctx, int kind, uint64_t n) {
+    ctx->st.fwd_dropped += n;
+    ctx->st.fwd_drops[kind] += n;
+}
+static void wsc__drop(wsc_ctx *ctx, wsc__conn *c, int kind, const char *reason, const char *peer,
                       uint64_t msg_id) {
-    ctx->st.fwd_dropped++;
+    wsc__dropped(ctx, kind, 1);
     wsc__drop_ev(ctx, c, reason, peer, msg_id, 1);
 }
 /* an unreachable peer raises one event when its drops start and a summary when they end */
 static void wsc__drop_unreachable(wsc_ctx *ctx, wsc__peer *p, uint64_t msg_id) {
-    ctx->st.fwd_dropped++;
+    wsc__dropped(ctx, WSC_DROP_UNREACHABLE, 1);
     if (p->unreach++ == 0) wsc__drop_ev(ctx, NULL, "peer unreachable", p->node, msg_id, 1);
 }
 static void wsc__drops_end(wsc_ctx *ctx, wsc__peer *p, const char *why) {
@@ -5543,6 +5777,7 @@ static wsc__peer *wsc__peer_add(wsc_ctx *ctx, const char *url, int intro) {
         p->intro = (unsigned char)intro;
         p->next_try = ctx->io.now;
         p->last_rx = -1;
+        p->rtt_us = -1;
         snprintf(p->url, sizeof p->url, "%s", url);
         i = (int)(p - ctx->cl.peers);
         if (i >= ctx->cl.npeers) ctx->cl.npeers = i + 1;
@@ -5562,6 +5797,7 @@ static void wsc__peer_set_obs(wsc_ctx *ctx, wsc__peer *p, wsc_id id) {
     p->obs = c ? id : 0;
     if (c) {
         c->peer = (int16_t)(p - ctx->cl.peers);
+        p->sum_due = 1; /* it hears of us at once, not a heartbeat later */
         wsc__drops_end(ctx, p, "peer reachable again");
     }
 }
@@ -5587,6 +5823,9 @@ static void wsc__peer_free(wsc_ctx *ctx, wsc__peer *p) {
         if (c && c->own == &ctx->cl.link && c->peer == ix) c->peer = WSC__PEER_ANSWERED;
     }
     p->used = 0;
+    wsc__free(ctx, p->sum);
+    p->sum = NULL;
+    p->sum_len = 0;
     while (ctx->cl.npeers > 0 && !ctx->cl.peers[ctx->cl.npeers - 1].used) ctx->cl.npeers--;
 }
 
@@ -5822,6 +6061,7 @@ static void wsc__cluster_start(wsc_ctx *ctx) {
 }
 
 static void wsc__hs_sweep(wsc_ctx *ctx);
+static void wsc__summary_send(wsc_ctx *ctx);
 
 /* every sweep: re-read the list when due, (re)connect what has no link, close handshakes
    that took too long */
@@ -5866,6 +6106,7 @@ static void wsc__cluster_tick(wsc_ctx *ctx, void *arg) {
         if (ctx->io.now >= p->next_try) wsc__peer_connect(ctx, p);
     }
     wsc__hs_sweep(ctx);
+    wsc__summary_send(ctx);
 }
 
 /* -- link messages -- */
@@ -6194,6 +6435,98 @@ static void wsc__link_welcome_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg 
     wsc_log(ctx, WSC_LOG_INFO, "peer %s (%s): subscribed", pe->url, pe->node);
 }
 
+/* -- summaries and round trips: what an instance tells its peers of itself, every
+   heartbeat_ms, down its Observable links (SUMMARY in FORWARDING FORMAT) -- */
+static void wsc__summary_in(wsc_ctx *ctx, wsc__conn *c, wsc__peer *pe, const unsigned char *p,
+                            size_t n, wsc_str node) {
+    unsigned char *b;
+    if (!wsc__seq(node, pe->node)) { /* a link speaks for its node */
+        wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "SUMMARY whose node is not the link's");
+        return;
+    }
+    b = n <= pe->sum_len ? pe->sum : (unsigned char *)wsc__realloc(ctx, pe->sum, n);
+    if (!b) return; /* kept: the last one */
+    memcpy(b, p, n);
+    pe->sum = b;
+    pe->sum_len = n;
+    pe->sum_at = ctx->io.now;
+}
+
+/* this instance's summary: its counters, and its view of each peer it knows by id */
+static void wsc__summary_self(wsc_ctx *ctx, wsc_summary *s) {
+    const wsc_stats *st = &ctx->st;
+    int i;
+    size_t k;
+    int64_t now = wsc_now_ms();
+    s->node = wsc__sv(ctx->node);
+    s->age_ms = 0;
+    s->uptime_ms = (uint64_t)(now - ctx->born);
+    for (k = 0; k < 4; k++) s->conns[k] = st->conns[k];
+    s->msgs_in = st->msgs_in, s->msgs_out = st->msgs_out;
+    s->bytes_in = st->bytes_in, s->bytes_out = st->bytes_out;
+    s->fwd_in = st->fwd_in, s->fwd_out = st->fwd_out, s->bp_in = st->bp_in, s->bp_out = st->bp_out;
+    s->dropped = st->dropped, s->fwd_dropped = st->fwd_dropped;
+    s->mem_held = ctx->io.mem, s->mem_max = ctx->io.budget;
+    s->bp_kind = (int)st->bp_kind, s->bp_state = (int)st->bp_state;
+    s->nlinks = 0;
+    for (i = 0; i < ctx->cl.npeers && s->nlinks < WSC_MAX_PEERS; i++) {
+        wsc__peer *p = &ctx->cl.peers[i];
+        wsc__conn *sc;
+        wsc_summary_link *l;
+        if (!p->used || p->self || p->dup || !p->node[0]) continue;
+        sc = wsc__get(ctx, p->sub);
+        l = &s->links[s->nlinks++];
+        l->node = wsc__sv(p->node);
+        l->sub_up = sc && sc->state == WSC__OPEN && p->sub_ok;
+        l->obs_up = wsc__get(ctx, p->obs) != NULL;
+        l->rtt_us = p->rtt_us;
+        l->reconnects = p->attempts > 0 ? p->attempts - 1 : 0;
+    }
+}
+
+/* every heartbeat_ms, and to a peer whose link to us just proved itself: our summary */
+static void wsc__summary_send(wsc_ctx *ctx) {
+    wsc__cl *cl = &ctx->cl;
+    wsc_summary *s = NULL;
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    int i, all = ctx->io.now >= cl->next_summary;
+    if (all) cl->next_summary = ctx->io.now + ctx->cfg.heartbeat_ms;
+    for (i = 0; i < cl->npeers; i++) {
+        wsc__peer *p = &cl->peers[i];
+        wsc__conn *o;
+        if (!p->used || (!all && !p->sum_due)) continue;
+        p->sum_due = 0;
+        o = wsc__get(ctx, p->obs);
+        if (!o || o->state != WSC__OPEN) continue;
+        if (!buf) {
+            s = (wsc_summary *)wsc__alloc(ctx, sizeof *s);
+            if (!s) return;
+            wsc__summary_self(ctx, s);
+            n = wsc__summary_encode(s, NULL);
+            buf = n ? (unsigned char *)wsc__alloc(ctx, n) : NULL;
+            if (!buf) break;
+            wsc__summary_encode(s, buf);
+        }
+        wsc__link_send(ctx, o, buf, n);
+    }
+    wsc__free(ctx, buf);
+    wsc__free(ctx, s);
+}
+
+/* the link owner's pong hook: a heartbeat's round trip on one of the peer's links */
+static void wsc__link_pong(wsc_ctx *ctx, wsc__conn *c, int64_t rtt) {
+    static const int64_t bound[WSC_RTT_BUCKETS] = WSC_RTT_BOUNDS_US;
+    wsc__peer *p = wsc__peer_of(ctx, c);
+    int i;
+    if (!p) return;
+    p->rtt_us = rtt;
+    p->rtt_n++;
+    p->rtt_sum += (uint64_t)rtt;
+    for (i = 0; i < WSC_RTT_BUCKETS; i++)
+        if (rtt <= bound[i]) { p->rtt_hist[i]++; break; }
+}
+
 static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *p, size_t n) {
     wsc_link_msg m;
     const char *why;
@@ -6205,7 +6538,7 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
     if (wsc_link_parse(p, n, &m, &why) < 0) {
         char msg[96];
         snprintf(msg, sizeof msg, "malformed link message: %s", why);
-        ctx->st.fwd_dropped++;
+        wsc__dropped(ctx, WSC_DROP_REFUSED, 1);
         wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, msg);
         return;
     }
@@ -6226,7 +6559,7 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
     if (m.type == WSC_LINK_FORWARD && !c->server) {
         if (!pe || pe->sub != wsc__id(ctx, c)) return; /* a link let go of: closing */
         if (pe->sub_ok && !wsc__seq(m.node, pe->node)) { /* a link speaks for its node */
-            ctx->st.fwd_dropped++;
+            wsc__dropped(ctx, WSC_DROP_REFUSED, 1);
             wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "FORWARD whose origin is not the link's node");
             return;
         }
@@ -6234,6 +6567,11 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
             ctx->cl.arrived(ctx, c, pe, &m); /* up to the backplane */
             return;
         }
+    }
+    if (m.type == WSC_LINK_SUMMARY && !c->server && pe && pe->sub == wsc__id(ctx, c) &&
+        pe->sub_ok) {
+        wsc__summary_in(ctx, c, pe, p, n, m.node);
+        return;
     }
     wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "unexpected link message");
 }
@@ -6304,10 +6642,38 @@ static void wsc__cl_peer_infos(wsc_ctx *ctx, wsc_peer_info *out, size_t max, siz
             o->last_heartbeat_ms = p->last_rx < 0 ? -1 : now - p->last_rx;
             if (s && s->state == WSC__OPEN) o->last_heartbeat_ms = now - s->last_rx;
             o->reconnects = p->attempts > 0 ? p->attempts - 1 : 0;
+            o->rtt_us = p->rtt_us;
+            o->rtt_count = p->rtt_n;
+            o->rtt_sum_us = p->rtt_sum;
+            memcpy(o->rtt_hist, p->rtt_hist, sizeof o->rtt_hist);
         }
         n++;
     }
     *count = n;
+}
+
+/* the summary of the i-th entry wsc__cl_peer_infos() lists (-1: ours) */
+static int wsc__cl_summary(wsc_ctx *ctx, int peer, wsc_summary *out) {
+    int i, n = 0;
+    const char *why;
+    if (peer < 0) {
+        wsc__summary_self(ctx, out);
+        return 0;
+    }
+    for (i = 0; i < ctx->cl.npeers; i++) {
+        wsc__peer *p = &ctx->cl.peers[i];
+        if (!p->used || p->removed) continue;
+        if (n++ != peer) continue;
+        if (p->dup) { /* an alias: its twin holds the links, and the summaries */
+            wsc__peer *t = wsc__peer_other(ctx, p, wsc__sv(p->node));
+            if (t) p = t;
+        }
+        if (!p->sum || wsc_summary_parse(p->sum, p->sum_len, out, &why) < 0)
+            return WSC_ERR_AGAIN;
+        out->age_ms = ctx->io.now - p->sum_at;
+        return 0;
+    }
+    return WSC_ERR_INVAL;
 }
 
 static int wsc__cl_init(wsc_ctx *ctx) {
@@ -6329,6 +6695,7 @@ static int wsc__cl_init(wsc_ctx *ctx) {
     cl->link.open = wsc__link_open;
     cl->link.message = wsc__link_message;
     cl->link.close = wsc__link_close;
+    cl->link.pong = wsc__link_pong;
     cl->on = ctx->cfg.cluster || ctx->cfg.peers_file || ctx->cfg.peers ||
              ctx->cfg.backplane || getenv("WSCLUSTER_PEERS") != NULL;
     if (!cl->on) return 0;
@@ -6347,6 +6714,8 @@ static int wsc__cl_init(wsc_ctx *ctx) {
 }
 /* after io's: closing links still look up their handshakes */
 static void wsc__cl_free(wsc_ctx *ctx) {
+    int i;
+    for (i = 0; i < ctx->cl.npeers; i++) wsc__free(ctx, ctx->cl.peers[i].sum);
     wsc__free(ctx, ctx->cl.hs);
     ctx->cl.hs = NULL;
 }
@@ -6406,7 +6775,7 @@ static void wsc__mesh_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
         c = wsc__get(ctx, p->obs);
         if (c && c->state == WSC__OPEN) {
             if (wsc__multi_one(ctx, &mu, c)) ctx->st.fwd_out++;
-            else wsc__drop(ctx, c, "peer link queue full or closing", p->node, m->msg_id);
+            else wsc__drop(ctx, c, WSC_DROP_QUEUE, "peer link queue full or closing", p->node, m->msg_id);
         } else if (!p->removed && p->node[0]) {
             /* honest accounting: a known peer without a link to us does not get it (an entry
                never reached is not counted: it may be an alias, or not started yet) */
@@ -6455,13 +6824,13 @@ static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m, i
     if (w && fresh) w->on = 0;
     if (w && wsc__win_seen(w, m->msg_id, 1) != 0) { /* a jump: the origin restarted */
         ctx->st.fwd_duplicates++;
-        wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
+        wsc__drop(ctx, c, WSC_DROP_DUPLICATE, "duplicate", origin, m->msg_id);
         return;
     }
     ctx->st.fwd_in++;
     n = wsc__dl_local(ctx, m);
     if (n < 0) {
-        wsc__drop(ctx, c, "unknown selector", origin, m->msg_id);
+        wsc__drop(ctx, c, WSC_DROP_REFUSED, "unknown selector", origin, m->msg_id);
         return;
     }
     fi.origin = m->node;
@@ -6745,7 +7114,7 @@ static void wsc__redis_xinfo(wsc_ctx *ctx, wsc_str len, wsc_str added, wsc_str l
     wsc_log(ctx, WSC_LOG_WARN, "backplane: redis stream %s was trimmed past entry %s "
             "(maxlen=%llu): %s%llu message(s) lost", r->channel, r->last_id,
             (unsigned long long)r->maxlen, lost ? "" : "some ", (unsigned long long)lost);
-    ctx->st.fwd_dropped += lost ? lost : 1;
+    wsc__dropped(ctx, WSC_DROP_TRIMMED, lost ? lost : 1);
     wsc__drop_ev(ctx, NULL, "history trimmed", "redis", 0, lost);
 }
 
@@ -7064,8 +7433,9 @@ static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
         int r = wsc__redis_publish(ctx, m);
         if (r == 0) return local;
         if (ctx->cl.npeers == 0) {
-            wsc__drop(ctx, NULL, r == WSC_ERR_STATE ? "backplane down" : "backplane queue full",
-                      "redis", m->msg_id);
+            wsc__drop(ctx, NULL, WSC_DROP_BACKPLANE,
+                      r == WSC_ERR_STATE ? "backplane down" : "backplane queue full", "redis",
+                      m->msg_id);
             return local;
         }
     }
@@ -7081,7 +7451,7 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
     if (wsc__seq(m->node, ctx->node)) return; /* our own message reflected: never deliver */
     n = wsc__win_seen(&p->win, m->msg_id, 0);
     if (n < 0) {
-        ctx->st.fwd_dropped++;
+        wsc__dropped(ctx, WSC_DROP_REFUSED, 1);
         wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "message id far ahead of the window");
         return;
     }
@@ -7089,7 +7459,7 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
         memcpy(origin, m->node.ptr, m->node.len);
         origin[m->node.len] = '\0';
         ctx->st.fwd_duplicates++;
-        wsc__drop(ctx, c, "duplicate", origin, m->msg_id);
+        wsc__drop(ctx, c, WSC_DROP_DUPLICATE, "duplicate", origin, m->msg_id);
         return;
     }
     wsc__bp_deliver(ctx, c, m, fresh);
@@ -7109,6 +7479,7 @@ static void wsc__post_drain(wsc_ctx *ctx, int fd, int revents, void *user) {
         memcpy(&n, job, sizeof n);
         if (wsc_link_parse(job + sizeof n, n, &m, &why) == 0) {
             ctx->st.posted++;
+            ctx->st.msgs_sent++;
             wsc__bp_publish(ctx, &m);
         }
         WSC_FREE(job, ctx->cfg.alloc_user);
@@ -7199,6 +7570,7 @@ static int wsc__bp_init(wsc_ctx *ctx) {
         if (!ctx->bp.origins) return WSC_ERR_NOMEM;
     }
     if (ctx->cfg.backplane && wsc__redis_init(ctx) < 0) return WSC_ERR_INVAL;
+    if (ctx->bp.redis) ctx->st.bp_kind = ctx->bp.redis->stream ? 2 : 1;
     clock_gettime(CLOCK_REALTIME, &ts);
     /* ids grow across restarts, so peers' duplicate windows stay valid */
     ctx->bp.msg_seq = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
@@ -7264,6 +7636,7 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
     ctx->cfg = c;
+    ctx->born = wsc_now_ms();
     ctx->io.epfd = -1;
     ctx->bp.wake[0] = ctx->bp.wake[1] = -1;
     if (wsc__urandom(&ctx->rng, sizeof ctx->rng) < 0 || ctx->rng == 0)
@@ -7443,7 +7816,7 @@ WSC_DEF int wsc_send(wsc_ctx *ctx, wsc_id id, int opcode, const void *data, size
     if (!c) return WSC_ERR_STALE;
     if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
     r = wsc__pr_send(ctx, c, opcode, data, len);
-    if (r == 0) ctx->st.msgs_out++;
+    if (r == 0) ctx->st.msgs_out++, ctx->st.msgs_sent++;
     return r;
 }
 
@@ -7452,6 +7825,7 @@ WSC_DEF int wsc_broadcast(wsc_ctx *ctx, const wsc_kv *match, size_t nmatch, int 
     int r;
     if (!ctx || (nmatch && !match)) return WSC_ERR_INVAL;
     if ((r = wsc__check_msg(ctx, opcode, len)) < 0) return r;
+    ctx->st.msgs_sent++;
     return wsc__dl_broadcast(ctx, match, nmatch, opcode, data, len);
 }
 
@@ -7468,6 +7842,7 @@ WSC_DEF int wsc_send_ids(wsc_ctx *ctx, const wsc_id *ids, size_t n, int opcode,
         if (c) count += wsc__multi_one(ctx, &m, c);
     }
     wsc__multi_done(ctx, &m);
+    ctx->st.msgs_sent++;
     return count;
 }
 
@@ -7562,7 +7937,11 @@ WSC_DEF int wsc_set_class(wsc_ctx *ctx, wsc_id id, int cls) {
     wsc__conn *c = wsc__get(ctx, id);
     if (!c) return WSC_ERR_STALE;
     if (cls < WSC_CLIENT || cls > WSC_OBSERVABLE) return WSC_ERR_INVAL;
-    if (c->opened) { ctx->st.conns[c->cls]--; ctx->st.conns[cls]++; }
+    if (c->opened) {
+        ctx->st.conns[c->cls]--;
+        ctx->st.conns[cls]++;
+        if (c->proto == WSC_PROTO_TCP) { ctx->st.conns_tcp[c->cls]--; ctx->st.conns_tcp[cls]++; }
+    }
     c->cls = (unsigned char)cls;
     return 0;
 }
@@ -7603,6 +7982,7 @@ WSC_DEF int wsc_cluster_send(wsc_ctx *ctx, const wsc_target *t, int opcode, cons
     int r;
     if (!ctx) return WSC_ERR_INVAL;
     if ((r = wsc__target_msg(ctx, t, opcode, data, len, &m)) < 0) return r;
+    ctx->st.msgs_sent++;
     return wsc__bp_publish(ctx, &m);
 }
 
@@ -7686,6 +8066,17 @@ WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {
     size_t n = 0;
     if (ctx) wsc__cl_peer_infos(ctx, out, max, &n);
     return n;
+}
+
+WSC_DEF int wsc_summary_get(wsc_ctx *ctx, int peer, wsc_summary *out) {
+    if (!ctx || !out) return WSC_ERR_INVAL;
+    return wsc__cl_summary(ctx, peer, out);
+}
+
+WSC_DEF const char *wsc_drop_kind_name(int kind) {
+    static const char *const names[WSC_DROP_KINDS] = {"unreachable", "queue", "backplane",
+                                                      "duplicate", "refused", "trimmed"};
+    return kind >= 0 && kind < WSC_DROP_KINDS ? names[kind] : "unknown";
 }
 
 WSC_DEF void wsc_get_stats(wsc_ctx *ctx, wsc_stats *out) {

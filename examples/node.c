@@ -5,12 +5,14 @@
 #include "../wscluster.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "chat_html.h" /* generated from examples/chat.html: chat_html[], chat_html_len */
+#include "cluster_html.h" /* examples/cluster.html: cluster_html[], cluster_html_len */
 
 typedef struct opt { const char *name, *env, *def, *help; const char *val; } opt;
 
@@ -59,7 +61,13 @@ static void on_signal(int sig) {
     else g_stop = 1;
 }
 
-typedef struct node { char id[80]; size_t max_message, max_memory; } node;
+typedef struct node {
+    char id[80];
+    size_t max_message, max_memory;
+    int heartbeat_ms, heartbeat_timeout_ms;
+    char advertise[300];        /* how peers reach us: shown in the view */
+    unsigned views;             /* open /cluster WebSockets */
+} node;
 
 static void usage(FILE *f) {
     int i;
@@ -71,7 +79,8 @@ static void usage(FILE *f) {
                 opts[i].def[0] ? opts[i].def : "none");
     fprintf(f, "\nEndpoints: GET / (chat page), WS /ws[?user=NAME] (cluster-wide chat), WS /echo,\n"
                "GET /send?msg=TEXT[&user=NAME][&group=G][&conn=ID][&selector=user-prefix&arg=A],\n"
-               "POST /send, GET /stats, GET /clients, WS /wscluster (peer links).\n"
+               "POST /send, GET /stats, GET /clients, GET /metrics (Prometheus), GET /cluster (live\n"
+               "cluster view; WS /cluster its updates), WS /wscluster (peer links).\n"
                "The server list (file or $WSCLUSTER_PEERS): HOST:PORT, ws://HOST:PORT[/path] or\n"
                "tcp://HOST:PORT entries, one per line or comma-separated; '#' comments.\n"
                "SIGHUP re-reads it; SIGINT/SIGTERM close every connection with 1001 and exit 0.\n");
@@ -296,6 +305,251 @@ static void stats_endpoint(wsc_ctx *ctx, wsc_id id, node *n) {
     free(json);
 }
 
+/* ---- /metrics and the live cluster view (/cluster) ---- */
+/* text that grows: what does not fit is reallocated; out of memory sets oom */
+typedef struct sbuf { char *p; size_t len, cap; int oom; } sbuf;
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    int n;
+    if (b->oom) return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->oom = 1; return; }
+        if (b->p && (size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
+        {
+            size_t cap = (b->cap ? b->cap : 4096) * 2 + (size_t)n;
+            char *p = (char *)realloc(b->p, cap);
+            if (!p) { b->oom = 1; return; }
+            b->p = p;
+            b->cap = cap;
+        }
+    }
+}
+/* a Prometheus label value: backslash, double quote and newline escaped */
+static void prom_label(char *out, size_t cap, const char *s) {
+    size_t o = 0;
+    for (; *s && o + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"') { out[o++] = '\\'; out[o++] = *s; }
+        else if (*s == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
+        else out[o++] = *s;
+    }
+    out[o] = '\0';
+}
+static void prom_head(sbuf *b, const char *name, const char *type, const char *help) {
+    sb_printf(b, "# HELP wscluster_%s %s\n# TYPE wscluster_%s %s\n", name, help, name, type);
+}
+static void prom_one(sbuf *b, const char *name, const char *type, const char *help,
+                     unsigned long long v) {
+    prom_head(b, name, type, help);
+    sb_printf(b, "wscluster_%s %llu\n", name, v);
+}
+#define ULL(x) ((unsigned long long)(x))
+
+/* GET /metrics: the Prometheus text format (0.0.4) of wsc_get_stats() and wsc_peers() */
+static void metrics_endpoint(wsc_ctx *ctx, wsc_id id) {
+    static const char *const cls[4] = {"", "client", "subscriber", "observable"};
+    static const int64_t bound[WSC_RTT_BUCKETS] = WSC_RTT_BOUNDS_US;
+    wsc_stats st;
+    wsc_peer_info *peers;
+    size_t np, i, k;
+    sbuf b = {0, 0, 0, 0};
+    char nd[200];
+    int c;
+    wsc_get_stats(ctx, &st);
+    np = wsc_peers(ctx, NULL, 0);
+    peers = (wsc_peer_info *)calloc(np ? np : 1, sizeof *peers);
+    if (!peers) { wsc_http_reply(ctx, id, 500, "text/plain", NULL, "500\n", 4); return; }
+    np = wsc_peers(ctx, peers, np);
+    prom_label(nd, sizeof nd, wsc_node_id(ctx));
+    prom_head(&b, "info", "gauge", "This instance: its node id (always 1).");
+    sb_printf(&b, "wscluster_info{node=\"%s\"} 1\n", nd);
+    prom_head(&b, "connections", "gauge", "Open connections by class and protocol.");
+    for (c = 1; c < 4; c++) {
+        sb_printf(&b, "wscluster_connections{class=\"%s\",protocol=\"ws\"} %llu\n", cls[c],
+                  ULL(st.conns[c] - st.conns_tcp[c]));
+        sb_printf(&b, "wscluster_connections{class=\"%s\",protocol=\"tcp\"} %llu\n", cls[c],
+                  ULL(st.conns_tcp[c]));
+    }
+    prom_one(&b, "connections_accepted_total", "counter", "Inbound connections opened.",
+             ULL(st.accepted));
+    prom_one(&b, "connections_refused_total", "counter",
+             "Connections refused (limits, handshake and HTTP errors, TLS failures).",
+             ULL(st.refused));
+    prom_head(&b, "messages_total", "counter",
+              "Messages received from clients and links (in), sent by the application (out).");
+    sb_printf(&b, "wscluster_messages_total{direction=\"in\"} %llu\n", ULL(st.msgs_in));
+    sb_printf(&b, "wscluster_messages_total{direction=\"out\"} %llu\n", ULL(st.msgs_sent));
+    prom_head(&b, "bytes_total", "counter", "Payload bytes received (in); bytes queued on "
+              "every socket (out).");
+    sb_printf(&b, "wscluster_bytes_total{direction=\"in\"} %llu\n", ULL(st.bytes_in));
+    sb_printf(&b, "wscluster_bytes_total{direction=\"out\"} %llu\n", ULL(st.bytes_out));
+    prom_one(&b, "deliveries_total", "counter",
+             "Message deliveries queued to connections, peer links included (a message to N "
+             "counts N).",
+             ULL(st.msgs_out));
+    prom_head(&b, "forwards_total", "counter",
+              "Cluster-wide messages to and from the other instances, by transport.");
+    sb_printf(&b, "wscluster_forwards_total{direction=\"out\",transport=\"mesh\"} %llu\n"
+                  "wscluster_forwards_total{direction=\"in\",transport=\"mesh\"} %llu\n"
+                  "wscluster_forwards_total{direction=\"out\",transport=\"redis\"} %llu\n"
+                  "wscluster_forwards_total{direction=\"in\",transport=\"redis\"} %llu\n",
+              ULL(st.fwd_out), ULL(st.fwd_in), ULL(st.bp_out), ULL(st.bp_in));
+    prom_head(&b, "drops_total", "counter", "Messages that did not reach somewhere, by reason "
+              "(not_queued: a local connection closing, slow or out of memory).");
+    sb_printf(&b, "wscluster_drops_total{reason=\"not_queued\"} %llu\n", ULL(st.dropped));
+    for (k = 0; k < WSC_DROP_KINDS; k++)
+        sb_printf(&b, "wscluster_drops_total{reason=\"%s\"} %llu\n", wsc_drop_kind_name((int)k),
+                  ULL(st.fwd_drops[k]));
+    prom_one(&b, "duplicates_total", "counter",
+             "Cluster-wide messages dropped because they had already arrived.",
+             ULL(st.fwd_duplicates));
+    prom_head(&b, "closed_total", "counter", "Connections closed by the library, by reason "
+              "(slow_consumer 1008, memory 1013/503, protocol 1002/1007).");
+    sb_printf(&b, "wscluster_closed_total{reason=\"slow_consumer\"} %llu\n"
+                  "wscluster_closed_total{reason=\"memory\"} %llu\n"
+                  "wscluster_closed_total{reason=\"protocol\"} %llu\n",
+              ULL(st.closed_slow), ULL(st.closed_memory), ULL(st.proto_errors));
+    prom_one(&b, "posted_total", "counter", "Messages sent from other threads (wsc_post).",
+             ULL(st.posted));
+    prom_one(&b, "memory_held_bytes", "gauge", "Message data held now (the memory budget).",
+             ULL(st.mem_held));
+    prom_one(&b, "memory_peak_bytes", "gauge", "The most message data ever held.",
+             ULL(st.mem_peak));
+    prom_one(&b, "memory_limit_bytes", "gauge", "The memory budget (--max-memory).",
+             ULL(st.mem_max));
+    prom_head(&b, "backplane_state", "gauge",
+              "The backplane: 0 the mesh alone, 1 Redis down (the mesh stands in), 2 Redis up.");
+    sb_printf(&b, "wscluster_backplane_state{kind=\"%s\"} %llu\n",
+              st.bp_kind == 2 ? "redis-stream" : st.bp_kind ? "redis-pubsub" : "mesh",
+              ULL(st.bp_state));
+    prom_one(&b, "backplane_refused_total", "counter",
+             "Redis messages refused: malformed or not signed with the secret.", ULL(st.bp_bad));
+    prom_head(&b, "peer_link_up", "gauge", "A peer's link is up (authenticated): link "
+              "subscriber is ours to it, observable is its to us.");
+    for (i = 0; i < np; i++) {
+        if (peers[i].self) continue;
+        prom_label(nd, sizeof nd, peers[i].node[0] ? peers[i].node : peers[i].url);
+        sb_printf(&b, "wscluster_peer_link_up{peer=\"%s\",link=\"subscriber\"} %d\n"
+                      "wscluster_peer_link_up{peer=\"%s\",link=\"observable\"} %d\n",
+                  nd, peers[i].sub_up, nd, peers[i].obs_up);
+    }
+    prom_head(&b, "peer_reconnects_total", "counter", "Connection attempts to a peer after the "
+              "first.");
+    for (i = 0; i < np; i++) {
+        if (peers[i].self) continue;
+        prom_label(nd, sizeof nd, peers[i].node[0] ? peers[i].node : peers[i].url);
+        sb_printf(&b, "wscluster_peer_reconnects_total{peer=\"%s\"} %llu\n", nd,
+                  ULL(peers[i].reconnects));
+    }
+    prom_head(&b, "peer_heartbeat_rtt_seconds", "histogram",
+              "Heartbeat round trips (ping to pong) on a peer's links.");
+    for (i = 0; i < np; i++) {
+        uint64_t cum = 0;
+        if (peers[i].self) continue;
+        prom_label(nd, sizeof nd, peers[i].node[0] ? peers[i].node : peers[i].url);
+        for (k = 0; k < WSC_RTT_BUCKETS; k++) {
+            cum += peers[i].rtt_hist[k];
+            sb_printf(&b, "wscluster_peer_heartbeat_rtt_seconds_bucket{peer=\"%s\",le=\"%g\"} "
+                      "%llu\n", nd, (double)bound[k] / 1e6, ULL(cum));
+        }
+        sb_printf(&b, "wscluster_peer_heartbeat_rtt_seconds_bucket{peer=\"%s\",le=\"+Inf\"} "
+                      "%llu\nwscluster_peer_heartbeat_rtt_seconds_sum{peer=\"%s\"} %.6f\n"
+                      "wscluster_peer_heartbeat_rtt_seconds_count{peer=\"%s\"} %llu\n",
+                  nd, ULL(peers[i].rtt_count), nd, (double)peers[i].rtt_sum_us / 1e6, nd,
+                  ULL(peers[i].rtt_count));
+    }
+    free(peers);
+    if (b.oom) wsc_http_reply(ctx, id, 500, "text/plain", NULL, "500 out of memory\n", 18);
+    else wsc_http_reply(ctx, id, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.p,
+                        b.len);
+    free(b.p);
+}
+
+/* one instance of the view: a summary (NULL: none yet) and what we know of it */
+static void view_instance(sbuf *b, const wsc_summary *s, const char *nid, const char *url,
+                          int self, const char *state) {
+    char nd[160], u[400];
+    size_t i;
+    json_str(nd, sizeof nd, nid);
+    json_str(u, sizeof u, url);
+    sb_printf(b, "{\"node\":\"%s\",\"self\":%s,\"url\":\"%s\",\"state\":\"%s\"", nd,
+              self ? "true" : "false", u, state);
+    if (!s) { sb_printf(b, ",\"age_ms\":null,\"links\":[]}"); return; }
+    sb_printf(b, ",\"age_ms\":%lld,\"uptime_ms\":%llu,\"clients\":{\"client\":%llu,"
+                 "\"subscriber\":%llu,\"observable\":%llu},\"msgs\":{\"in\":%llu,\"out\":%llu},"
+                 "\"bytes\":{\"in\":%llu,\"out\":%llu},\"forwards\":{\"in\":%llu,\"out\":%llu},"
+                 "\"dropped\":%llu,\"memory\":{\"held\":%llu,\"max\":%llu},"
+                 "\"backplane\":{\"kind\":\"%s\",\"state\":\"%s\"},\"links\":[",
+              (long long)s->age_ms, ULL(s->uptime_ms), ULL(s->conns[WSC_CLIENT]),
+              ULL(s->conns[WSC_SUBSCRIBER]), ULL(s->conns[WSC_OBSERVABLE]), ULL(s->msgs_in),
+              ULL(s->msgs_out), ULL(s->bytes_in), ULL(s->bytes_out), ULL(s->fwd_in + s->bp_in),
+              ULL(s->fwd_out + s->bp_out), ULL(s->dropped + s->fwd_dropped), ULL(s->mem_held),
+              ULL(s->mem_max), s->bp_kind ? "redis" : "mesh",
+              s->bp_state == 2 ? "up" : s->bp_state ? "down" : "mesh");
+    for (i = 0; i < s->nlinks; i++) {
+        const wsc_summary_link *l = &s->links[i];
+        char ln[160], rtt[32];
+        snprintf(ln, sizeof ln, "%.*s", (int)l->node.len, l->node.ptr);
+        json_str(nd, sizeof nd, ln);
+        if (l->rtt_us < 0) snprintf(rtt, sizeof rtt, "null");
+        else snprintf(rtt, sizeof rtt, "%.3f", (double)l->rtt_us / 1000.0);
+        sb_printf(b, "%s{\"peer\":\"%s\",\"sub\":%s,\"obs\":%s,\"rtt_ms\":%s,"
+                     "\"reconnects\":%llu}", i ? "," : "", nd, l->sub_up ? "true" : "false",
+                  l->obs_up ? "true" : "false", rtt, ULL(l->reconnects));
+    }
+    sb_printf(b, "]}");
+}
+
+/* the view's JSON: this instance, then every other one it knows (its own summary over the
+   links, every heartbeat), once per node id */
+static void view_json(wsc_ctx *ctx, sbuf *b, const node *n) {
+    wsc_summary *s = (wsc_summary *)calloc(1, sizeof *s);
+    wsc_peer_info *peers;
+    size_t np = wsc_peers(ctx, NULL, 0), i, j, shown = 0;
+    char me[160];
+    if (!s) { b->oom = 1; return; }
+    peers = (wsc_peer_info *)calloc(np ? np : 1, sizeof *peers);
+    if (!peers) { free(s); b->oom = 1; return; }
+    np = wsc_peers(ctx, peers, np);
+    json_str(me, sizeof me, wsc_node_id(ctx));
+    sb_printf(b, "{\"self\":\"%s\",\"heartbeat_ms\":%d,\"heartbeat_timeout_ms\":%d,"
+                 "\"instances\":[", me, n->heartbeat_ms, n->heartbeat_timeout_ms);
+    wsc_summary_get(ctx, -1, s);
+    view_instance(b, s, wsc_node_id(ctx), n->advertise, 1, "up");
+    for (i = 0; i < np; i++) {
+        const wsc_peer_info *p = &peers[i];
+        int dup = p->self || strcmp(p->node, wsc_node_id(ctx)) == 0, have;
+        const char *state;
+        for (j = 0; j < i && !dup && p->node[0]; j++)
+            dup = !peers[j].self && strcmp(peers[j].node, p->node) == 0;
+        if (dup) continue;
+        have = wsc_summary_get(ctx, (int)i, s) == 0;
+        if (!p->sub_up && !p->obs_up) state = "down";
+        else if (!have) state = "unknown";
+        else state = s->age_ms > n->heartbeat_timeout_ms ? "down" : "up";
+        sb_printf(b, ",");
+        view_instance(b, have ? s : NULL, p->node, p->url, 0, state);
+        shown++;
+    }
+    sb_printf(b, "]}");
+    (void)shown;
+    free(peers);
+    free(s);
+}
+
+/* every second, to each open view: the cluster as this instance sees it */
+static void view_tick(wsc_ctx *ctx, void *arg) {
+    static const wsc_kv view = {"chan", "view"};
+    node *n = (node *)arg;
+    sbuf b = {0, 0, 0, 0};
+    if (n->views == 0) return;
+    view_json(ctx, &b, n);
+    if (!b.oom) wsc_broadcast(ctx, &view, 1, WSC_TEXT, b.p, b.len);
+    free(b.p);
+}
+
 /* Cross-site requests: a browser names the page's origin; one whose host:port is not the
    Host it asked for (another site, or a DNS-rebinding page) is refused unless listed. Clients
    that send no Origin (programs, devices) are not browsers and are let in. */
@@ -357,20 +611,36 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
             wsc_set_meta(ctx, id, "chan", "chat");
         } else if (wsc_str_eq(req->path, "/echo")) {
             wsc_set_meta(ctx, id, "chan", "echo");
+        } else if (wsc_str_eq(req->path, "/cluster")) { /* the view's updates: as /stats */
+            if (token_ok(req)) wsc_set_meta(ctx, id, "chan", "view");
+            else wsc_reject_headers(ctx, id, 401, "WWW-Authenticate: Bearer\r\n",
+                                    "401 Unauthorized: --api-token required\n");
         } else {
             wsc_reject(ctx, id, 404, NULL);
         }
     } else if (ev == WSC_EV_OPEN) {
         wsc_conn_info info;
+        const char *chan = wsc_get_meta(ctx, id, "chan");
         if (wsc_get_conn_info(ctx, id, &info) == 0 && info.proto == WSC_PROTO_TCP &&
             info.cls == WSC_CLIENT)
             wsc_set_meta(ctx, id, "chan", "chat");
+        if (chan && strcmp(chan, "view") == 0) { /* the first picture at once */
+            sbuf b = {0, 0, 0, 0};
+            n->views++;
+            view_json(ctx, &b, n);
+            if (!b.oom) wsc_send(ctx, id, WSC_TEXT, b.p, b.len);
+            free(b.p);
+        }
+    } else if (ev == WSC_EV_CLOSE) {
+        const char *chan = wsc_get_meta(ctx, id, "chan");
+        if (chan && strcmp(chan, "view") == 0 && n->views) n->views--;
     } else if (ev == WSC_EV_MESSAGE) {
         wsc_msg *m = (wsc_msg *)data;
         const char *chan = wsc_get_meta(ctx, id, "chan");
         static const wsc_kv chat = {"chan", "chat"};
         if (chan && strcmp(chan, "echo") == 0) wsc_send(ctx, id, m->opcode, m->data, m->len);
-        else if (chan) wsc_send_where(ctx, &chat, 1, m->opcode, m->data, m->len);
+        else if (chan && strcmp(chan, "chat") == 0)
+            wsc_send_where(ctx, &chat, 1, m->opcode, m->data, m->len);
     } else if (ev == WSC_EV_DROP) {
         wsc_drop_info *d = (wsc_drop_info *)data;
         if (id == 0 && d->msg_id == 0 && d->count == 0) /* a loss of unknown size */
@@ -387,7 +657,8 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
     } else if (ev == WSC_EV_HTTP) {
         wsc_http_req *req = (wsc_http_req *)data;
         int api = wsc_str_eq(req->path, "/send") || wsc_str_eq(req->path, "/stats") ||
-                  wsc_str_eq(req->path, "/clients");
+                  wsc_str_eq(req->path, "/clients") || wsc_str_eq(req->path, "/metrics") ||
+                  wsc_str_eq(req->path, "/cluster");
         static const char forbidden[] = "403 Forbidden: cross-origin (see --allowed-origins)\n";
         static const char unauth[] = "401 Unauthorized: --api-token required\n";
         if (!origin_ok(req))
@@ -406,6 +677,11 @@ static void on_event(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
             stats_endpoint(ctx, id, n);
         else if (wsc_str_eq(req->path, "/clients"))
             clients_endpoint(ctx, id);
+        else if (wsc_str_eq(req->path, "/metrics"))
+            metrics_endpoint(ctx, id);
+        else if (wsc_str_eq(req->path, "/cluster"))
+            wsc_http_reply(ctx, id, 200, "text/html; charset=utf-8", NULL, cluster_html,
+                           cluster_html_len);
         else
             wsc_http_reply(ctx, id, 404, "text/plain", NULL, "404 Not Found\n", 14);
     }
@@ -453,8 +729,8 @@ int main(int argc, char **argv) {
     cfg.advertise = opts[O_ADV].val[0] ? opts[O_ADV].val : NULL;
     cfg.secret = opts[O_SECRET].val[0] ? opts[O_SECRET].val : NULL;
     cfg.backplane = opts[O_BACKPLANE].val[0] ? opts[O_BACKPLANE].val : NULL;
-    cfg.heartbeat_ms = (int)num(O_HB, 1, 3600000);
-    cfg.heartbeat_timeout_ms = (int)num(O_HBTO, 1, 3600000);
+    cfg.heartbeat_ms = n.heartbeat_ms = (int)num(O_HB, 1, 3600000);
+    cfg.heartbeat_timeout_ms = n.heartbeat_timeout_ms = (int)num(O_HBTO, 1, 3600000);
     cfg.refresh_ms = (int)num(O_REFRESH, 1, 86400000);
     cfg.tls_cert = opts[O_CERT].val[0] ? opts[O_CERT].val : NULL;
     cfg.tls_key = opts[O_KEY].val[0] ? opts[O_KEY].val : NULL;
@@ -484,6 +760,10 @@ int main(int argc, char **argv) {
     }
     port = wsc_listener_port(ctx, l);
     hostlen = (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val);
+    if (opts[O_ADV].val[0]) snprintf(n.advertise, sizeof n.advertise, "%s", opts[O_ADV].val);
+    else snprintf(n.advertise, sizeof n.advertise, "%s://%.*s:%d", tls ? "wss" : "ws", hostlen,
+                  opts[O_LISTEN].val, port);
+    wsc_timer(ctx, 1000, 1, view_tick, &n);
     if (!opts[O_TOKEN].val[0] && strncmp(opts[O_LISTEN].val, "127.", 4) != 0 &&
         strncmp(opts[O_LISTEN].val, "localhost:", 10) != 0 &&
         strncmp(opts[O_LISTEN].val, "[::1]:", 6) != 0)

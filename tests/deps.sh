@@ -27,6 +27,7 @@ have npm || pkgs="$pkgs npm"
 [ -f /usr/include/mbedtls/ssl.h ] || pkgs="$pkgs libmbedtls-dev"   # the TLS variant
 have openssl || pkgs="$pkgs openssl"                               # test certificates
 have redis-server || [ -x /usr/bin/redis-server ] || pkgs="$pkgs redis-server" # the backplane
+have promtool || pkgs="$pkgs prometheus"                          # promtool checks /metrics
 if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "deps: installing$pkgs"

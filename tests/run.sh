@@ -58,6 +58,7 @@ for v in plain asan; do
     step "python-api-$v" $PY tests/test_api.py
     step "python-attacks-$v" $PY tests/test_attacks.py
     step "python-redis-$v" $PY tests/test_redis.py
+    step "python-metrics-$v" $PY tests/test_metrics.py
     step "node-ws-$v" node --test tests/node_interop.mjs
     step "browser-$v" node --test tests/browser_test.mjs
     step "browser-cluster-$v" node --test tests/browser_cluster.mjs

@@ -157,6 +157,17 @@ class PubSubTests(RedisCase):
         for n in self.n:  # no peer links at all: Redis carried everything
             c_ = n.stats()["connections"]
             self.assertEqual(c_["subscriber"] + c_["observable"], 0, c_)
+        # /metrics says so too: the Redis backplane up, what it carried, promtool-clean
+        from test_metrics import promtool_check, samples, scrape
+        for i, n in enumerate(self.n):
+            text = scrape(n)[1]
+            promtool_check(self, text)
+            m = samples(text)
+            self.assertEqual(m['wscluster_backplane_state{kind="redis-pubsub"}'], 2)
+            self.assertGreater(m['wscluster_forwards_total{direction="in",transport="redis"}'], 0)
+            self.assertEqual(m['wscluster_forwards_total{direction="out",transport="mesh"}'], 0)
+        self.assertGreaterEqual(samples(scrape(self.n[0])[1])[
+            'wscluster_forwards_total{direction="out",transport="redis"}'], 3)
 
     def test_2_binary_text_and_16_mib(self):
         self.wait_up(self.n)

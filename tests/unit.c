@@ -750,6 +750,62 @@ static void plist_cb(void *arg, const wsc_peer_entry *e) {
     l->n++;
 }
 
+/* SUMMARY: what an instance tells its peers of itself; every field at its place, every cut
+   and extra byte refused, bad flags and kinds refused, the encoder gives the same bytes */
+static void test_summary(void) {
+    static wsc_summary s, t;
+    unsigned char buf[512], msg[512];
+    size_t n, i;
+    const char *why;
+    wsc_link_msg m;
+    memset(&s, 0, sizeof s);
+    s.node = wsc__sv("node-1");
+    s.uptime_ms = 0x0102030405060708ull;
+    s.conns[1] = 7, s.conns[2] = 2, s.conns[3] = 3;
+    s.msgs_in = 11, s.msgs_out = 12, s.bytes_in = 13, s.bytes_out = 14, s.fwd_in = 15;
+    s.fwd_out = 16, s.bp_in = 17, s.bp_out = 18, s.dropped = 19, s.fwd_dropped = 20;
+    s.mem_held = 21, s.mem_max = 1ull << 40, s.bp_kind = 2, s.bp_state = 1;
+    s.nlinks = 2;
+    s.links[0].node = wsc__sv("node-2"), s.links[0].sub_up = 1, s.links[0].obs_up = 1;
+    s.links[0].rtt_us = 180, s.links[0].reconnects = 4;
+    s.links[1].node = wsc__sv("n3"), s.links[1].rtt_us = -1, s.links[1].obs_up = 1;
+    n = wsc__summary_encode(&s, NULL);
+    CHECK(n == 2 + 7 + 8 + 16 + 96 + 3 + (1 + 6 + 9) + (1 + 2 + 9));
+    CHECK(wsc__summary_encode(&s, msg) == n);
+    CHECK(msg[0] == 2 && msg[1] == 'S' && msg[9] == 1 && msg[16] == 8); /* big-endian */
+    CHECK(wsc_summary_parse(msg, n, &t, &why) == 0);
+    CHECK(wsc_str_eq(t.node, "node-1") && t.uptime_ms == s.uptime_ms && t.conns[1] == 7 &&
+          t.conns[3] == 3 && t.msgs_in == 11 && t.fwd_dropped == 20 && t.mem_max == 1ull << 40 &&
+          t.bp_kind == 2 && t.bp_state == 1 && t.nlinks == 2);
+    CHECK(wsc_str_eq(t.links[0].node, "node-2") && t.links[0].sub_up && t.links[0].obs_up &&
+          t.links[0].rtt_us == 180 && t.links[0].reconnects == 4);
+    CHECK(wsc_str_eq(t.links[1].node, "n3") && !t.links[1].sub_up && t.links[1].obs_up &&
+          t.links[1].rtt_us == -1);
+    CHECK(wsc__summary_encode(&t, buf) == n && memcmp(buf, msg, n) == 0);
+    CHECK(wsc_link_parse(msg, n, &m, &why) == 0 && m.type == WSC_LINK_SUMMARY &&
+          wsc_str_eq(m.node, "node-1"));
+    for (i = 0; i < n; i++) { /* every cut */
+        why = NULL;
+        CHECK(wsc_summary_parse(msg, i, &t, &why) == WSC_ERR_PROTO && why != NULL);
+        CHECK(wsc_link_parse(msg, i, &m, &why) == WSC_ERR_PROTO);
+    }
+    memcpy(buf, msg, n);
+    buf[n] = 0;
+    CHECK(wsc_summary_parse(buf, n + 1, &t, &why) == WSC_ERR_PROTO);
+    CHECK(wsc_link_parse(buf, n + 1, &m, &why) == WSC_ERR_PROTO);
+    buf[n - 9] = 4; /* the second link's flags: an unknown bit */
+    CHECK(wsc_summary_parse(buf, n, &t, &why) == WSC_ERR_PROTO);
+    memcpy(buf, msg, n);
+    buf[2 + 7 + 8 + 16 + 96] = 3; /* backplane kind 3 */
+    CHECK(wsc_summary_parse(buf, n, &t, &why) == WSC_ERR_PROTO);
+    memcpy(buf, msg, n);
+    buf[1] = 'F'; /* not a SUMMARY */
+    CHECK(wsc_summary_parse(buf, n, &t, &why) == WSC_ERR_PROTO);
+    s.links[1].node = wsc__sv(""); /* node ids are 1-64 bytes: not encoded */
+    n = wsc__summary_encode(&s, buf);
+    CHECK(wsc_summary_parse(buf, n, &t, &why) == WSC_ERR_PROTO);
+}
+
 static void test_peers(void) {
     static const char text[] = "# the shared list\n"
                                "127.0.0.1:8081\n"
@@ -848,6 +904,7 @@ static void test_resp(void) {
 
 int main(void) {
     test_link();
+    test_summary();
     test_peers();
     test_dedup();
     test_sha1_base64();

@@ -1,5 +1,5 @@
-/* libFuzzer target: the peer-link message parser (HELLO, WELCOME, AUTH, FORWARD). Every view
-   must lie inside the input; nonces and proofs are exactly WSC_LINK_NONCE bytes where their
+/* libFuzzer target: the peer-link message parser (HELLO, WELCOME, AUTH, FORWARD, SUMMARY).
+   Every view must lie inside the input; nonces and proofs are exactly WSC_LINK_NONCE bytes where their
    message has them and absent elsewhere; a message it accepts must re-encode to the same
    bytes (the format has one encoding). */
 #define WSCLUSTER_IMPLEMENTATION
@@ -34,7 +34,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             inside(m.keys[i], p, size);
             inside(m.values[i], p, size);
         }
-        {
+        if (m.type == WSC_LINK_SUMMARY) { /* wsc_summary_parse agrees, and re-encodes it */
+            static wsc_summary sm;
+            size_t n;
+            unsigned char *q;
+            if (wsc_summary_parse(p, size, &sm, &why) != 0 || sm.nlinks > WSC_MAX_PEERS) abort();
+            inside(sm.node, p, size);
+            for (i = 0; i < sm.nlinks; i++) inside(sm.links[i].node, p, size);
+            n = wsc__summary_encode(&sm, NULL);
+            q = (unsigned char *)malloc(n ? n : 1);
+            wsc__summary_encode(&sm, q);
+            if (sm.nlinks < WSC_MAX_PEERS && (n != size || memcmp(p, q, n) != 0)) abort();
+            free(q);
+        } else {
             int fwd = m.type == WSC_LINK_FORWARD;
             size_t n = fwd ? wsc__encode_forward(&m, NULL) : wsc__link_encode_hs(&m, NULL);
             unsigned char *q = (unsigned char *)malloc(n ? n : 1);
@@ -45,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     } else if (!why) {
         abort(); /* every refusal says why */
+    } else {
+        static wsc_summary sm;
+        if (wsc_summary_parse(p, size, &sm, &why) == 0) abort(); /* never looser than it */
     }
     free(p);
     return 0;

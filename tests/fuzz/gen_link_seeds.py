@@ -32,6 +32,14 @@ def forward(origin, msg_id, opcode, target, payload):
 
 nonce_s = bytes(range(32))
 nonce_o = bytes(range(0x80, 0xA0))
+def summary(node, links):
+    """SUMMARY: node, uptime, 4 x u32 connections, 12 x u64 counters, backplane kind and
+    state, then each link: str8 node, flags, u32 rtt_us, u32 reconnects."""
+    return (V + b"S" + str8(node) + struct.pack("!Q", 123456) + struct.pack("!4I", 0, 3, 2, 2)
+            + struct.pack("!12Q", *range(1, 13)) + b"\x01\x02" + bytes([len(links)])
+            + b"".join(str8(n) + struct.pack("!BII", f, r, c) for n, f, r, c in links))
+
+
 seeds = {
     "hello": V + b"H" + str8(b"node-2") + str8(b"ws://127.0.0.1:8082/wscluster") + nonce_s,
     "welcome": V + b"W" + str8(b"node-1") + nonce_o
@@ -41,6 +49,7 @@ seeds = {
                        + str8(b"user") + str16(b"al"), b"hello"),
     "conn": forward(b"n1", 7, 2, b"\x02" + str8(b"n3") + struct.pack("!Q", 5), b"\x00\x01\x02"),
     "named": forward(b"n1", 8, 1, b"\x03" + str8(b"user-prefix") + str16(b"al"), b"hi"),
+    "summary": summary(b"node-1", [(b"node-2", 3, 180, 0), (b"node-3", 1, 0xFFFFFFFF, 4)]),
     "hello-v1": b"\x01H" + str8(b"node-2") + str8(b"ws://127.0.0.1:8082/wscluster")
                 + str8(b"secret"),
 }
