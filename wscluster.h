@@ -563,7 +563,10 @@
      wsc_get_stats       copy the counters (wsc_stats) into *out.
      wsc_drop_kind_name  the label of a wsc_drop_kind ("unreachable", "queue", ...).
      wsc_strerror        a static name for a wsc_err ("unknown error" for others).
-     wsc_log             printf-style line to cfg.log (or stderr) if level <= log_level.
+     wsc_log             printf-style line to cfg.log (or stderr) if level <= log_level;
+                         one line always: control characters (a peer's reason, a name)
+                         become '?', and a line is cut at 511 bytes. The library's lines
+                         that follow a limit or an option name it (max_pending=..).
 
      -- running inside another loop --
      Way 1, our loop watches your fds: wsc_poll() polls them with ours and calls you back;
@@ -3042,9 +3045,12 @@ WSC_DEF void wsc_log(wsc_ctx *ctx, int level, const char *fmt, ...) {
     char line[512];
     va_list ap;
     if (level > ctx->cfg.log_level) return;
+    char *p;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    for (p = line; *p; p++) /* one line each, whatever a peer put in a reason or a name */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     if (ctx->cfg.log) { ctx->cfg.log(ctx->cfg.user, level, line); return; }
     {
         static const char *names[] = {"", "ERROR", "WARN", "INFO", "DEBUG"};
@@ -4627,7 +4633,7 @@ static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
         ctx->st.closed_slow++;
         ctx->st.dropped++;
         wsc_log(ctx, WSC_LOG_WARN,
-                "conn %s: slow consumer, %zu bytes queued (limit %zu): closing 1008",
+                "conn %s: slow consumer, %zu bytes queued (max_pending=%zu): closing 1008",
                 wsc__peer_s(ctx, c), c->held, c->own->max_pending);
         wsc__set_close(ctx, c, 1008, "slow consumer", 13);
         if (c->opened) wsc__emit_error(ctx, c, WSC_ERR_SLOW, "slow consumer: closing 1008");

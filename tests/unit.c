@@ -574,6 +574,25 @@ static void loop_cb(wsc_ctx *ctx, wsc_id id, int ev, void *data, void *user) {
     }
 }
 
+/* a log sink that keeps the last line: every line the library logs is one line */
+static char g_logline[600];
+static void log_keep(void *user, int level, const char *line) {
+    (void)user, (void)level;
+    snprintf(g_logline, sizeof g_logline, "%s", line);
+}
+static void test_log_one_line(void) {
+    wsc_config cfg;
+    wsc_ctx *ctx;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.log = log_keep;
+    ctx = wsc_create(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    wsc_log(ctx, WSC_LOG_WARN, "reason from a peer: %s", "a\nfake line\r\x1b[2J\x7f");
+    CHECK(strcmp(g_logline, "reason from a peer: a?fake line??[2J?") == 0);
+    wsc_destroy(ctx);
+}
+
 static void test_loop(void) {
     wsc_config cfg;
     wsc_ctx *ctx;
@@ -905,6 +924,7 @@ static void test_resp(void) {
 int main(void) {
     test_link();
     test_summary();
+    test_log_one_line();
     test_peers();
     test_dedup();
     test_sha1_base64();
