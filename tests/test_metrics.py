@@ -88,16 +88,23 @@ def view_problems(picture, names):
     return problems
 
 
-class MetricsTests(ClusterCase):
-    """Three instances; /metrics on each, its counters moved by real traffic."""
+class ThreeCase(ClusterCase):
+    """Three instances, NAMES, sharing one server list, meshed before the tests."""
+    NAMES = ()
 
     @classmethod
     def setUpCluster(cls):
         cls.peers_file = os.path.join(cls.tmp.name, "peers")
-        ns = [CNode(name, peers_file=cls.peers_file) for name in ("m1", "m2", "m3")]
+        ns = [CNode(name, peers_file=cls.peers_file) for name in cls.NAMES]
         write_file(cls.peers_file, "\n".join(n.entry for n in ns) + "\n")
         cls.N = [cls.start(n) for n in ns]
         wait_mesh(cls.N)
+
+
+class MetricsTests(ThreeCase):
+    """Three instances; /metrics on each, its counters moved by real traffic."""
+
+    NAMES = ("m1", "m2", "m3")
 
     def setUp(self):
         wait_mesh(self.N)
@@ -231,17 +238,11 @@ def _upgrade_status(port, path):
         sock.close()
 
 
-class ViewTests(ClusterCase):
+class ViewTests(ThreeCase):
     """The /cluster WebSocket: every instance, as reported by its own summary, and the death
     and return of one."""
 
-    @classmethod
-    def setUpCluster(cls):
-        cls.peers_file = os.path.join(cls.tmp.name, "peers")
-        ns = [CNode(name, peers_file=cls.peers_file) for name in ("v1", "v2", "v3")]
-        write_file(cls.peers_file, "\n".join(n.entry for n in ns) + "\n")
-        cls.N = [cls.start(n) for n in ns]
-        wait_mesh(cls.N)
+    NAMES = ("v1", "v2", "v3")
 
     def wait_view(self, node, pred, what, timeout=DEADLINE):
         last = []
