@@ -149,7 +149,7 @@ test('a chat client on instance 3 is counted on its card, and its messages as a 
     const sending = setInterval(() => ws.send(JSON.stringify({ user: 'talker', text: 'hi' })), 50);
     try {
       await c3.locator('[data-k=msgs-in]').filter({ hasText: RATE }).waitFor();
-      await card(view, nodes[0].id).locator('[data-k=fwd-in]').filter({ hasText: RATE }).waitFor();
+      await card(view, nodes[0].id).locator('[data-k=forwards-in]').filter({ hasText: RATE }).waitFor();
     } finally {
       clearInterval(sending);
     }
