@@ -493,7 +493,8 @@ static void view_instance(sbuf *b, const wsc_summary *s, const char *nid, const 
         char ln[160], rtt[32];
         snprintf(ln, sizeof ln, "%.*s", (int)l->node.len, l->node.ptr);
         json_str(nd, sizeof nd, ln);
-        if (l->rtt_us < 0) snprintf(rtt, sizeof rtt, "null");
+        if (l->rtt_us < 0 || (!l->sub_up && !l->obs_up)) /* none yet, or none any more */
+            snprintf(rtt, sizeof rtt, "null");
         else snprintf(rtt, sizeof rtt, "%.3f", (double)l->rtt_us / 1000.0);
         sb_printf(b, "%s{\"peer\":\"%s\",\"sub\":%s,\"obs\":%s,\"rtt_ms\":%s,"
                      "\"reconnects\":%llu}", i ? "," : "", nd, l->sub_up ? "true" : "false",
@@ -516,8 +517,9 @@ static void view_json(wsc_ctx *ctx, sbuf *b, const node *n) {
     json_str(me, sizeof me, wsc_node_id(ctx));
     sb_printf(b, "{\"self\":\"%s\",\"heartbeat_ms\":%d,\"heartbeat_timeout_ms\":%d,"
                  "\"instances\":[", me, n->heartbeat_ms, n->heartbeat_timeout_ms);
-    wsc_summary_get(ctx, -1, s);
-    view_instance(b, s, wsc_node_id(ctx), n->advertise, 1, "up");
+    for (i = 0; i < np && !peers[i].self; i++) {}
+    wsc_summary_get(ctx, -1, s); /* our url: as the server list names us, as for the others */
+    view_instance(b, s, wsc_node_id(ctx), i < np ? peers[i].url : n->advertise, 1, "up");
     for (i = 0; i < np; i++) {
         const wsc_peer_info *p = &peers[i];
         int dup = p->self || strcmp(p->node, wsc_node_id(ctx)) == 0, have;

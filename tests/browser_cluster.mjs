@@ -11,70 +11,20 @@
 // Leaves a screenshot of both pages side by side in build/cluster.png.
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { ChatPages, ROOT, assertCleanExit, launchChromium, msgTexts, sleep,
-  startNode as startLibNode, waitForMsg, withTimeout } from './lib.mjs';
+import { ChatPages, ROOT, assertCleanExit, launchChromium, msgTexts, sleep, SHORT_HEARTBEATS,
+  startCluster, waitForMsg, withTimeout } from './lib.mjs';
 
 const SHOT = path.join(ROOT, 'build/cluster.png');
 const T = 20_000;       // one step (ASan build on a slow 2-core machine)
 const T_LINK = 60_000;  // until the whole mesh is linked
 const N = 3;
-const SECRET = crypto.randomBytes(12).toString('hex');
-const LINK_ARGS = ['--heartbeat-ms', '200', '--heartbeat-timeout-ms', '1000', '--refresh-ms', '500'];
 
-/** n distinct free 127.0.0.1 ports (held open together, then released). */
-async function freePorts(n) {
-  const servers = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const srv = net.createServer();
-      await new Promise((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', resolve);
-      });
-      servers.push(srv);
-    }
-    return servers.map((s) => s.address().port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
-}
-
-/** Start one instance on a fixed port; resolves once its `listening ws://` line is out. */
-function startNode(id, port, peersFile) {
-  return startLibNode({
-    id, listen: `127.0.0.1:${port}`, args: ['--id', id, '--peers', peersFile, ...LINK_ARGS],
-    env: { WSCLUSTER_SECRET: SECRET }, timeout: T,
-  });
-}
-
-let tmpDir;
+let cluster;    // startCluster(): the instances, their server list, start() for a restart
 let nodes = [];
 let browser;
 let pages;  // pages.problems: console errors/warnings and page errors, as "page: text"
-
-/** Start the three instances from one shared server list (retried if a port got taken). */
-async function startCluster() {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsc-cluster-'));
-  const peersFile = path.join(tmpDir, 'peers.txt');
-  for (let attempt = 1; ; attempt++) {
-    const ports = await freePorts(N);
-    fs.writeFileSync(peersFile, ['# wscluster test cluster: every instance reads this file',
-      ...ports.map((p) => `127.0.0.1:${p}`), ''].join('\n'));
-    const started = [];
-    try {
-      for (let i = 0; i < N; i++) started.push(await startNode(`cl-${i + 1}`, ports[i], peersFile));
-      return started;
-    } catch (e) {
-      for (const n of started) n.kill();
-      if (attempt >= 3 || !/address already in use|bind/i.test(e.message)) throw e;
-    }
-  }
-}
 
 async function getJSON(node, urlPath) {
   const res = await withTimeout(fetch(`${node.http}${urlPath}`), T, `GET ${urlPath} on ${node.id}`);
@@ -122,7 +72,8 @@ let carol; // chat page on instance 3
 const expected = []; // every message both pages must show, exactly once
 
 before(async () => {
-  nodes = await startCluster();
+  cluster = await startCluster({ n: N, args: SHORT_HEARTBEATS, timeout: T });
+  nodes = cluster.nodes;
   browser = await launchChromium();
   pages = new ChatPages(browser, { viewport: { width: 640, height: 420 }, timeout: T });
 });
@@ -130,7 +81,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   for (const n of nodes) n.kill();
-  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+  if (cluster) cluster.remove();
 });
 
 test('three instances from one server list link up (subscriber + observable)', { timeout: T_LINK + T }, async () => {
@@ -219,7 +170,7 @@ test('instance 3 restarts on its port, rejoins the cluster, and its page chats a
   pages.allowConnFailures = true; // carol's page retries while instance 3 is down
   assertCleanExit(old, await old.stop());
   await carol.locator('#status').filter({ hasNotText: /^connected$/ }).waitFor();
-  nodes[2] = await startNode(old.id, old.port, path.join(tmpDir, 'peers.txt'));
+  nodes[2] = await cluster.start(old.id, old.port);
   await waitLinked();
   await carol.locator('#status').filter({ hasText: /^connected$/ }).waitFor({ timeout: T_LINK });
   pages.allowConnFailures = false;

@@ -1,13 +1,16 @@
 // Helpers shared by the Node test suites (node_interop.mjs, browser_test.mjs,
-// browser_cluster.mjs): the npm packages in tests/.npm, a build/wscluster-node process, and
-// headless Chromium pages of the chat client.
+// browser_cluster.mjs, browser_view.mjs): the npm packages in tests/.npm, a
+// build/wscluster-node process or a cluster of them, and headless Chromium pages.
 //
 // Setup:  npm install --prefix tests/.npm ws playwright-core   (sh tests/deps.sh)
 // Env:    WSC_NODE_BIN (default build/wscluster-node), CHROMIUM_BIN (default /usr/bin/chromium)
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 
@@ -99,6 +102,61 @@ export function assertCleanExit(node, { code, signal }) {
   const name = node.id ? `node ${node.id}` : 'node';
   assert.equal(signal, null, `${name} died by signal ${signal}\n${node.stderr()}`);
   assert.equal(code, 0, `${name} exit code ${code}\n${node.stderr()}`);
+}
+
+/** n distinct free 127.0.0.1 ports (held open together, then released). */
+export async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      await new Promise((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', resolve);
+      });
+      servers.push(srv);
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
+
+/** Link settings for a cluster that notices a dead instance within a second. */
+export const SHORT_HEARTBEATS = ['--heartbeat-ms', '200', '--heartbeat-timeout-ms', '1000',
+  '--refresh-ms', '500'];
+
+/**
+ * `n` instances on fixed 127.0.0.1 ports from one shared server list in a temporary
+ * directory (each skips its own entry) and one random cluster secret, ids `${prefix}-1`...;
+ * `args` and `env` go to every instance. Retried on new ports if one got taken. Returns
+ * { nodes, peersFile, start(id, port) (one more instance like them, e.g. a restart),
+ * remove() (the directory) }.
+ */
+export async function startCluster({ n = 3, prefix = 'cl', args = [], env = {}, timeout = 10_000 } = {}) {
+  env = { WSCLUSTER_SECRET: crypto.randomBytes(12).toString('hex'), ...env };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsc-cluster-'));
+  const peersFile = path.join(dir, 'peers.txt');
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  const start = (id, port) => startNode({
+    id, listen: `127.0.0.1:${port}`, args: ['--id', id, '--peers', peersFile, ...args], env, timeout,
+  });
+  for (let attempt = 1; ; attempt++) {
+    const ports = await freePorts(n);
+    fs.writeFileSync(peersFile, ['# wscluster test cluster: every instance reads this file',
+      ...ports.map((p) => `127.0.0.1:${p}`), ''].join('\n'));
+    const nodes = [];
+    try {
+      for (let i = 0; i < n; i++) nodes.push(await start(`${prefix}-${i + 1}`, ports[i]));
+      return { nodes, peersFile, start, remove };
+    } catch (e) {
+      for (const node of nodes) node.kill();
+      if (attempt >= 3 || !/address already in use|bind/i.test(e.message)) {
+        remove();
+        throw e;
+      }
+    }
+  }
 }
 
 // ------------------------------------------------------------------ the chat page --

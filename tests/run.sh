@@ -62,6 +62,7 @@ for v in plain asan; do
     step "node-ws-$v" node --test tests/node_interop.mjs
     step "browser-$v" node --test tests/browser_test.mjs
     step "browser-cluster-$v" node --test tests/browser_cluster.mjs
+    step "browser-view-$v" node --test tests/browser_view.mjs
 done
 unset WSC_NODE_BIN WSC_CLIENT_BIN WSC_DEVICE_BIN WSC_THREADS_BIN WSC_NODE_TLS_BIN WSC_CLIENT_TLS_BIN
 unset WSC_API_DIR
