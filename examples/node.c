@@ -753,7 +753,7 @@ int main(int argc, char **argv) {
     struct sigaction sa;
     const char *lv;
     char url[300], tcp_url[300];
-    int l, port, hostlen, tls = 0, rc = 0;
+    int l, tl = -1, port, hostlen, tls = 0, rc = 0;
     if (parse_args(argc, argv) < 0) return 2;
     memset(&cfg, 0, sizeof cfg);
     memset(&n, 0, sizeof n);
@@ -817,10 +817,14 @@ int main(int argc, char **argv) {
     }
     snprintf(n.id, sizeof n.id, "%s", wsc_node_id(ctx));
     wsc_register_selector(ctx, "user-prefix", sel_user_prefix, NULL);
-    if ((l = wsc_listen(ctx, url)) < 0) {
-        fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", url, wsc_strerror(l));
+    /* every listener, before the first "listening" line: a node that says it listens, does */
+    if ((l = wsc_listen(ctx, url)) < 0 ||
+        (opts[O_TCP].val[0] && (tl = wsc_listen(ctx, tcp_url)) < 0)) {
+        int e = l < 0 ? l : tl;
+        fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", l < 0 ? url : tcp_url,
+                wsc_strerror(e));
         wsc_destroy(ctx);
-        return l == WSC_ERR_INVAL ? 2 : 1; /* _INVAL: the TLS certificate or key refused */
+        return e == WSC_ERR_INVAL ? 2 : 1; /* _INVAL: the TLS certificate or key refused */
     }
     port = wsc_listener_port(ctx, l);
     hostlen = (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val);
@@ -835,17 +839,10 @@ int main(int argc, char **argv) {
                 "client and read /clients, /stats, /metrics and /cluster (set --api-token)",
                 opts[O_LISTEN].val);
     printf("listening %s://%.*s:%d\n", tls ? "wss" : "ws", hostlen, opts[O_LISTEN].val, port);
-    if (opts[O_TCP].val[0]) {
-        if ((l = wsc_listen(ctx, tcp_url)) < 0) {
-            fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", tcp_url,
-                    wsc_strerror(l));
-            wsc_destroy(ctx);
-            return l == WSC_ERR_INVAL ? 2 : 1;
-        }
+    if (tl >= 0)
         printf("listening %s://%.*s:%d\n", tls ? "tcps" : "tcp",
                (int)(strrchr(opts[O_TCP].val, ':') - opts[O_TCP].val), opts[O_TCP].val,
-               wsc_listener_port(ctx, l));
-    }
+               wsc_listener_port(ctx, tl));
     fflush(stdout);
     wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at %s://%.*s:%d/", n.id,
             tls ? "https" : "http", hostlen, opts[O_LISTEN].val, port);
