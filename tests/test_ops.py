@@ -15,6 +15,7 @@ import unittest
 import util
 from util import HOST, NODE_BIN, Node, assert_echo, fresh_port, main, tok, wait_for, write_file
 
+NODE_TLS_BIN = util._bin("WSC_NODE_TLS_BIN", "build/wscluster-node-tls")
 DEADLINE = 30.0  # one wait; the ASan build starts slowly on a busy machine
 
 
@@ -127,7 +128,7 @@ class NotifyTests(util.NodesCase):
 class ExitCodeTests(unittest.TestCase):
     """0: --help and a clean stop; 1: failure to start; 2: bad options or configuration."""
 
-    def run_node(self, *args, env=None):
+    def run_node(self, *args, env=None, binary=NODE_BIN):
         """The node run to its end with args after a --listen on a free port; a node that
         does not exit (it accepted the options) is killed and fails the test."""
         full_env = dict(os.environ)
@@ -136,7 +137,7 @@ class ExitCodeTests(unittest.TestCase):
                 full_env.pop(k, None)
             else:
                 full_env[k] = v
-        cmd = [NODE_BIN, "--listen", "%s:0" % HOST] + list(args)
+        cmd = [binary, "--listen", "%s:0" % HOST] + list(args)
         try:
             return subprocess.run(cmd, capture_output=True, timeout=DEADLINE,
                                   stdin=subprocess.DEVNULL, env=full_env)
@@ -200,6 +201,16 @@ class ExitCodeTests(unittest.TestCase):
                 r = self.run_node(*args)
                 self.assertExit(r, 2, needle)
                 self.assertIn("the configuration was refused", r.stderr.decode())
+
+    @unittest.skipUnless(os.access(NODE_TLS_BIN, os.X_OK), "no TLS build (make tls)")
+    def test_unusable_certificate_exits_2(self):
+        """The TLS build loads its certificate at the first listener: a file that is not one,
+        or none at all, is configuration too."""
+        missing = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-such.pem")
+        for cert in (os.path.abspath(__file__), missing):
+            with self.subTest(cert=os.path.basename(cert)):
+                self.assertExit(self.run_node("--tls-cert", cert, "--tls-key", cert,
+                                              binary=NODE_TLS_BIN), 2, "TLS: certificate")
 
     def test_port_in_use_exits_1(self):
         with socket.socket() as taken:
