@@ -5,7 +5,7 @@
 # the systemd unit passes systemd-analyze verify (when there is one); uninstall leaves no
 # file. Ends with "test_install: ok" or the failed checks.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 T=$(mktemp -d "${TMPDIR:-/tmp}/wsc-install-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 P=$T/prefix
@@ -38,7 +38,7 @@ export PKG_CONFIG_PATH="$P/lib/pkgconfig"
 version=$(sed -n 's/^#define WSCLUSTER_VERSION "\(.*\)"/\1/p' wscluster.h)
 [ "$(pkg-config --modversion wscluster 2>&1)" = "$version" ] || bad "pkg-config --modversion: $(pkg-config --modversion wscluster 2>&1), not $version"
 cflags=$(pkg-config --cflags wscluster 2>&1)
-[ "$(echo $cflags)" = "-I$P/include" ] || bad "pkg-config --cflags wscluster: '$cflags'"
+[ "${cflags% }" = "-I$P/include" ] || bad "pkg-config --cflags wscluster: '$cflags'"
 static=$(pkg-config --libs --static wscluster 2>&1)
 for lib in -lmbedtls -lmbedx509 -lmbedcrypto; do
     case " $static " in *" $lib "*) ;; *) bad "pkg-config --libs --static lacks $lib: '$static'" ;; esac
