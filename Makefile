@@ -111,7 +111,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR     ?= $(PREFIX)/lib
 MANDIR     ?= $(PREFIX)/share/man
 INSTALL    ?= install
-VERSION    := $(shell sed -n 's/^\#define WSCLUSTER_VERSION "\(.*\)"/\1/p' $(HDR))
+VERSION     = $(shell sed -n 's/^\#define WSCLUSTER_VERSION "\(.*\)"/\1/p' $(HDR))
 # written at every install: PREFIX may differ from the last one
 $(B)/wscluster.pc: FORCE | $(B)
 	{ echo '# wscluster.h is one header: Cflags finds it. Libs.private is for builds with'; \
