@@ -12,7 +12,7 @@ FUZZERS := $(B)/fuzz/fuzz_http $(B)/fuzz/fuzz_ws $(B)/fuzz/fuzz_tcp $(B)/fuzz/fu
 FUZZ_SECONDS ?= 20
 HDR     := wscluster.h
 
-.PHONY: all asan tls fuzz test demo deps clean check-headers
+.PHONY: all asan tls fuzz test demo deps clean check-headers install uninstall
 all: $(PROGS)
 
 $(B) $(B)/asan $(B)/fuzz:
@@ -102,6 +102,41 @@ demo: deps $(B)/wscluster-node
 
 clean:
 	rm -rf $(B)
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging root]: the header, the node, its man page
+# and a pkg-config file (the header's directory; Libs.private: the TLS variant's libraries)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR     ?= $(PREFIX)/lib
+MANDIR     ?= $(PREFIX)/share/man
+INSTALL    ?= install
+VERSION     = $(shell sed -n 's/^\#define WSCLUSTER_VERSION "\(.*\)"/\1/p' $(HDR))
+# written at every install: PREFIX may differ from the last one
+$(B)/wscluster.pc: FORCE | $(B)
+	{ echo '# wscluster.h is one header: Cflags finds it. Libs.private is for builds with'; \
+	  echo '# -DWSCLUSTER_MBEDTLS (the TLS variant): pkg-config --libs --static wscluster'; \
+	  echo 'prefix=$(PREFIX)'; \
+	  echo 'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))'; \
+	  echo; \
+	  echo 'Name: wscluster'; \
+	  echo 'Description: a cluster of long-lived WebSocket and TCP connections, in one C header'; \
+	  echo 'Version: $(VERSION)'; \
+	  echo 'Cflags: -I$${includedir}'; \
+	  echo 'Libs:'; \
+	  echo 'Libs.private: $(TLSLIB)'; } > $@
+.PHONY: FORCE
+FORCE:
+install: $(B)/wscluster-node $(B)/wscluster.pc
+	$(INSTALL) -d -m 755 $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 $(HDR) $(DESTDIR)$(INCLUDEDIR)/wscluster.h
+	$(INSTALL) -m 755 $(B)/wscluster-node $(DESTDIR)$(BINDIR)/wscluster-node
+	$(INSTALL) -m 644 $(B)/wscluster.pc $(DESTDIR)$(LIBDIR)/pkgconfig/wscluster.pc
+	$(INSTALL) -m 644 examples/wscluster-node.1 $(DESTDIR)$(MANDIR)/man1/wscluster-node.1
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wscluster.h $(DESTDIR)$(BINDIR)/wscluster-node \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/wscluster.pc $(DESTDIR)$(MANDIR)/man1/wscluster-node.1
 
 # the benchmark (tests/bench): installs what it needs, then runs every server; see run.sh
 .PHONY: bench

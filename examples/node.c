@@ -4,12 +4,18 @@
 #define WSCLUSTER_IMPLEMENTATION
 #include "../wscluster.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "chat_html.h" /* generated from examples/chat.html: chat_html[], chat_html_len */
 #include "cluster_html.h" /* examples/cluster.html: cluster_html[], cluster_html_len */
@@ -45,7 +51,8 @@ static opt opts[] = {
     {"allowed-origins", "WSCLUSTER_ALLOWED_ORIGINS", "",
      "origins browsers may call from (comma list, or *) [none: same host:port only]", 0},
     {"api-token", "WSCLUSTER_API_TOKEN", "",
-     "/send, /clients, /stats need it (Bearer or token=) [none: open]", 0},
+     "/clients, /stats, /metrics, /cluster and /send need it (Bearer or token=) [none: open]",
+     0},
     {"max-memory", "WSCLUSTER_MAX_MEMORY", "268435456",
      "bytes of message data all connections may hold together (see README)", 0},
     {"backplane", "WSCLUSTER_BACKPLANE", "",
@@ -59,6 +66,40 @@ static volatile sig_atomic_t g_stop, g_hup;
 static void on_signal(int sig) {
     if (sig == SIGHUP) g_hup = 1;
     else g_stop = 1;
+}
+
+/* systemd's readiness protocol (Type=notify) without libsystemd: each state is one datagram
+   to $NOTIFY_SOCKET, a path or, with a leading '@', an abstract socket (Linux). Unset: nothing
+   is sent; a socket that cannot be reached is logged, and the node runs on. */
+static void notify(wsc_ctx *ctx, const char *state) {
+    const char *p = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t l = p ? strlen(p) : 0;
+    int fd;
+    if (l < 2 || (*p != '/' && *p != '@')) return;
+    if (l >= sizeof sa.sun_path) {
+        wsc_log(ctx, WSC_LOG_WARN, "NOTIFY_SOCKET is too long: %s not sent", state);
+        return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, p, l);
+    if (*p == '@') sa.sun_path[0] = '\0';
+    fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0 || sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + l)) < 0)
+        wsc_log(ctx, WSC_LOG_WARN, "NOTIFY_SOCKET %s: %s not sent: %s", p, state, strerror(errno));
+    if (fd >= 0) close(fd);
+}
+
+/* a reload begins: systemd wants the CLOCK_MONOTONIC time with it */
+static void notify_reloading(wsc_ctx *ctx) {
+    struct timespec ts;
+    char msg[64];
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+    notify(ctx, msg);
 }
 
 typedef struct node {
@@ -83,7 +124,11 @@ static void usage(FILE *f) {
                "cluster view; WS /cluster its updates), WS /wscluster (peer links).\n"
                "The server list (file or $WSCLUSTER_PEERS): HOST:PORT, ws://HOST:PORT[/path] or\n"
                "tcp://HOST:PORT entries, one per line or comma-separated; '#' comments.\n"
-               "SIGHUP re-reads it; SIGINT/SIGTERM close every connection with 1001 and exit 0.\n");
+               "SIGHUP re-reads it; SIGINT/SIGTERM close every connection with 1001 and exit 0.\n"
+               "With $NOTIFY_SOCKET set (systemd Type=notify) it reports READY=1, RELOADING=1 and\n"
+               "STOPPING=1 there.\n"
+               "Exit status: 0 clean exit (signal, --help); 1 failure to start or at run time\n"
+               "(e.g. cannot listen); 2 bad options or configuration.\n");
 }
 
 static int parse_args(int argc, char **argv) {
@@ -122,6 +167,20 @@ static long num(int k, long lo, long hi) {
         exit(2);
     }
     return v;
+}
+
+/* scheme://HOST:PORT from option k into url; 0 (said why) when it is not one: bad
+   configuration, where an address that parses but cannot be had is a run-time failure */
+static int listen_url(char *url, size_t cap, const char *scheme, int k) {
+    char host[256];
+    const char *path;
+    int proto, port;
+    snprintf(url, cap, "%s://%s", scheme, opts[k].val);
+    if (wsc_url_parse(url, &proto, host, sizeof host, &port, &path) == 0 &&
+        strrchr(opts[k].val, ':'))
+        return 1;
+    fprintf(stderr, "wscluster-node: --%s: '%s' is not HOST:PORT\n", opts[k].name, opts[k].val);
+    return 0;
 }
 
 /* ---- HTTP endpoints ---- */
@@ -695,8 +754,8 @@ int main(int argc, char **argv) {
     node n;
     struct sigaction sa;
     const char *lv;
-    char url[300];
-    int l, port, hostlen, tls = 0;
+    char url[300], tcp_url[300];
+    int l, tl = -1, port, hostlen, tls = 0, rc = 0;
     if (parse_args(argc, argv) < 0) return 2;
     memset(&cfg, 0, sizeof cfg);
     memset(&n, 0, sizeof n);
@@ -750,15 +809,24 @@ int main(int argc, char **argv) {
         return 2;
     }
     tls = cfg.tls_cert != NULL;
+    if (!listen_url(url, sizeof url, tls ? "wss" : "ws", O_LISTEN) ||
+        (opts[O_TCP].val[0] && !listen_url(tcp_url, sizeof tcp_url, tls ? "tcps" : "tcp", O_TCP)))
+        return 2;
     ctx = wsc_create(&cfg);
-    if (!ctx) return 1;
+    if (!ctx) { /* a setting it refused: its log line says which */
+        fprintf(stderr, "wscluster-node: the configuration was refused\n");
+        return 2;
+    }
     snprintf(n.id, sizeof n.id, "%s", wsc_node_id(ctx));
     wsc_register_selector(ctx, "user-prefix", sel_user_prefix, NULL);
-    snprintf(url, sizeof url, "%s://%s", tls ? "wss" : "ws", opts[O_LISTEN].val);
-    if ((l = wsc_listen(ctx, url)) < 0) {
-        fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", url, wsc_strerror(l));
+    /* every listener, before the first "listening" line: a node that says it listens, does */
+    if ((l = wsc_listen(ctx, url)) < 0 ||
+        (opts[O_TCP].val[0] && (tl = wsc_listen(ctx, tcp_url)) < 0)) {
+        int e = l < 0 ? l : tl;
+        fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", l < 0 ? url : tcp_url,
+                wsc_strerror(e));
         wsc_destroy(ctx);
-        return 1;
+        return e == WSC_ERR_INVAL ? 2 : 1; /* _INVAL: the TLS certificate or key refused */
     }
     port = wsc_listener_port(ctx, l);
     hostlen = (int)(strrchr(opts[O_LISTEN].val, ':') - opts[O_LISTEN].val);
@@ -770,33 +838,36 @@ int main(int argc, char **argv) {
         strncmp(opts[O_LISTEN].val, "localhost:", 10) != 0 &&
         strncmp(opts[O_LISTEN].val, "[::1]:", 6) != 0)
         wsc_log(ctx, WSC_LOG_WARN, "NO API TOKEN on %s: anyone who reaches it can send to every "
-                "client and read /clients and /stats (set --api-token)", opts[O_LISTEN].val);
+                "client and read /clients, /stats, /metrics and /cluster (set --api-token)",
+                opts[O_LISTEN].val);
     printf("listening %s://%.*s:%d\n", tls ? "wss" : "ws", hostlen, opts[O_LISTEN].val, port);
-    if (opts[O_TCP].val[0]) {
-        snprintf(url, sizeof url, "%s://%s", tls ? "tcps" : "tcp", opts[O_TCP].val);
-        if ((l = wsc_listen(ctx, url)) < 0) {
-            fprintf(stderr, "wscluster-node: cannot listen on %s: %s\n", url, wsc_strerror(l));
-            wsc_destroy(ctx);
-            return 1;
-        }
+    if (tl >= 0)
         printf("listening %s://%.*s:%d\n", tls ? "tcps" : "tcp",
                (int)(strrchr(opts[O_TCP].val, ':') - opts[O_TCP].val), opts[O_TCP].val,
-               wsc_listener_port(ctx, l));
-    }
+               wsc_listener_port(ctx, tl));
     fflush(stdout);
     wsc_log(ctx, WSC_LOG_INFO, "node %s up: chat page at %s://%.*s:%d/", n.id,
             tls ? "https" : "http", hostlen, opts[O_LISTEN].val, port);
 
+    notify(ctx, "READY=1");
+
     while (!g_stop) {
-        if (wsc_poll(ctx, 1000) < 0) break;
+        if ((l = wsc_poll(ctx, 1000)) < 0) {
+            wsc_log(ctx, WSC_LOG_ERROR, "node %s: the loop failed: %s", n.id, wsc_strerror(l));
+            rc = 1;
+            break;
+        }
         if (g_hup) {
             g_hup = 0;
+            notify_reloading(ctx);
             wsc_log(ctx, WSC_LOG_INFO, "SIGHUP: re-reading the server list");
-            wsc_cluster_refresh(ctx);
+            wsc_cluster_refresh(ctx); /* a list it cannot read is logged; the last one stays */
+            notify(ctx, "READY=1");
         }
     }
+    notify(ctx, "STOPPING=1");
     wsc_log(ctx, WSC_LOG_INFO, "node %s: shutting down", n.id);
     wsc_shutdown(ctx, 1001, 3000);
     wsc_destroy(ctx);
-    return 0;
+    return rc;
 }

@@ -28,6 +28,9 @@ have npm || pkgs="$pkgs npm"
 have openssl || pkgs="$pkgs openssl"                               # test certificates
 have redis-server || [ -x /usr/bin/redis-server ] || pkgs="$pkgs redis-server" # the backplane
 have promtool || pkgs="$pkgs prometheus"                          # promtool checks /metrics
+have pkg-config || pkgs="$pkgs pkgconf"                           # make install's wscluster.pc
+have groff || pkgs="$pkgs groff-base"                             # the man page, checked
+have man || pkgs="$pkgs man-db"                                   # and rendered
 if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "deps: installing$pkgs"

@@ -40,6 +40,7 @@ step build-tls make -s CC=gcc tls
 step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build/clang/wsc-client build/clang/unit build/clang/minimal \
     build/clang/api_watch build/clang/api_extloop build/clang/api_extloop_epoll
 step headers sh tests/check_headers.sh
+step install sh tests/test_install.sh
 step unit ./build/unit
 step unit-asan ./build/asan/unit
 
@@ -59,6 +60,7 @@ for v in plain asan; do
     step "python-attacks-$v" $PY tests/test_attacks.py
     step "python-redis-$v" $PY tests/test_redis.py
     step "python-metrics-$v" $PY tests/test_metrics.py
+    step "python-ops-$v" $PY tests/test_ops.py
     step "node-ws-$v" node --test tests/node_interop.mjs
     step "browser-$v" node --test tests/browser_test.mjs
     step "browser-cluster-$v" node --test tests/browser_cluster.mjs
