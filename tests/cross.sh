@@ -10,7 +10,7 @@
 # Installs the compilers and qemu with apt-get when root; prints the command otherwise.
 # Ends with one line "WHAT: N passed, N failed" counting the steps.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 what=${1:-cross}
 PY=/usr/bin/python3
 B=build/cross
@@ -47,6 +47,7 @@ if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "$what: installing$pkgs"
         apt-get update -qq
+        # shellcheck disable=SC2086 # one word per package
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null || exit 1
     else
         echo "$what: missing packages; run:  sudo apt-get install -y$pkgs" >&2
@@ -68,7 +69,7 @@ build() {
     t=$1
     cc=$(field "$t" 1)
     shift
-    make -s CC="$cc" CFLAGS="${CFLAGS_X:--O2 -g}" B=$B/$t "$@"
+    make -s CC="$cc" CFLAGS="-O2 -g" B="$B/$t" "$@"
 }
 
 # the unit tests and the smoke test of one built target
