@@ -114,7 +114,7 @@ one() { # build, check with clang (cross targets), run
 }
 
 footprint() {
-    printf '| target | minimal .text (-Os) | node .text (-O2) | conn struct | idle WebSocket | idle TCP | slot table |\n'
+    printf '| target | minimal .text, bytes (-Os) | node .text, bytes (-O2) | conn struct | idle WebSocket | idle TCP | slot table |\n'
     printf '|---|---|---|---|---|---|---|\n'
     for t in x86-64 aarch64 armhf s390x musl; do
         d=$B/$t
