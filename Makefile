@@ -138,6 +138,19 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/wscluster.h $(DESTDIR)$(BINDIR)/wscluster-node \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/wscluster.pc $(DESTDIR)$(MANDIR)/man1/wscluster-node.1
 
+# portability (tests/cross.sh, which installs the cross compilers, qemu-user-static and
+# musl-tools): aarch64, armhf and s390x builds run under qemu; a static musl build; the table
+# of code size and per-connection memory on each
+.PHONY: cross musl footprint
+cross:
+	sh tests/cross.sh cross
+musl:
+	sh tests/cross.sh musl
+footprint:
+	sh tests/cross.sh footprint
+$(B)/footprint: tests/footprint.c $(HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@
+
 # the benchmark (tests/bench): installs what it needs, then runs every server; see run.sh
 .PHONY: bench
 bench:

@@ -1530,6 +1530,11 @@ static uint64_t wsc__get_be(const unsigned char *p, size_t w) {
     for (i = 0; i < w; i++) v = v << 8 | p[i];
     return v;
 }
+/* sizes that must not wrap where size_t is 32 bits: a + b > limit; v, or k * v, capped at
+   SIZE_MAX (a limit that large is no limit) */
+static int wsc__over(size_t a, size_t b, size_t limit) { return b > limit || a > limit - b; }
+static size_t wsc__size_cap(uint64_t v) { return v > SIZE_MAX ? SIZE_MAX : (size_t)v; }
+static size_t wsc__size_mul(size_t v, size_t k) { return v > SIZE_MAX / k ? SIZE_MAX : v * k; }
 static int64_t wsc__now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -2674,7 +2679,7 @@ WSC_DEF int64_t wsc_resp_parse(const unsigned char *p, size_t n, size_t max_bulk
                 return WSC_ERR_PROTO;
             at += 1 + (size_t)len + 2;
             if (t.n == -1) { t.type = '_'; t.len = 0; break; }
-            if (n - at < (size_t)t.n + 2) return 0;
+            if ((uint64_t)(n - at) < (uint64_t)t.n + 2) return 0; /* no size_t wrap */
             if (p[at + (size_t)t.n] != '\r' || p[at + (size_t)t.n + 1] != '\n') return WSC_ERR_PROTO;
             t.ptr = (const char *)p + at;
             t.len = (size_t)t.n;
@@ -3178,7 +3183,7 @@ static wsc__conn *wsc__mem_victim(wsc_ctx *ctx, const wsc__conn *self) {
    until it fits. 0, or WSC_ERR_LIMIT (self holds the most, or nothing can be shed). */
 static int wsc__mem_room(wsc_ctx *ctx, wsc__conn *self, size_t n) {
     wsc__io *io = &ctx->io;
-    while (io->mem + n > io->budget) {
+    while (wsc__over(io->mem, n, io->budget)) {
         wsc__conn *v;
         if (io->shedding) return WSC_ERR_LIMIT;
         v = wsc__mem_victim(ctx, self);
@@ -3207,9 +3212,11 @@ static wsc__buf *wsc__buf_new(wsc_ctx *ctx, size_t len) {
     int k = 0;
     size_t cost;
     while (k < WSC__POOL_CLASSES && len > wsc__pool_size[k]) k++;
+    if (len > SIZE_MAX - sizeof(wsc__buf)) return NULL;
     cost = sizeof(wsc__buf) + (k < WSC__POOL_CLASSES ? wsc__pool_size[k] : len);
-    if (ctx->io.mem + cost > ctx->io.budget && wsc__mem_room(ctx, NULL, cost) < 0 &&
-        (cost > WSC__MEM_CTRL || ctx->io.mem + cost > ctx->io.budget + WSC__MEM_RESERVE))
+    if (wsc__over(ctx->io.mem, cost, ctx->io.budget) && wsc__mem_room(ctx, NULL, cost) < 0 &&
+        (cost > WSC__MEM_CTRL || (ctx->io.mem > ctx->io.budget &&
+                                  ctx->io.mem - ctx->io.budget > WSC__MEM_RESERVE - cost)))
         return NULL;
     if (k < WSC__POOL_CLASSES && ctx->io.pool[k]) {
         b = ctx->io.pool[k];
@@ -3405,7 +3412,7 @@ static int wsc__in_reserve(wsc_ctx *ctx, wsc__conn *c, size_t need, size_t most)
     if (need > c->in_cap) {
         size_t ncap = c->in_cap ? c->in_cap : 1024;
         unsigned char *n;
-        while (ncap < need) ncap *= 2;
+        while (ncap < need) ncap = ncap > SIZE_MAX / 2 ? need : 2 * ncap; /* no wrap */
         if (ncap > most && most >= need) ncap = most;
         if (wsc__mem_room(ctx, c, ncap - c->in_cap) < 0) return WSC_ERR_LIMIT;
         n = (unsigned char *)wsc__realloc(ctx, c->in, ncap);
@@ -3871,7 +3878,7 @@ static int wsc__flush_plain(wsc_ctx *ctx, wsc__conn *c) {
         }
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = iov;
-        mh.msg_iovlen = cnt;
+        mh.msg_iovlen = (unsigned short)cnt; /* size_t in glibc, int in musl: both take it */
         n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -4629,7 +4636,7 @@ static void wsc__fail(wsc_ctx *ctx, wsc__conn *c, int code, int err, const char 
    costs its buffer and slot) closes a slow consumer with 1008. Under half of it, any
    message enters: a queued pong must not turn one large message into a slow consumer. */
 static int wsc__enqueue(wsc_ctx *ctx, wsc__conn *c, wsc__buf *b) {
-    if (wsc__q_full(c) && c->held + wsc__q_cost(b) > c->own->max_pending) {
+    if (wsc__q_full(c) && wsc__over(c->held, wsc__q_cost(b), c->own->max_pending)) {
         ctx->st.closed_slow++;
         ctx->st.dropped++;
         wsc_log(ctx, WSC_LOG_WARN,
@@ -4868,7 +4875,7 @@ static int wsc__on_frame(void *arg, const wsc_frame_ev *ev) {
         if (ev->first && ev->last) return wsc__message(ctx, c, ev->opcode, ev->data, ev->len);
         if (ev->first) c->in_len = 0;
         if ((r = wsc__in_add(ctx, c, ev->data, ev->len,
-                             (size_t)(ctx->cfg.max_message + c->own->extra))) < 0) {
+                             wsc__size_cap(ctx->cfg.max_message + c->own->extra))) < 0) {
             if (r == WSC_ERR_LIMIT) {
                 ctx->st.closed_memory++;
                 wsc__fail(ctx, c, 1013, WSC_ERR_LIMIT, "message does not fit max_memory");
@@ -6696,7 +6703,7 @@ static int wsc__cl_init(wsc_ctx *ctx) {
     cl->link.idle_why = "heartbeat timeout";
     cl->link.extra = WSC__LINK_OVERHEAD;
     cl->link.max = 2u * WSC_MAX_PEERS; /* a Subscriber and an Observable per peer */
-    cl->link.max_pending = 2 * ctx->cfg.max_pending; /* it carries every sender's traffic */
+    cl->link.max_pending = wsc__size_mul(ctx->cfg.max_pending, 2); /* every sender's traffic */
     cl->link.strict_subproto = 1;
     cl->link.open = wsc__link_open;
     cl->link.message = wsc__link_message;
@@ -7237,7 +7244,8 @@ static void wsc__redis_pub_reply(wsc_ctx *ctx, wsc__conn *c, const wsc_resp_tok 
 
 static void wsc__redis_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     wsc__redis *r = ctx->bp.redis;
-    size_t at = 0, most = WSC__REDIS_COUNT * (size_t)(ctx->cfg.max_message + WSC__LINK_OVERHEAD + 64);
+    size_t bulk = wsc__size_cap(ctx->cfg.max_message + WSC__LINK_OVERHEAD + 64);
+    size_t at = 0, most = wsc__size_mul(bulk, WSC__REDIS_COUNT);
     wsc_resp_tok *tok = (wsc_resp_tok *)(r + 1);
     int pub = wsc__id(ctx, c) == r->pub;
     if (wsc__in_add(ctx, c, p, n, most) < 0) {
@@ -7247,9 +7255,7 @@ static void wsc__redis_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_
     c->busy = 1; /* the replies point into its buffer */
     while (c->state == WSC__OPEN) {
         size_t nt;
-        int64_t k = wsc_resp_parse(c->in + at, c->in_len - at,
-                                   (size_t)ctx->cfg.max_message + WSC__LINK_OVERHEAD + 64, tok,
-                                   WSC__REDIS_TOK, &nt);
+        int64_t k = wsc_resp_parse(c->in + at, c->in_len - at, bulk, tok, WSC__REDIS_TOK, &nt);
         if (k == 0) break;
         if (k < 0) {
             wsc_log(ctx, WSC_LOG_ERROR, "backplane: a malformed reply from redis %s",
@@ -7406,7 +7412,7 @@ static int wsc__redis_init(wsc_ctx *ctx) {
         return WSC_ERR_INVAL;
     }
     r->own.max = 2;
-    r->own.max_pending = 2 * ctx->cfg.max_pending;
+    r->own.max_pending = wsc__size_mul(ctx->cfg.max_pending, 2);
     r->timer = wsc__timer_add(ctx, 100, 1, wsc__redis_timer, NULL, 1);
     ctx->st.bp_state = 1;
     if (!ctx->cfg.secret)
@@ -7622,11 +7628,11 @@ WSC_DEF wsc_ctx *wsc_create(const wsc_config *cfg) {
     if (c.max_body == 0) c.max_body = (size_t)c.max_message;
     if (c.max_body > 0xffffffffu) c.max_body = 0xffffffffu;
     if (c.max_pending == 0) /* room for a few messages: a reader that keeps up is not cut */
-        c.max_pending = (size_t)(c.max_message > WSC__DEFAULT_MAX_PENDING / 4
-                                     ? 4 * c.max_message : WSC__DEFAULT_MAX_PENDING);
+        c.max_pending = c.max_message > WSC__DEFAULT_MAX_PENDING / 4
+                            ? wsc__size_mul((size_t)c.max_message, 4) : WSC__DEFAULT_MAX_PENDING;
     if (c.max_memory == 0)
-        c.max_memory = (size_t)(c.max_message > WSC__DEFAULT_MAX_MEMORY / 4
-                                    ? 4 * c.max_message : WSC__DEFAULT_MAX_MEMORY);
+        c.max_memory = c.max_message > WSC__DEFAULT_MAX_MEMORY / 4
+                           ? wsc__size_mul((size_t)c.max_message, 4) : WSC__DEFAULT_MAX_MEMORY;
     if (c.handshake_timeout_ms <= 0) c.handshake_timeout_ms = WSC__DEFAULT_HANDSHAKE_MS;
     if (c.ping_interval_ms == 0) c.ping_interval_ms = WSC__DEFAULT_PING_MS;
     if (c.ping_interval_ms < 0) c.ping_interval_ms = 0;

@@ -158,11 +158,12 @@ bad:
     return -1;
 }
 
-static long num(int k, long lo, long hi) {
+/* long long: a long is 32 bits on 32-bit targets, too narrow for the byte counts */
+static long long num(int k, long long lo, long long hi) {
     char *end;
-    long v = strtol(opts[k].val, &end, 10);
+    long long v = strtoll(opts[k].val, &end, 10);
     if (*opts[k].val == '\0' || *end || v < lo || v > hi) {
-        fprintf(stderr, "wscluster-node: --%s: '%s' is not a number in [%ld, %ld]\n",
+        fprintf(stderr, "wscluster-node: --%s: '%s' is not a number in [%lld, %lld]\n",
                 opts[k].name, opts[k].val, lo, hi);
         exit(2);
     }
@@ -756,11 +757,12 @@ int main(int argc, char **argv) {
     const char *lv;
     char url[300], tcp_url[300];
     int l, tl = -1, port, hostlen, tls = 0, rc = 0;
+    long long mem;
     if (parse_args(argc, argv) < 0) return 2;
     memset(&cfg, 0, sizeof cfg);
     memset(&n, 0, sizeof n);
     if (opts[O_ID].val[0]) snprintf(n.id, sizeof n.id, "%s", opts[O_ID].val);
-    n.max_message = (size_t)num(O_MAXMSG, 1, 0xffffffffL);
+    n.max_message = (size_t)num(O_MAXMSG, 1, 0xffffffffLL);
     lv = opts[O_LOG].val;
     cfg.log_level = strcmp(lv, "error") == 0 ? WSC_LOG_ERROR : strcmp(lv, "warn") == 0 ? WSC_LOG_WARN
                   : strcmp(lv, "debug") == 0 ? WSC_LOG_DEBUG : WSC_LOG_INFO;
@@ -782,8 +784,9 @@ int main(int argc, char **argv) {
     cfg.handshake_timeout_ms = (int)num(O_HSTO, 1, 3600000);
     cfg.ping_interval_ms = (int)num(O_PING, 0, 3600000);
     if (cfg.ping_interval_ms == 0) cfg.ping_interval_ms = -1;
-    cfg.max_pending = (size_t)num(O_PENDING, 1, 0x7fffffffL);
-    cfg.max_memory = n.max_memory = (size_t)num(O_MAXMEM, 1 << 20, 0x7fffffffffffL);
+    cfg.max_pending = (size_t)num(O_PENDING, 1, 0x7fffffffLL);
+    mem = num(O_MAXMEM, 1 << 20, 0x7fffffffffffLL); /* past the address space: no limit */
+    cfg.max_memory = n.max_memory = (unsigned long long)mem > SIZE_MAX ? SIZE_MAX : (size_t)mem;
     cfg.cluster = 1; /* always ready to be introduced, even with no server list */
     cfg.node_id = n.id[0] ? n.id : NULL; /* else the library's random node-xxxxxxxx */
     cfg.peers_file = opts[O_PEERS].val[0] ? opts[O_PEERS].val : NULL;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole suite: builds (gcc + clang, strict warnings; plain and TLS), header health, unit tests, interop
 # with real peers (Python websockets, Node ws, Chromium) against the plain and the
-# ASan+UBSan builds, and each libFuzzer target for FUZZ_SECONDS. Ends with one line
+# ASan+UBSan builds, each libFuzzer target for FUZZ_SECONDS, and the cross and musl builds
+# with their smoke tests (tests/cross.sh). Ends with one line
 # "test: N passed, N failed" counting the steps.
 set -u
 cd "$(dirname "$0")/.."
@@ -75,6 +76,10 @@ for f in http ws tcp link peers resp; do
     step "fuzz-$f" ./build/fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 \
         build/fuzz/corpus_$f tests/fuzz/seeds/$f
 done
+
+# portability: aarch64, armhf, s390x under qemu-user, and a static musl build (tests/cross.sh)
+step cross make -s cross
+step musl make -s musl
 
 for name in $failed; do
     echo "=== the last lines of $name (all of it: $LOGS/$name.log)"

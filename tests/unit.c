@@ -921,6 +921,71 @@ static void test_resp(void) {
     CHECK(resp(":99999999999999999999\r\n", t, 16, &nt) == WSC_ERR_PROTO);
 }
 
+/* ---- sizes near SIZE_MAX: nothing wraps where size_t is 32 bits (run by make cross on
+   armhf, too) ---- */
+static void test_sizes(void) {
+    wsc_config cfg;
+    wsc_ctx *ctx;
+    wsc__conn *c;
+    wsc_resp_tok t[4];
+    char line[64];
+    size_t nt, mem;
+    int64_t r;
+    CHECK(wsc__over(1, SIZE_MAX, SIZE_MAX) && !wsc__over(0, SIZE_MAX, SIZE_MAX));
+    CHECK(wsc__over(SIZE_MAX, 1, SIZE_MAX) && !wsc__over(5, 5, 10) && wsc__over(6, 5, 10));
+    CHECK(wsc__size_mul(SIZE_MAX / 2 + 1, 2) == SIZE_MAX && wsc__size_mul(3, 4) == 12);
+    CHECK(wsc__size_cap(UINT64_MAX) == SIZE_MAX && wsc__size_cap(7) == 7);
+    /* a bulk string of SIZE_MAX - 1 bytes: incomplete (32-bit), or over 18 digits (64-bit);
+       never a length that wraps to a short one */
+    snprintf(line, sizeof line, "$%zu\r\nab\r\n", SIZE_MAX - 1);
+    r = wsc_resp_parse((const unsigned char *)line, strlen(line), SIZE_MAX, t, 4, &nt);
+    CHECK(r == (sizeof(size_t) == 4 ? 0 : WSC_ERR_PROTO));
+    r = wsc_resp_parse((const unsigned char *)"$999999999999999999\r\nab\r\n", 25, SIZE_MAX, t, 4,
+                       &nt);
+    CHECK(r == (sizeof(size_t) == 4 ? WSC_ERR_PROTO : 0));
+    /* the defaults from max_message (4x) and a link's queue (2x max_pending) cap at SIZE_MAX */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.log_level = WSC_LOG_ERROR;
+    cfg.max_message = (uint64_t)1 << 30;
+    cfg.max_pending = SIZE_MAX / 2 + 1;
+    ctx = wsc_create(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    CHECK((uint64_t)ctx->cfg.max_memory ==
+          (sizeof(size_t) == 4 ? (uint64_t)SIZE_MAX : (uint64_t)4 << 30));
+    CHECK(ctx->cl.link.max_pending == SIZE_MAX);
+    /* the memory budget: mem + n past SIZE_MAX is over any budget, not a small sum */
+    mem = ctx->io.mem;
+    ctx->io.mem = 100;
+    ctx->io.budget = SIZE_MAX;
+    CHECK(wsc__mem_room(ctx, NULL, SIZE_MAX - 50) == WSC_ERR_LIMIT);
+    CHECK(wsc__mem_room(ctx, NULL, SIZE_MAX - 100) == 0);
+    CHECK(wsc__buf_new(ctx, SIZE_MAX - 8) == NULL);
+    /* an input buffer asked for more than half the address space: refused, no endless
+       doubling (the capacity used to wrap to 0) */
+    ctx->io.budget = (size_t)1 << 20;
+    c = (wsc__conn *)calloc(1, sizeof *c);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(wsc__in_reserve(ctx, c, SIZE_MAX - 10, SIZE_MAX) == WSC_ERR_LIMIT);
+        c->in_cap = 4096;
+        CHECK(wsc__in_reserve(ctx, c, SIZE_MAX / 2 + 2, SIZE_MAX) == WSC_ERR_LIMIT);
+        CHECK(c->in == NULL && c->in_cap == 4096);
+        free(c);
+    }
+    ctx->io.mem = mem;
+    wsc_destroy(ctx);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.log_level = WSC_LOG_ERROR;
+    cfg.max_message = 0xffffffffu;
+    ctx = wsc_create(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    CHECK((uint64_t)ctx->cfg.max_pending ==
+          (sizeof(size_t) == 4 ? (uint64_t)SIZE_MAX : (uint64_t)0xffffffffu * 4));
+    wsc_destroy(ctx);
+}
+
 int main(void) {
     test_link();
     test_summary();
@@ -936,6 +1001,7 @@ int main(void) {
     test_guard_page();
     test_loop();
     test_resp();
+    test_sizes();
     printf("unit: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -33,6 +33,9 @@ def _bin(env, default):
 
 
 NODE_BIN = _bin("WSC_NODE_BIN", "build/wscluster-node")
+# a command every node is started through, e.g. "qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+# (make cross runs the smoke test on emulated targets)
+NODE_WRAP = os.environ.get("WSC_NODE_WRAP", "").split()
 CLIENT_BIN = _bin("WSC_CLIENT_BIN", "build/wsc-client")
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -128,7 +131,7 @@ class Node:
     def start(self):
         if not os.access(self.binary, os.X_OK):
             raise AssertionError("node binary missing: %s" % self.binary)
-        cmd = [self.binary, "--listen", "%s:%d" % (HOST, self.req_port)]
+        cmd = NODE_WRAP + [self.binary, "--listen", "%s:%d" % (HOST, self.req_port)]
         if self.tcp:
             cmd += ["--tcp-listen", "%s:%d" % (HOST, self.req_tcp_port)]
         cmd += self.args
