@@ -836,7 +836,8 @@ typedef enum wsc_err {
     WSC_ERR_TIMEOUT = -12,  /* handshake, connect, close or heartbeat timed out */
     WSC_ERR_UTF8 = -13,     /* invalid UTF-8 in a text message or close reason */
     WSC_ERR_CLOSED = -14,   /* connection closed by the peer or reset */
-    WSC_ERR_AGAIN = -15     /* parser: need more input */
+    WSC_ERR_AGAIN = -15,    /* parser: need more input */
+    WSC_ERR_NOTBUILT = -16  /* that part is compiled out (WSCLUSTER_NO_REDIS/_CLUSTER/_CLIENT) */
 } wsc_err;
 
 typedef enum wsc_class { WSC_CLIENT = 1, WSC_SUBSCRIBER = 2, WSC_OBSERVABLE = 3 } wsc_class;
@@ -1435,6 +1436,14 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #ifndef WSC_ASSERT
 #define WSC_ASSERT(x) assert(x)
 #endif
+/* the optional parts (COMPILE-TIME MACROS): peer links are outgoing connections, and the
+   Redis backplane runs beside a cluster, so each macro takes the parts that need its part */
+#if defined(WSCLUSTER_NO_CLIENT) && !defined(WSCLUSTER_NO_CLUSTER)
+#define WSCLUSTER_NO_CLUSTER
+#endif
+#if defined(WSCLUSTER_NO_CLUSTER) && !defined(WSCLUSTER_NO_REDIS)
+#define WSCLUSTER_NO_REDIS
+#endif
 #ifndef WSC_MAX_META
 #define WSC_MAX_META 16
 #endif
@@ -1505,6 +1514,7 @@ WSC_DEF const char *wsc_strerror(int err) {
     case WSC_ERR_UTF8: return "invalid UTF-8";
     case WSC_ERR_CLOSED: return "connection closed";
     case WSC_ERR_AGAIN: return "need more input (or: retry later)";
+    case WSC_ERR_NOTBUILT: return "not built in (a WSCLUSTER_NO_* macro)";
     default: return "unknown error";
     }
 }
@@ -1535,12 +1545,14 @@ static int64_t wsc__now_us(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+#ifndef WSCLUSTER_NO_CLUSTER
 static wsc_str wsc__sv(const char *s) { /* a view of a C string */
     wsc_str v;
     v.ptr = s;
     v.len = strlen(s);
     return v;
 }
+#endif
 
 static int wsc__seq(wsc_str a, const char *b) {
     size_t n = strlen(b);
@@ -1896,6 +1908,7 @@ WSC_DEF int wsc_http_parse_request(const char *buf, size_t len, wsc_http_req *re
     return wsc__parse_headers(p, end, buf, req->headers, &req->nheaders);
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp) {
     const char *end = buf + len, *p;
     wsc_str ln;
@@ -1912,6 +1925,13 @@ WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *
     resp->reason.len = ln.len > 12 ? ln.len - 13 : 0;
     return wsc__parse_headers(p, end, buf, resp->headers, &resp->nheaders);
 }
+#else /* WSCLUSTER_NO_CLIENT: responses are read by the client role only */
+WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp) {
+    (void)buf, (void)len;
+    memset(resp, 0, sizeof *resp);
+    return WSC_ERR_NOTBUILT;
+}
+#endif
 
 WSC_DEF int wsc_str_eq(wsc_str s, const char *cstr) { return wsc__seq(s, cstr); }
 WSC_DEF int wsc_str_ieq(wsc_str s, const char *cstr) { return wsc__ieq(s, cstr); }
@@ -2484,6 +2504,7 @@ static void wsc__wr_str(wsc__wr *w, const char *s, size_t n, size_t width) {
     wsc__wr_uint(w, n, width);
     wsc__wr_raw(w, s, n);
 }
+#ifndef WSCLUSTER_NO_CLUSTER /* the rest of the link format: the cluster's own */
 /* a handshake message (HELLO, WELCOME, AUTH) from m to out (NULL: measure): its length, 0
    when a field does not fit (a nonce or proof of another length, a string too long) */
 static size_t wsc__link_encode_hs(const wsc_link_msg *m, unsigned char *out) {
@@ -2613,8 +2634,16 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
     }
     return count;
 }
+#else /* WSCLUSTER_NO_CLUSTER: no server list to read */
+WSC_DEF int wsc_peers_parse(const char *text, size_t len,
+                            void (*cb)(void *arg, const wsc_peer_entry *e), void *arg) {
+    (void)text, (void)len, (void)cb, (void)arg;
+    return WSC_ERR_NOTBUILT;
+}
+#endif
 
 /* >>resp ======================================= Redis replies and commands (pure) == */
+#ifndef WSCLUSTER_NO_REDIS
 /* a line ending in CRLF from p[at]: its length, or -1 while incomplete, -2 if malformed */
 static int64_t wsc__resp_line(const unsigned char *p, size_t n, size_t at) {
     size_t i;
@@ -2720,6 +2749,19 @@ WSC_DEF size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *arg
     }
     return at;
 }
+#else /* WSCLUSTER_NO_REDIS: the RESP helpers go with the Redis backplane */
+WSC_DEF int64_t wsc_resp_parse(const unsigned char *p, size_t n, size_t max_bulk,
+                               wsc_resp_tok *tok, size_t max, size_t *ntok) {
+    (void)p, (void)n, (void)max_bulk, (void)tok, (void)max;
+    if (ntok) *ntok = 0;
+    return WSC_ERR_NOTBUILT;
+}
+WSC_DEF size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *argv,
+                            const size_t *lens) {
+    (void)out, (void)argc, (void)argv, (void)lens;
+    return 0;
+}
+#endif
 
 /* >>seams ======================================== the layers and how they talk ====== */
 /* Five layers, in data-flow order (see ARCHITECTURE in the manual):
@@ -3359,10 +3401,12 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, const wsc__proto_vt *pfn, 
     return c;
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER
 /* a new id for the same socket: the old one goes stale (proto's TCP hand-over) */
 static void wsc__conn_renew_id(wsc_ctx *ctx, wsc__conn *c) {
     if (++ctx->io.gens[c->idx] == 0) ctx->io.gens[c->idx] = 1;
 }
+#endif
 
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c);
 static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c);
@@ -3975,6 +4019,7 @@ static void wsc__transport_up(wsc_ctx *ctx, wsc__conn *c) {
     wsc__ev_sync(ctx, c);
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -3988,15 +4033,18 @@ static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
     }
     wsc__transport_up(ctx, c);
 }
+#endif
 
 static void wsc__accept(wsc_ctx *ctx, wsc__listener *l);
 
 /* a socket is ready: connect completed, readable, writable */
 static void wsc__ready(wsc_ctx *ctx, wsc__conn *c, short re) {
+#ifndef WSCLUSTER_NO_CLIENT
     if (c->state == WSC__CONNECTING) {
         wsc__connected(ctx, c);
         return;
     }
+#endif
     if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
     if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
 }
@@ -4436,6 +4484,7 @@ static int wsc__io_listen(wsc_ctx *ctx, const char *url, const wsc__proto_vt *pf
     return io->nlst++;
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER
 /* is the far end of c one of our own outbound sockets? (an instance that reached itself) */
 static int wsc__io_own_dial(wsc_ctx *ctx, const wsc__conn *c) {
     uint32_t i;
@@ -4458,6 +4507,7 @@ static int wsc__io_own_dial(wsc_ctx *ctx, const wsc__conn *c) {
     }
     return 0;
 }
+#endif
 
 static void wsc__io_unlisten(wsc_ctx *ctx) {
     int l;
@@ -4465,6 +4515,7 @@ static void wsc__io_unlisten(wsc_ctx *ctx) {
     ctx->io.nlst = 0;
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 /* open a socket to host:port (non-blocking); the connection starts in CONNECTING */
 static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int tls,
                         const wsc__proto_vt *pfn, wsc__owner *own, wsc__conn **out) {
@@ -4497,6 +4548,7 @@ static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int
     *out = c;
     return 0;
 }
+#endif
 
 /* the table, buffers and descriptors: made by wsc_create, freed by wsc_destroy */
 static int wsc__io_init(wsc_ctx *ctx) {
@@ -4748,6 +4800,7 @@ static void wsc__pr_lost(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
         wsc__emit_error(ctx, c, err, why);
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER /* the cluster's, which takes its links from here */
 /* a connection changes hands without a new socket: the old owner sees it close, the id goes
    stale, and the new owner sees it open under a new id (a TCP peer link is only known by
    its first message) */
@@ -4774,6 +4827,7 @@ static void wsc__pr_handover(wsc_ctx *ctx, wsc__conn *c, wsc__owner *own, int cl
     wsc__pr_own(c, own, cls);
     wsc__pr_open(ctx, c);
 }
+#endif
 
 /* the sweep: handshakes and close handshakes time out, open connections are pinged */
 static void wsc__pr_tick(wsc_ctx *ctx, wsc__conn *c, int64_t now) {
@@ -5210,6 +5264,7 @@ body:
     wsc__http_dispatch(ctx, c, c->scan);
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 /* -- client side handshake -- */
 static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
     wsc_http_resp resp;
@@ -5272,6 +5327,7 @@ fail:
     wsc__emit_error(ctx, c, WSC_ERR_HANDSHAKE, msg);
     wsc__kill(ctx, c);
 }
+#endif
 
 /* -- the two protocol tables io calls -- */
 static void wsc__ws_up(wsc_ctx *ctx, wsc__conn *c) {
@@ -5284,7 +5340,9 @@ static void wsc__ws_up(wsc_ctx *ctx, wsc__conn *c) {
 }
 static void wsc__ws_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     if (c->state == WSC__HTTP || c->state == WSC__BODY) wsc__http_in(ctx, c, p, n);
+#ifndef WSCLUSTER_NO_CLIENT
     else if (c->state == WSC__HS) wsc__client_hs_in(ctx, c, p, n);
+#endif
     else if (c->state == WSC__OPEN || c->state == WSC__CLOSING) wsc__frames_in(ctx, c, p, n);
 }
 static void wsc__tcp_up(wsc_ctx *ctx, wsc__conn *c) {
@@ -5325,6 +5383,7 @@ static const wsc__proto_vt *wsc__vt_for(int proto) {
     return (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP ? &wsc__tcp_vt : &wsc__ws_vt;
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 /* an outbound connection to url for owner own (class cls) */
 static int wsc__pr_dial(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o,
                         wsc__owner *own, int cls, wsc__conn **out) {
@@ -5376,6 +5435,7 @@ static int wsc__pr_dial(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     *out = c;
     return 0;
 }
+#endif
 /* >>deliver =============== metadata, selectors, fan-out to this instance's clients ====== */
 /* -- metadata -- */
 /* the pair for key: its offset in the block, or -1 */
@@ -5624,6 +5684,7 @@ static void wsc__dl_init(wsc_ctx *ctx) {
 /* The peer table owns everything known about another instance: its address and node id,
    its Subscriber and Observable links, its reconnect backoff, its duplicate window. A
    connection knows only its index in the table (c->peer). */
+#ifndef WSCLUSTER_NO_CLUSTER
 /* normalise a server-list entry into the form peers are compared by */
 static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
                          char *out, size_t cap) {
@@ -6725,6 +6786,31 @@ static void wsc__cl_free(wsc_ctx *ctx) {
     wsc__free(ctx, ctx->cl.hs);
     ctx->cl.hs = NULL;
 }
+#else /* WSCLUSTER_NO_CLUSTER: a single instance; the options that would join a cluster are
+         refused, not ignored (the environment's WSCLUSTER_PEERS is only warned about) */
+static int wsc__cl_init(wsc_ctx *ctx) {
+    const char *opt = ctx->cfg.cluster ? "cluster" : ctx->cfg.peers_file ? "peers_file"
+                      : ctx->cfg.peers ? "peers" : NULL;
+    if (opt) {
+        wsc_log(ctx, WSC_LOG_ERROR, "%s: the cluster is not built in (WSCLUSTER_NO_CLUSTER or "
+                "_NO_CLIENT)", opt);
+        return WSC_ERR_NOTBUILT;
+    }
+    if (getenv("WSCLUSTER_PEERS"))
+        wsc_log(ctx, WSC_LOG_WARN, "WSCLUSTER_PEERS ignored: the cluster is not built in "
+                "(WSCLUSTER_NO_CLUSTER or _NO_CLIENT)");
+    return 0;
+}
+static void wsc__cl_free(wsc_ctx *ctx) { (void)ctx; }
+static void wsc__cl_peer_infos(wsc_ctx *ctx, wsc_peer_info *out, size_t max, size_t *count) {
+    (void)ctx, (void)out, (void)max;
+    *count = 0;
+}
+static int wsc__cl_summary(wsc_ctx *ctx, int peer, wsc_summary *out) {
+    (void)ctx, (void)peer, (void)out;
+    return WSC_ERR_NOTBUILT;
+}
+#endif /* WSCLUSTER_NO_CLUSTER */
 /* >>backplane ========== how a cluster-wide message leaves and arrives ================ */
 /* Two directions, one seam: wsc__bp_publish() sends a message to the whole cluster (local
    clients first, then the transport); wsc__bp_arrived() takes one a transport received from
@@ -6755,6 +6841,7 @@ static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     return w.bad ? 0 : w.at; /* 0: does not fit (wsc__target_msg checks every length) */
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER
 /* -- the mesh: one copy down the Observable link of every peer that needs it -- */
 static void wsc__mesh_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
     wsc__cl *cl = &ctx->cl;
@@ -6845,6 +6932,9 @@ static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m, i
     wsc__emit(ctx, c, WSC_EV_FORWARD, &fi);
 }
 
+#endif /* WSCLUSTER_NO_CLUSTER */
+
+#ifndef WSCLUSTER_NO_REDIS
 /* -- Redis: the broker transport --
    Two RESP connections on the loop: one publishes (PUBLISH, or XADD in stream mode,
    pipelined), one is subscribed (SUBSCRIBE, or a chain of XREAD BLOCK from the last entry
@@ -7414,14 +7504,25 @@ static int wsc__redis_init(wsc_ctx *ctx) {
                 "%s:%d can send to every client (set the secret option)", r->host, r->port);
     return r->timer < 0 ? r->timer : 0;
 }
+#else /* WSCLUSTER_NO_REDIS: a backplane URL is refused, not ignored */
+static int wsc__redis_init(wsc_ctx *ctx) {
+    wsc_log(ctx, WSC_LOG_ERROR, "backplane '%s': the Redis backplane is not built in "
+            "(WSCLUSTER_NO_REDIS or _NO_CLUSTER)", ctx->cfg.backplane);
+    return WSC_ERR_NOTBUILT;
+}
+#endif
 
 /* wsc_shutdown: the broker connections go at once (no close handshake to wait for) */
 static void wsc__bp_shutdown(wsc_ctx *ctx) {
+#ifndef WSCLUSTER_NO_REDIS
     wsc__redis *r = ctx->bp.redis;
     wsc__conn *c;
     if (!r) return;
     if ((c = wsc__get(ctx, r->pub)) != NULL) wsc__kill(ctx, c);
     if ((c = wsc__get(ctx, r->sub)) != NULL) wsc__kill(ctx, c);
+#else
+    (void)ctx;
+#endif
 }
 
 /* the one path of every cluster-wide send: this instance's clients, then the transport.
@@ -7433,8 +7534,10 @@ static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
     m->msg_id = ++ctx->bp.msg_seq;
     local = wsc__dl_local(ctx, m);
     if (local < 0) local = 0; /* a named selector may exist on the other instances only */
+#ifndef WSCLUSTER_NO_CLUSTER
     if (m->target == WSC_TGT_CONN && wsc__seq(m->conn_node, ctx->node)) return local;
     if (!ctx->cl.on) return local;
+#ifndef WSCLUSTER_NO_REDIS
     if (ctx->bp.redis) { /* Redis first; the mesh is its standby when there is one */
         int r = wsc__redis_publish(ctx, m);
         if (r == 0) return local;
@@ -7445,9 +7548,13 @@ static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
             return local;
         }
     }
+#endif
     ctx->bp.tp->publish(ctx, m);
+#endif
     return local;
 }
+
+#ifndef WSCLUSTER_NO_CLUSTER
 
 /* a message from another instance on link c, from peer p: the link's own window first (a
    link that jumps is closed), then the origin's */
@@ -7470,6 +7577,7 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
     }
     wsc__bp_deliver(ctx, c, m, fresh);
 }
+#endif
 
 /* -- wsc_post: jobs cross threads as one pointer written to a pipe (atomic, < PIPE_BUF) -- */
 static void wsc__post_drain(wsc_ctx *ctx, int fd, int revents, void *user) {
@@ -7569,12 +7677,14 @@ static int wsc__target_msg(wsc_ctx *ctx, const wsc_target *t, int opcode, const 
 
 static int wsc__bp_init(wsc_ctx *ctx) {
     struct timespec ts;
+#ifndef WSCLUSTER_NO_CLUSTER
     ctx->bp.tp = &wsc__mesh;
     ctx->cl.arrived = wsc__bp_arrived;
     if (ctx->cl.on) {
         ctx->bp.origins = (wsc__origin *)wsc__alloc(ctx, WSC_MAX_ORIGINS * sizeof *ctx->bp.origins);
         if (!ctx->bp.origins) return WSC_ERR_NOMEM;
     }
+#endif
     if (ctx->cfg.backplane && wsc__redis_init(ctx) < 0) return WSC_ERR_INVAL;
     if (ctx->bp.redis) ctx->st.bp_kind = ctx->bp.redis->stream ? 2 : 1;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -7796,6 +7906,7 @@ WSC_DEF size_t wsc_pollfds(wsc_ctx *ctx, struct pollfd *out, size_t max) {
 
 WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *opts,
                         wsc_id *out) {
+#ifndef WSCLUSTER_NO_CLIENT
     wsc_connect_opts o;
     wsc__conn *c;
     int r;
@@ -7808,6 +7919,11 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     if (r < 0) return r;
     if (out) *out = wsc__id(ctx, c);
     return 0;
+#else /* the client role is not built in */
+    (void)ctx, (void)url, (void)opts;
+    if (out) *out = 0;
+    return WSC_ERR_NOTBUILT;
+#endif
 }
 
 static int wsc__check_msg(wsc_ctx *ctx, int opcode, size_t len) {
@@ -8061,11 +8177,16 @@ WSC_DEF int wsc_global_id(wsc_ctx *ctx, wsc_id id, char *out, size_t cap) {
 WSC_DEF const char *wsc_node_id(wsc_ctx *ctx) { return ctx ? ctx->node : ""; }
 
 WSC_DEF int wsc_cluster_refresh(wsc_ctx *ctx) {
+#ifndef WSCLUSTER_NO_CLUSTER
     if (!ctx || !ctx->cl.on) return WSC_ERR_STATE;
     ctx->io.now = wsc_now_ms();
     if (!ctx->cl.started) { wsc__cluster_start(ctx); return 0; }
     ctx->cl.next_refresh = ctx->io.now + ctx->cfg.refresh_ms;
     return wsc__list_load(ctx) < 0 ? WSC_ERR_SYS : 0;
+#else
+    (void)ctx;
+    return WSC_ERR_NOTBUILT;
+#endif
 }
 
 WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {
