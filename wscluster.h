@@ -36,6 +36,7 @@
      >>proto     HTTP, the WebSocket handshakes, frames, ping/pong/close, timeouts
      >>deliver   metadata, selectors, fan-out, the application's connections
      >>cluster   the peer table: discovery, links, introductions, duplicate windows
+                 (it, Redis and the client role can be left out: COMPILE-TIME MACROS)
      >>backplane publish to / arrive from the cluster; the mesh and Redis; wsc_post
      >>public    the public functions (thin: each calls one layer)
 
@@ -189,7 +190,7 @@
                                                                           connections are
                                                                           refused]
      tls_insecure        1: do not verify servers (tests only; logged)   [0]
-     -- the cluster (all optional; see CLUSTER MODEL) --
+     -- the cluster (all optional; see CLUSTER MODEL, and COMPILE-TIME MACROS for builds without) --
      cluster             1: join even with no server list yet            [0: joins when a
                          (peers can still introduce themselves)           list is given]
      node_id             1-64 printable characters, unique per instance  [node-<random>]
@@ -217,6 +218,8 @@
                          with jitter)
 
    COMPILE-TIME MACROS  (define before the implementation include)
+     WSCLUSTER_IMPLEMENTATION           this file holds the implementation (exactly one
+                                        file); without it the header only declares
      WSC_MALLOC(sz,u) WSC_REALLOC(p,sz,u) WSC_FREE(p,u)   all three or none [libc]; u is
                                         cfg.alloc_user
      WSC_ASSERT(x)                      [assert(x)]
@@ -231,17 +234,53 @@
      WSC_MAX_PEERS                      peer table entries [64]
      WSC_MAX_SELECTORS                  named selectors [16]
      WSC_MAX_MATCH                      key=value pairs in one selector [8]
-     WSCLUSTER_STATIC                   make every function static
+     WSC_MAX_ORIGINS                    sending instances whose duplicate windows are kept
+                                        [256]; the one heard from longest ago gives way
+     WSCLUSTER_STATIC                   make every function static (the compiler then
+                                        drops the public functions the file never calls)
      WSCLUSTER_MBEDTLS                  TLS through mbedTLS (link -lmbedtls -lmbedx509
                                         -lmbedcrypto); without it: libc + sockets only
      WSCLUSTER_EPOLL                    Linux: epoll instead of poll(), same API; the
                                         cost of a loop turn then follows the ready sockets,
                                         not all of them
+   The optional parts: each macro leaves a part out of the build. The whole API stays
+   declared and links in every configuration: a function of a part left out is a stub that
+   returns WSC_ERR_NOTBUILT (or the value named below), and an option that would use the
+   part makes wsc_create() return NULL with a log line naming it, never silently ignored.
+   Each implies the ones below it. Sizes: .text of examples/minimal.c, gcc 12 -Os x86-64,
+   without TLS (-O2: 89 KB in all, 78, 55, 50).
+     (none)                             everything                                  63 KB
+     WSCLUSTER_NO_REDIS                 the Redis backplane and the RESP helpers    55 KB
+                                        (-8 KB). Stubs: wsc_resp_parse (_NOTBUILT),
+                                        wsc_resp_cmd (0). Refused: backplane.
+     WSCLUSTER_NO_CLUSTER               also the peer mesh: the peer table, links and 38 KB
+                                        their handshake, discovery and the server list,
+                                        summaries, duplicate windows (-25 KB in all).
+                                        Stubs: wsc_cluster_refresh, wsc_summary_get,
+                                        wsc_peers_parse (_NOTBUILT), wsc_peers (0).
+                                        Refused: cluster, peers_file, peers (and
+                                        backplane); the WSCLUSTER_PEERS environment
+                                        variable only gets a warning. Kept: the node id,
+                                        wsc_global_id, and the cluster-wide sends and
+                                        wsc_post, which reach this instance's clients
+                                        (a cluster of one); the link format parsers
+                                        (wsc_link_parse, wsc_summary_parse: wsc_post's
+                                        messages use the format). The other options of
+                                        the cluster (secret, advertise, heartbeat_ms..)
+                                        have nothing to act on and are ignored.
+     WSCLUSTER_NO_CLIENT                also the client role: outgoing connections,     35 KB
+                                        the client handshake, responses (-27 KB in all;
+                                        peer links and Redis connections are outgoing,
+                                        hence the implications). Stubs: wsc_connect
+                                        (_NOTBUILT, *out = 0), wsc_http_parse_response
+                                        (_NOTBUILT). Listening, wsc_url_parse, and every
+                                        server-side function stay.
 
    ERRORS
      Functions return >= 0 on success and a negative wsc_err on failure; wsc_strerror()
      names it. Asynchronous failures arrive as WSC_EV_ERROR. Log lines name the option that
-     a limit comes from.
+     a limit comes from. WSC_ERR_NOTBUILT: a function of a part compiled out
+     (COMPILE-TIME MACROS).
 
    CLOSE CODES USED BY THE LIBRARY
      1000 normal  1001 wsc_close_all/shutdown  1002 protocol error  1006 (reported only:
@@ -533,6 +572,13 @@
        a new public call                                         >>public, calling one layer
      The pure sections (>>sha1 to >>link) hold no state and do no I/O; every layer may use
      them.
+     The optional parts (COMPILE-TIME MACROS) compile out as whole blocks, each between
+     #ifndef WSCLUSTER_NO_<PART> and its #endif, the stubs in its #else: NO_REDIS the Redis
+     transport in >>backplane and >>resp; NO_CLUSTER >>cluster, the mesh and the origins'
+     windows in >>backplane, the handshake and SUMMARY writers and the server list in
+     >>link, the TCP hand-over in >>proto; NO_CLIENT dialling in >>io, the client handshake
+     in >>proto, response heads in >>http. Code of a part goes inside its block (the
+     header check builds every macro, so one that escapes fails as an unused function).
    FUNCTION REFERENCE
      The prototypes follow >>api. Unless a line says otherwise a function takes the context,
      runs on the thread that drives it (THREADING), returns >= 0 or a negative wsc_err,
@@ -542,7 +588,8 @@
 
      -- context and loop --
      wsc_create          a context from cfg (NULL: all defaults, see OPTIONS); NULL when
-                         allocation fails or an option is invalid (logged).
+                         allocation fails, an option is invalid, or an option needs a
+                         part not built in (COMPILE-TIME MACROS); each logged.
      wsc_destroy         frees all; on a running context closes every socket at once: no
                          events, no close handshake. Graceful end: wsc_shutdown() first.
      wsc_shutdown        the graceful end: stops accepting and dialling, closes all with a
@@ -606,7 +653,8 @@
      -- connections --
      wsc_connect         dial ws://HOST:PORT[/path], tcp://, wss://, tcps:// (opts may be
                          NULL): 0, *out = id, then OPEN, or ERROR and a stale id; _ADDR,
-                         _LIMIT, _SYS, _NOMEM, _STATE. Host names resolve blocking.
+                         _LIMIT, _SYS, _NOMEM, _STATE, _NOTBUILT (WSCLUSTER_NO_CLIENT).
+                         Host names resolve blocking.
      wsc_send            queue a TEXT/BINARY message (copied, UTF-8 unchecked): 0, _INVAL,
                          _STATE (not open), _TOOBIG, _SLOW (now closing, 1008), _NOMEM.
      wsc_broadcast       to every open WSC_CLIENT here matching all nmatch pairs (0: all;
@@ -653,12 +701,16 @@
                          (cap too small).
      wsc_node_id         this instance's node id; valid while the context lives.
      wsc_cluster_refresh  re-read the server list now (e.g. on SIGHUP); _STATE when not
-                         clustered, _SYS when the list cannot be read.
+                         clustered, _SYS when the list cannot be read, _NOTBUILT.
      wsc_summary_get     peer -1: this instance's summary (wsc_summary), made now; peer i:
                          the last SUMMARY from wsc_peers() entry i, age_ms old (views valid
-                         until the next wsc_poll()). 0, _AGAIN (none from it yet), _INVAL.
+                         until the next wsc_poll()). 0, _AGAIN (none from it yet), _INVAL,
+                         _NOTBUILT.
      wsc_peers           the peer table (wsc_peer_info) into out[0..max); the count (may
-                         exceed max). Strings valid until the next wsc_poll().
+                         exceed max; 0 without the cluster built in). Strings valid until
+                         the next wsc_poll().
+     With WSCLUSTER_NO_CLUSTER the sends above reach this instance's clients only, and
+     _NOTBUILT marks the functions of the part left out (COMPILE-TIME MACROS).
 
      -- pure helpers (no I/O, no allocation, reentrant: any thread) --
      wsc_sha1            SHA-1 of data[0..len) into out[20].
@@ -675,7 +727,8 @@
                          and valid iff *state is 0 at its end.
      wsc_http_parse_request  a head in buf[0..len) into *req (views into buf): head length,
                          _AGAIN (incomplete), _PROTO, _LIMIT (> WSC_MAX_HEADERS).
-     wsc_http_parse_response  the same for a response head into *resp.
+     wsc_http_parse_response  the same for a response head into *resp (_NOTBUILT with
+                         WSCLUSTER_NO_CLIENT).
      wsc_str_eq, wsc_str_ieq  1 if a view equals a C string (ieq: ASCII case-insensitive).
      wsc_http_header     value of the first header called name (case-insensitive) or NULL.
      wsc_http_has_token  1 if a comma-separated value holds token (case-insensitive).
@@ -691,13 +744,16 @@
                          with *why set. SUMMARY: node, and payload the whole message.
      wsc_summary_parse   a SUMMARY into *s (views into p): 0, or _PROTO with *why set.
      wsc_peers_parse     cb(arg, e) for every server-list entry, good or bad, e valid during
-                         cb; returns the number of good entries.
+                         cb; returns the number of good entries (_NOTBUILT with
+                         WSCLUSTER_NO_CLUSTER).
      wsc_url_parse       proto (| WSC_PROTO_TLS for wss/tcps), host[hostcap], port, path
                          (into url, "/" if none); 0 or WSC_ERR_ADDR.
      wsc_resp_parse      one Redis (RESP2) reply at the start of p, as tokens in pre-order
-                         (views into p): bytes taken, 0 while incomplete, or _PROTO.
+                         (views into p): bytes taken, 0 while incomplete, or _PROTO
+                         (_NOTBUILT with WSCLUSTER_NO_REDIS).
      wsc_resp_cmd        a Redis command (bulk-string array) into out (NULL: measure); a
-                         NULL argument leaves room for its lens[i] bytes.
+                         NULL argument leaves room for its lens[i] bytes. Its size (0
+                         with WSCLUSTER_NO_REDIS).
 
      -- types --
      wsc_ctx             the opaque context. WSCLUSTER_VERSION is "0.1.0".
