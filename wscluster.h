@@ -190,7 +190,7 @@
                                                                           connections are
                                                                           refused]
      tls_insecure        1: do not verify servers (tests only; logged)   [0]
-     -- the cluster (all optional; see CLUSTER MODEL, and COMPILE-TIME MACROS for builds without) --
+     -- the cluster (all optional; see CLUSTER MODEL; builds without: COMPILE-TIME MACROS) --
      cluster             1: join even with no server list yet            [0: joins when a
                          (peers can still introduce themselves)           list is given]
      node_id             1-64 printable characters, unique per instance  [node-<random>]

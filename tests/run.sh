@@ -40,6 +40,7 @@ step build-tls make -s CC=gcc tls
 step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build/clang/wsc-client build/clang/unit build/clang/minimal \
     build/clang/api_watch build/clang/api_extloop build/clang/api_extloop_epoll
 step headers sh tests/check_headers.sh
+step optout sh tests/optout.sh
 step unit ./build/unit
 step unit-asan ./build/asan/unit
 
