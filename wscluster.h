@@ -255,7 +255,9 @@
                                         wsc_resp_cmd (0). Refused: backplane.
      WSCLUSTER_NO_CLUSTER               also the peer mesh: the peer table, links and 38 KB
                                         their handshake, discovery and the server list,
-                                        summaries, duplicate windows (-25 KB in all).
+                                        summaries, duplicate windows (-25 KB in all);
+                                        the context's peer table too (47 KB of memory
+                                        with WSC_MAX_PEERS 64).
                                         Stubs: wsc_cluster_refresh, wsc_summary_get,
                                         wsc_peers_parse (_NOTBUILT), wsc_peers (0).
                                         Refused: cluster, peers_file, peers (and
@@ -3062,10 +3064,15 @@ typedef struct wsc__hs {
     char node[65], adv[256];    /* what its HELLO said, believed once it proves the secret */
 } wsc__hs;
 
+#ifndef WSCLUSTER_NO_CLUSTER
+#define WSC__PEER_SLOTS WSC_MAX_PEERS
+#else
+#define WSC__PEER_SLOTS 1       /* no peer table to hold: 47 KB less per context */
+#endif
 typedef struct wsc__cl {
     int on, started, npeers;
     char advertise[300], cpath[128];
-    wsc__peer peers[WSC_MAX_PEERS];
+    wsc__peer peers[WSC__PEER_SLOTS];
     wsc__hs *hs;                /* WSC__HS_SLOTS: Observable links in their handshake
                                    (allocated by wsc_create when clustered, else NULL) */
     wsc__owner link;            /* the owner of every peer link */

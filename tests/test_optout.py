@@ -31,22 +31,15 @@ async def ask(ws, text):
     return await recv(ws)
 
 
-class OptOut:
-    """One build: MACRO names it ("NO_REDIS", ...); the node is started once per class."""
+class OptOut(util.NodeTestCase):
+    """One build: MACRO names it ("NO_REDIS", ...); its program is started once per class
+    (and stopped by NodeTestCase: it must exit 0)."""
     MACRO = None
 
     @classmethod
     def setUpClass(cls):
         binary = os.path.join(OPTOUT_DIR, "optout_" + cls.MACRO.lower())
         cls.node = util.Node(tcp=True, binary=binary, name="optout " + cls.MACRO).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        node, cls.node = cls.node, None
-        try:
-            node.stop()
-        finally:
-            node.kill()
 
     def url(self, query=""):
         return "ws://%s:%d/chat%s" % (HOST, self.node.ws_port, query)
