@@ -258,7 +258,7 @@
      WSCLUSTER_NO_CLUSTER               also the peer mesh: the peer table, links and 38 KB
                                         their handshake, discovery and the server list,
                                         summaries, duplicate windows (-25 KB in all);
-                                        the context's peer table too (47 KB of memory
+                                        the context's peer table too (46 KB of memory
                                         with WSC_MAX_PEERS 64).
                                         Stubs: wsc_cluster_refresh, wsc_summary_get,
                                         wsc_peers_parse (_NOTBUILT), wsc_peers (0).
@@ -3069,7 +3069,7 @@ typedef struct wsc__hs {
 #ifndef WSCLUSTER_NO_CLUSTER
 #define WSC__PEER_SLOTS WSC_MAX_PEERS
 #else
-#define WSC__PEER_SLOTS 1       /* no peer table to hold: 47 KB less per context */
+#define WSC__PEER_SLOTS 1       /* no peer table to hold: 46 KB less per context */
 #endif
 typedef struct wsc__cl {
     int on, started, npeers;
