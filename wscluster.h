@@ -36,6 +36,7 @@
      >>proto     HTTP, the WebSocket handshakes, frames, ping/pong/close, timeouts
      >>deliver   metadata, selectors, fan-out, the application's connections
      >>cluster   the peer table: discovery, links, introductions, duplicate windows
+                 (it, Redis and the client role can be left out: COMPILE-TIME MACROS)
      >>backplane publish to / arrive from the cluster; the mesh and Redis; wsc_post
      >>public    the public functions (thin: each calls one layer)
 
@@ -189,7 +190,7 @@
                                                                           connections are
                                                                           refused]
      tls_insecure        1: do not verify servers (tests only; logged)   [0]
-     -- the cluster (all optional; see CLUSTER MODEL) --
+     -- the cluster (all optional; see CLUSTER MODEL; builds without: COMPILE-TIME MACROS) --
      cluster             1: join even with no server list yet            [0: joins when a
                          (peers can still introduce themselves)           list is given]
      node_id             1-64 printable characters, unique per instance  [node-<random>]
@@ -217,6 +218,8 @@
                          with jitter)
 
    COMPILE-TIME MACROS  (define before the implementation include)
+     WSCLUSTER_IMPLEMENTATION           this file holds the implementation (exactly one
+                                        file); without it the header only declares
      WSC_MALLOC(sz,u) WSC_REALLOC(p,sz,u) WSC_FREE(p,u)   all three or none [libc]; u is
                                         cfg.alloc_user
      WSC_ASSERT(x)                      [assert(x)]
@@ -231,17 +234,57 @@
      WSC_MAX_PEERS                      peer table entries [64]
      WSC_MAX_SELECTORS                  named selectors [16]
      WSC_MAX_MATCH                      key=value pairs in one selector [8]
-     WSCLUSTER_STATIC                   make every function static
+     WSC_MAX_ORIGINS                    sending instances whose duplicate windows are kept
+                                        [256]; the one heard from longest ago gives way
+     WSCLUSTER_STATIC                   make every function static (the compiler then
+                                        drops the public functions the file never calls:
+                                        examples/minimal.c 56 KB, 27 KB with NO_CLIENT)
      WSCLUSTER_MBEDTLS                  TLS through mbedTLS (link -lmbedtls -lmbedx509
                                         -lmbedcrypto); without it: libc + sockets only
      WSCLUSTER_EPOLL                    Linux: epoll instead of poll(), same API; the
                                         cost of a loop turn then follows the ready sockets,
                                         not all of them
+   The optional parts: each macro leaves a part out of the build, and implies the ones
+   listed before it. The whole API stays declared and links in every configuration: a
+   function of a part left out is a stub that returns WSC_ERR_NOTBUILT (or the value named
+   below). An option that would switch such a part on makes wsc_create() return NULL with
+   a log line naming the option and the macro, never silently ignored; options that only
+   tune a part left out are ignored. Sizes: .text of examples/minimal.c, gcc 12 -Os
+   x86-64, without TLS (-O2: 89 KB in all, 78, 55, 50).
+     (none)                             everything                                  63 KB
+     WSCLUSTER_NO_REDIS                 the Redis backplane and the RESP helpers    55 KB
+                                        (-8 KB). Stubs: wsc_resp_parse (_NOTBUILT),
+                                        wsc_resp_cmd (0). Refused: backplane.
+     WSCLUSTER_NO_CLUSTER               also the peer mesh: the peer table, links and 38 KB
+                                        their handshake, discovery and the server list,
+                                        summaries, duplicate windows (-25 KB in all);
+                                        the context's peer table too (46 KB of memory
+                                        with WSC_MAX_PEERS 64).
+                                        Stubs: wsc_cluster_refresh, wsc_summary_get,
+                                        wsc_peers_parse (_NOTBUILT), wsc_peers (0).
+                                        Refused: cluster, peers_file, peers (and
+                                        backplane); the WSCLUSTER_PEERS environment
+                                        variable only gets a warning. Kept: the node id,
+                                        wsc_global_id, and the cluster-wide sends and
+                                        wsc_post, which reach this instance's clients
+                                        (a cluster of one); the link format parsers
+                                        (wsc_link_parse, wsc_summary_parse: wsc_post's
+                                        messages use the format). Ignored: the other
+                                        options of the cluster (secret, advertise,
+                                        heartbeat_ms...), with nothing to act on.
+     WSCLUSTER_NO_CLIENT                also the client role: outgoing connections,     35 KB
+                                        the client handshake, responses (-27 KB in all;
+                                        peer links and Redis connections are outgoing,
+                                        hence the implications). Stubs: wsc_connect
+                                        (_NOTBUILT, *out = 0), wsc_http_parse_response
+                                        (_NOTBUILT). Listening, wsc_url_parse, and every
+                                        server-side function stay.
 
    ERRORS
      Functions return >= 0 on success and a negative wsc_err on failure; wsc_strerror()
      names it. Asynchronous failures arrive as WSC_EV_ERROR. Log lines name the option that
-     a limit comes from.
+     a limit comes from. WSC_ERR_NOTBUILT: a function of a part compiled out
+     (COMPILE-TIME MACROS).
 
    CLOSE CODES USED BY THE LIBRARY
      1000 normal  1001 wsc_close_all/shutdown  1002 protocol error  1006 (reported only:
@@ -533,6 +576,13 @@
        a new public call                                         >>public, calling one layer
      The pure sections (>>sha1 to >>link) hold no state and do no I/O; every layer may use
      them.
+     The optional parts (COMPILE-TIME MACROS) compile out as whole blocks, each between
+     #ifndef WSCLUSTER_NO_<PART> and its #endif, the stubs in its #else: NO_REDIS the Redis
+     transport in >>backplane and >>resp; NO_CLUSTER >>cluster, the mesh and the origins'
+     windows in >>backplane, the handshake and SUMMARY writers and the server list in
+     >>link, the TCP hand-over in >>proto; NO_CLIENT dialling in >>io, the client handshake
+     in >>proto, response heads in >>http. Code of a part goes inside its block (the
+     header check builds every macro, so one that escapes fails as an unused function).
    FUNCTION REFERENCE
      The prototypes follow >>api. Unless a line says otherwise a function takes the context,
      runs on the thread that drives it (THREADING), returns >= 0 or a negative wsc_err,
@@ -542,7 +592,8 @@
 
      -- context and loop --
      wsc_create          a context from cfg (NULL: all defaults, see OPTIONS); NULL when
-                         allocation fails or an option is invalid (logged).
+                         allocation fails, an option is invalid, or an option needs a
+                         part not built in (COMPILE-TIME MACROS); each logged.
      wsc_destroy         frees all; on a running context closes every socket at once: no
                          events, no close handshake. Graceful end: wsc_shutdown() first.
      wsc_shutdown        the graceful end: stops accepting and dialling, closes all with a
@@ -606,7 +657,8 @@
      -- connections --
      wsc_connect         dial ws://HOST:PORT[/path], tcp://, wss://, tcps:// (opts may be
                          NULL): 0, *out = id, then OPEN, or ERROR and a stale id; _ADDR,
-                         _LIMIT, _SYS, _NOMEM, _STATE. Host names resolve blocking.
+                         _LIMIT, _SYS, _NOMEM, _STATE, _NOTBUILT (WSCLUSTER_NO_CLIENT).
+                         Host names resolve blocking.
      wsc_send            queue a TEXT/BINARY message (copied, UTF-8 unchecked): 0, _INVAL,
                          _STATE (not open), _TOOBIG, _SLOW (now closing, 1008), _NOMEM.
      wsc_broadcast       to every open WSC_CLIENT here matching all nmatch pairs (0: all;
@@ -653,12 +705,16 @@
                          (cap too small).
      wsc_node_id         this instance's node id; valid while the context lives.
      wsc_cluster_refresh  re-read the server list now (e.g. on SIGHUP); _STATE when not
-                         clustered, _SYS when the list cannot be read.
+                         clustered, _SYS when the list cannot be read, _NOTBUILT.
      wsc_summary_get     peer -1: this instance's summary (wsc_summary), made now; peer i:
                          the last SUMMARY from wsc_peers() entry i, age_ms old (views valid
-                         until the next wsc_poll()). 0, _AGAIN (none from it yet), _INVAL.
+                         until the next wsc_poll()). 0, _AGAIN (none from it yet), _INVAL,
+                         _NOTBUILT.
      wsc_peers           the peer table (wsc_peer_info) into out[0..max); the count (may
-                         exceed max). Strings valid until the next wsc_poll().
+                         exceed max; 0 without the cluster built in). Strings valid until
+                         the next wsc_poll().
+     With WSCLUSTER_NO_CLUSTER the sends above reach this instance's clients only, and
+     _NOTBUILT marks the functions of the part left out (COMPILE-TIME MACROS).
 
      -- pure helpers (no I/O, no allocation, reentrant: any thread) --
      wsc_sha1            SHA-1 of data[0..len) into out[20].
@@ -675,7 +731,8 @@
                          and valid iff *state is 0 at its end.
      wsc_http_parse_request  a head in buf[0..len) into *req (views into buf): head length,
                          _AGAIN (incomplete), _PROTO, _LIMIT (> WSC_MAX_HEADERS).
-     wsc_http_parse_response  the same for a response head into *resp.
+     wsc_http_parse_response  the same for a response head into *resp (_NOTBUILT with
+                         WSCLUSTER_NO_CLIENT).
      wsc_str_eq, wsc_str_ieq  1 if a view equals a C string (ieq: ASCII case-insensitive).
      wsc_http_header     value of the first header called name (case-insensitive) or NULL.
      wsc_http_has_token  1 if a comma-separated value holds token (case-insensitive).
@@ -691,13 +748,16 @@
                          with *why set. SUMMARY: node, and payload the whole message.
      wsc_summary_parse   a SUMMARY into *s (views into p): 0, or _PROTO with *why set.
      wsc_peers_parse     cb(arg, e) for every server-list entry, good or bad, e valid during
-                         cb; returns the number of good entries.
+                         cb; returns the number of good entries (_NOTBUILT with
+                         WSCLUSTER_NO_CLUSTER).
      wsc_url_parse       proto (| WSC_PROTO_TLS for wss/tcps), host[hostcap], port, path
                          (into url, "/" if none); 0 or WSC_ERR_ADDR.
      wsc_resp_parse      one Redis (RESP2) reply at the start of p, as tokens in pre-order
-                         (views into p): bytes taken, 0 while incomplete, or _PROTO.
+                         (views into p): bytes taken, 0 while incomplete, or _PROTO
+                         (_NOTBUILT with WSCLUSTER_NO_REDIS).
      wsc_resp_cmd        a Redis command (bulk-string array) into out (NULL: measure); a
-                         NULL argument leaves room for its lens[i] bytes.
+                         NULL argument leaves room for its lens[i] bytes. Its size (0
+                         with WSCLUSTER_NO_REDIS).
 
      -- types --
      wsc_ctx             the opaque context. WSCLUSTER_VERSION is "0.1.0".
@@ -836,7 +896,8 @@ typedef enum wsc_err {
     WSC_ERR_TIMEOUT = -12,  /* handshake, connect, close or heartbeat timed out */
     WSC_ERR_UTF8 = -13,     /* invalid UTF-8 in a text message or close reason */
     WSC_ERR_CLOSED = -14,   /* connection closed by the peer or reset */
-    WSC_ERR_AGAIN = -15     /* parser: need more input */
+    WSC_ERR_AGAIN = -15,    /* parser: need more input */
+    WSC_ERR_NOTBUILT = -16  /* that part is compiled out (WSCLUSTER_NO_REDIS/_CLUSTER/_CLIENT) */
 } wsc_err;
 
 typedef enum wsc_class { WSC_CLIENT = 1, WSC_SUBSCRIBER = 2, WSC_OBSERVABLE = 3 } wsc_class;
@@ -1435,6 +1496,14 @@ WSC_API int wsc_url_parse(const char *url, int *proto, char *host, size_t hostca
 #ifndef WSC_ASSERT
 #define WSC_ASSERT(x) assert(x)
 #endif
+/* the optional parts (COMPILE-TIME MACROS): peer links are outgoing connections, and the
+   Redis backplane runs beside a cluster, so each macro takes the parts that need its part */
+#if defined(WSCLUSTER_NO_CLIENT) && !defined(WSCLUSTER_NO_CLUSTER)
+#define WSCLUSTER_NO_CLUSTER
+#endif
+#if defined(WSCLUSTER_NO_CLUSTER) && !defined(WSCLUSTER_NO_REDIS)
+#define WSCLUSTER_NO_REDIS
+#endif
 #ifndef WSC_MAX_META
 #define WSC_MAX_META 16
 #endif
@@ -1505,6 +1574,7 @@ WSC_DEF const char *wsc_strerror(int err) {
     case WSC_ERR_UTF8: return "invalid UTF-8";
     case WSC_ERR_CLOSED: return "connection closed";
     case WSC_ERR_AGAIN: return "need more input (or: retry later)";
+    case WSC_ERR_NOTBUILT: return "not built in (a WSCLUSTER_NO_* macro)";
     default: return "unknown error";
     }
 }
@@ -1540,12 +1610,14 @@ static int64_t wsc__now_us(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+#ifndef WSCLUSTER_NO_CLUSTER
 static wsc_str wsc__sv(const char *s) { /* a view of a C string */
     wsc_str v;
     v.ptr = s;
     v.len = strlen(s);
     return v;
 }
+#endif
 
 static int wsc__seq(wsc_str a, const char *b) {
     size_t n = strlen(b);
@@ -1901,6 +1973,7 @@ WSC_DEF int wsc_http_parse_request(const char *buf, size_t len, wsc_http_req *re
     return wsc__parse_headers(p, end, buf, req->headers, &req->nheaders);
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp) {
     const char *end = buf + len, *p;
     wsc_str ln;
@@ -1917,6 +1990,13 @@ WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *
     resp->reason.len = ln.len > 12 ? ln.len - 13 : 0;
     return wsc__parse_headers(p, end, buf, resp->headers, &resp->nheaders);
 }
+#else /* WSCLUSTER_NO_CLIENT: responses are read by the client role only */
+WSC_DEF int wsc_http_parse_response(const char *buf, size_t len, wsc_http_resp *resp) {
+    (void)buf, (void)len;
+    memset(resp, 0, sizeof *resp);
+    return WSC_ERR_NOTBUILT;
+}
+#endif
 
 WSC_DEF int wsc_str_eq(wsc_str s, const char *cstr) { return wsc__seq(s, cstr); }
 WSC_DEF int wsc_str_ieq(wsc_str s, const char *cstr) { return wsc__ieq(s, cstr); }
@@ -2489,6 +2569,7 @@ static void wsc__wr_str(wsc__wr *w, const char *s, size_t n, size_t width) {
     wsc__wr_uint(w, n, width);
     wsc__wr_raw(w, s, n);
 }
+#ifndef WSCLUSTER_NO_CLUSTER /* the rest of the link format: the cluster's own */
 /* a handshake message (HELLO, WELCOME, AUTH) from m to out (NULL: measure): its length, 0
    when a field does not fit (a nonce or proof of another length, a string too long) */
 static size_t wsc__link_encode_hs(const wsc_link_msg *m, unsigned char *out) {
@@ -2618,8 +2699,16 @@ WSC_DEF int wsc_peers_parse(const char *text, size_t len,
     }
     return count;
 }
+#else /* WSCLUSTER_NO_CLUSTER: no server list to read */
+WSC_DEF int wsc_peers_parse(const char *text, size_t len,
+                            void (*cb)(void *arg, const wsc_peer_entry *e), void *arg) {
+    (void)text, (void)len, (void)cb, (void)arg;
+    return WSC_ERR_NOTBUILT;
+}
+#endif
 
 /* >>resp ======================================= Redis replies and commands (pure) == */
+#ifndef WSCLUSTER_NO_REDIS
 /* a line ending in CRLF from p[at]: its length, or -1 while incomplete, -2 if malformed */
 static int64_t wsc__resp_line(const unsigned char *p, size_t n, size_t at) {
     size_t i;
@@ -2725,6 +2814,19 @@ WSC_DEF size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *arg
     }
     return at;
 }
+#else /* WSCLUSTER_NO_REDIS: the RESP helpers go with the Redis backplane */
+WSC_DEF int64_t wsc_resp_parse(const unsigned char *p, size_t n, size_t max_bulk,
+                               wsc_resp_tok *tok, size_t max, size_t *ntok) {
+    (void)p, (void)n, (void)max_bulk, (void)tok, (void)max;
+    if (ntok) *ntok = 0;
+    return WSC_ERR_NOTBUILT;
+}
+WSC_DEF size_t wsc_resp_cmd(unsigned char *out, int argc, const char *const *argv,
+                            const size_t *lens) {
+    (void)out, (void)argc, (void)argv, (void)lens;
+    return 0;
+}
+#endif
 
 /* >>seams ======================================== the layers and how they talk ====== */
 /* Five layers, in data-flow order (see ARCHITECTURE in the manual):
@@ -2969,10 +3071,15 @@ typedef struct wsc__hs {
     char node[65], adv[256];    /* what its HELLO said, believed once it proves the secret */
 } wsc__hs;
 
+#ifndef WSCLUSTER_NO_CLUSTER
+#define WSC__PEER_SLOTS WSC_MAX_PEERS
+#else
+#define WSC__PEER_SLOTS 1       /* no peer table to hold: 46 KB less per context */
+#endif
 typedef struct wsc__cl {
     int on, started, npeers;
     char advertise[300], cpath[128];
-    wsc__peer peers[WSC_MAX_PEERS];
+    wsc__peer peers[WSC__PEER_SLOTS];
     wsc__hs *hs;                /* WSC__HS_SLOTS: Observable links in their handshake
                                    (allocated by wsc_create when clustered, else NULL) */
     wsc__owner link;            /* the owner of every peer link */
@@ -3366,10 +3473,12 @@ static wsc__conn *wsc__conn_new(wsc_ctx *ctx, int fd, const wsc__proto_vt *pfn, 
     return c;
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER
 /* a new id for the same socket: the old one goes stale (proto's TCP hand-over) */
 static void wsc__conn_renew_id(wsc_ctx *ctx, wsc__conn *c) {
     if (++ctx->io.gens[c->idx] == 0) ctx->io.gens[c->idx] = 1;
 }
+#endif
 
 static void wsc__tls_free(wsc_ctx *ctx, wsc__conn *c);
 static void wsc__in_release(wsc_ctx *ctx, wsc__conn *c);
@@ -3982,6 +4091,7 @@ static void wsc__transport_up(wsc_ctx *ctx, wsc__conn *c) {
     wsc__ev_sync(ctx, c);
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -3995,15 +4105,18 @@ static void wsc__connected(wsc_ctx *ctx, wsc__conn *c) {
     }
     wsc__transport_up(ctx, c);
 }
+#endif
 
 static void wsc__accept(wsc_ctx *ctx, wsc__listener *l);
 
 /* a socket is ready: connect completed, readable, writable */
 static void wsc__ready(wsc_ctx *ctx, wsc__conn *c, short re) {
+#ifndef WSCLUSTER_NO_CLIENT
     if (c->state == WSC__CONNECTING) {
         wsc__connected(ctx, c);
         return;
     }
+#endif
     if (re & (POLLIN | POLLHUP | POLLERR)) wsc__read(ctx, c);
     if ((re & POLLOUT) && c->state != WSC__DEAD) wsc__flush(ctx, c);
 }
@@ -4443,6 +4556,7 @@ static int wsc__io_listen(wsc_ctx *ctx, const char *url, const wsc__proto_vt *pf
     return io->nlst++;
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER
 /* is the far end of c one of our own outbound sockets? (an instance that reached itself) */
 static int wsc__io_own_dial(wsc_ctx *ctx, const wsc__conn *c) {
     uint32_t i;
@@ -4465,6 +4579,7 @@ static int wsc__io_own_dial(wsc_ctx *ctx, const wsc__conn *c) {
     }
     return 0;
 }
+#endif
 
 static void wsc__io_unlisten(wsc_ctx *ctx) {
     int l;
@@ -4472,6 +4587,7 @@ static void wsc__io_unlisten(wsc_ctx *ctx) {
     ctx->io.nlst = 0;
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 /* open a socket to host:port (non-blocking); the connection starts in CONNECTING */
 static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int tls,
                         const wsc__proto_vt *pfn, wsc__owner *own, wsc__conn **out) {
@@ -4504,6 +4620,7 @@ static int wsc__io_dial(wsc_ctx *ctx, const char *host, int port, int proto, int
     *out = c;
     return 0;
 }
+#endif
 
 /* the table, buffers and descriptors: made by wsc_create, freed by wsc_destroy */
 static int wsc__io_init(wsc_ctx *ctx) {
@@ -4755,6 +4872,7 @@ static void wsc__pr_lost(wsc_ctx *ctx, wsc__conn *c, int err, const char *why) {
         wsc__emit_error(ctx, c, err, why);
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER /* the cluster's, which takes its links from here */
 /* a connection changes hands without a new socket: the old owner sees it close, the id goes
    stale, and the new owner sees it open under a new id (a TCP peer link is only known by
    its first message) */
@@ -4781,6 +4899,7 @@ static void wsc__pr_handover(wsc_ctx *ctx, wsc__conn *c, wsc__owner *own, int cl
     wsc__pr_own(c, own, cls);
     wsc__pr_open(ctx, c);
 }
+#endif
 
 /* the sweep: handshakes and close handshakes time out, open connections are pinged */
 static void wsc__pr_tick(wsc_ctx *ctx, wsc__conn *c, int64_t now) {
@@ -5217,6 +5336,7 @@ body:
     wsc__http_dispatch(ctx, c, c->scan);
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 /* -- client side handshake -- */
 static void wsc__client_hs_in(wsc_ctx *ctx, wsc__conn *c, const unsigned char *p, size_t n) {
     wsc_http_resp resp;
@@ -5279,6 +5399,7 @@ fail:
     wsc__emit_error(ctx, c, WSC_ERR_HANDSHAKE, msg);
     wsc__kill(ctx, c);
 }
+#endif
 
 /* -- the two protocol tables io calls -- */
 static void wsc__ws_up(wsc_ctx *ctx, wsc__conn *c) {
@@ -5291,7 +5412,9 @@ static void wsc__ws_up(wsc_ctx *ctx, wsc__conn *c) {
 }
 static void wsc__ws_bytes(wsc_ctx *ctx, wsc__conn *c, unsigned char *p, size_t n) {
     if (c->state == WSC__HTTP || c->state == WSC__BODY) wsc__http_in(ctx, c, p, n);
+#ifndef WSCLUSTER_NO_CLIENT
     else if (c->state == WSC__HS) wsc__client_hs_in(ctx, c, p, n);
+#endif
     else if (c->state == WSC__OPEN || c->state == WSC__CLOSING) wsc__frames_in(ctx, c, p, n);
 }
 static void wsc__tcp_up(wsc_ctx *ctx, wsc__conn *c) {
@@ -5332,6 +5455,7 @@ static const wsc__proto_vt *wsc__vt_for(int proto) {
     return (proto & ~WSC_PROTO_TLS) == WSC_PROTO_TCP ? &wsc__tcp_vt : &wsc__ws_vt;
 }
 
+#ifndef WSCLUSTER_NO_CLIENT
 /* an outbound connection to url for owner own (class cls) */
 static int wsc__pr_dial(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o,
                         wsc__owner *own, int cls, wsc__conn **out) {
@@ -5383,6 +5507,7 @@ static int wsc__pr_dial(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     *out = c;
     return 0;
 }
+#endif
 /* >>deliver =============== metadata, selectors, fan-out to this instance's clients ====== */
 /* -- metadata -- */
 /* the pair for key: its offset in the block, or -1 */
@@ -5631,6 +5756,7 @@ static void wsc__dl_init(wsc_ctx *ctx) {
 /* The peer table owns everything known about another instance: its address and node id,
    its Subscriber and Observable links, its reconnect backoff, its duplicate window. A
    connection knows only its index in the table (c->peer). */
+#ifndef WSCLUSTER_NO_CLUSTER
 /* normalise a server-list entry into the form peers are compared by */
 static int wsc__norm_url(wsc_ctx *ctx, int proto, const char *host, int port, const char *path,
                          char *out, size_t cap) {
@@ -6732,6 +6858,31 @@ static void wsc__cl_free(wsc_ctx *ctx) {
     wsc__free(ctx, ctx->cl.hs);
     ctx->cl.hs = NULL;
 }
+#else /* WSCLUSTER_NO_CLUSTER: a single instance; the options that would join a cluster are
+         refused, not ignored (the environment's WSCLUSTER_PEERS is only warned about) */
+static int wsc__cl_init(wsc_ctx *ctx) {
+    const char *opt = ctx->cfg.cluster ? "cluster" : ctx->cfg.peers_file ? "peers_file"
+                      : ctx->cfg.peers ? "peers" : NULL;
+    if (opt) {
+        wsc_log(ctx, WSC_LOG_ERROR, "%s: the cluster is not built in (WSCLUSTER_NO_CLUSTER or "
+                "_NO_CLIENT)", opt);
+        return WSC_ERR_NOTBUILT;
+    }
+    if (getenv("WSCLUSTER_PEERS"))
+        wsc_log(ctx, WSC_LOG_WARN, "WSCLUSTER_PEERS ignored: the cluster is not built in "
+                "(WSCLUSTER_NO_CLUSTER or _NO_CLIENT)");
+    return 0;
+}
+static void wsc__cl_free(wsc_ctx *ctx) { (void)ctx; }
+static void wsc__cl_peer_infos(wsc_ctx *ctx, wsc_peer_info *out, size_t max, size_t *count) {
+    (void)ctx, (void)out, (void)max;
+    *count = 0;
+}
+static int wsc__cl_summary(wsc_ctx *ctx, int peer, wsc_summary *out) {
+    (void)ctx, (void)peer, (void)out;
+    return WSC_ERR_NOTBUILT;
+}
+#endif /* WSCLUSTER_NO_CLUSTER */
 /* >>backplane ========== how a cluster-wide message leaves and arrives ================ */
 /* Two directions, one seam: wsc__bp_publish() sends a message to the whole cluster (local
    clients first, then the transport); wsc__bp_arrived() takes one a transport received from
@@ -6762,6 +6913,7 @@ static size_t wsc__encode_forward(const wsc_link_msg *m, unsigned char *out) {
     return w.bad ? 0 : w.at; /* 0: does not fit (wsc__target_msg checks every length) */
 }
 
+#ifndef WSCLUSTER_NO_CLUSTER
 /* -- the mesh: one copy down the Observable link of every peer that needs it -- */
 static void wsc__mesh_publish(wsc_ctx *ctx, const wsc_link_msg *m) {
     wsc__cl *cl = &ctx->cl;
@@ -6852,6 +7004,9 @@ static void wsc__bp_deliver(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg *m, i
     wsc__emit(ctx, c, WSC_EV_FORWARD, &fi);
 }
 
+#endif /* WSCLUSTER_NO_CLUSTER */
+
+#ifndef WSCLUSTER_NO_REDIS
 /* -- Redis: the broker transport --
    Two RESP connections on the loop: one publishes (PUBLISH, or XADD in stream mode,
    pipelined), one is subscribed (SUBSCRIBE, or a chain of XREAD BLOCK from the last entry
@@ -7420,14 +7575,25 @@ static int wsc__redis_init(wsc_ctx *ctx) {
                 "%s:%d can send to every client (set the secret option)", r->host, r->port);
     return r->timer < 0 ? r->timer : 0;
 }
+#else /* WSCLUSTER_NO_REDIS: a backplane URL is refused, not ignored */
+static int wsc__redis_init(wsc_ctx *ctx) {
+    wsc_log(ctx, WSC_LOG_ERROR, "backplane '%s': the Redis backplane is not built in "
+            "(WSCLUSTER_NO_REDIS or _NO_CLUSTER)", ctx->cfg.backplane);
+    return WSC_ERR_NOTBUILT;
+}
+#endif
 
 /* wsc_shutdown: the broker connections go at once (no close handshake to wait for) */
 static void wsc__bp_shutdown(wsc_ctx *ctx) {
+#ifndef WSCLUSTER_NO_REDIS
     wsc__redis *r = ctx->bp.redis;
     wsc__conn *c;
     if (!r) return;
     if ((c = wsc__get(ctx, r->pub)) != NULL) wsc__kill(ctx, c);
     if ((c = wsc__get(ctx, r->sub)) != NULL) wsc__kill(ctx, c);
+#else
+    (void)ctx;
+#endif
 }
 
 /* the one path of every cluster-wide send: this instance's clients, then the transport.
@@ -7439,8 +7605,10 @@ static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
     m->msg_id = ++ctx->bp.msg_seq;
     local = wsc__dl_local(ctx, m);
     if (local < 0) local = 0; /* a named selector may exist on the other instances only */
+#ifndef WSCLUSTER_NO_CLUSTER
     if (m->target == WSC_TGT_CONN && wsc__seq(m->conn_node, ctx->node)) return local;
     if (!ctx->cl.on) return local;
+#ifndef WSCLUSTER_NO_REDIS
     if (ctx->bp.redis) { /* Redis first; the mesh is its standby when there is one */
         int r = wsc__redis_publish(ctx, m);
         if (r == 0) return local;
@@ -7451,9 +7619,13 @@ static int wsc__bp_publish(wsc_ctx *ctx, wsc_link_msg *m) {
             return local;
         }
     }
+#endif
     ctx->bp.tp->publish(ctx, m);
+#endif
     return local;
 }
+
+#ifndef WSCLUSTER_NO_CLUSTER
 
 /* a message from another instance on link c, from peer p: the link's own window first (a
    link that jumps is closed), then the origin's */
@@ -7476,6 +7648,7 @@ static void wsc__bp_arrived(wsc_ctx *ctx, wsc__conn *c, wsc__peer *p, const wsc_
     }
     wsc__bp_deliver(ctx, c, m, fresh);
 }
+#endif
 
 /* -- wsc_post: jobs cross threads as one pointer written to a pipe (atomic, < PIPE_BUF) -- */
 static void wsc__post_drain(wsc_ctx *ctx, int fd, int revents, void *user) {
@@ -7575,12 +7748,14 @@ static int wsc__target_msg(wsc_ctx *ctx, const wsc_target *t, int opcode, const 
 
 static int wsc__bp_init(wsc_ctx *ctx) {
     struct timespec ts;
+#ifndef WSCLUSTER_NO_CLUSTER
     ctx->bp.tp = &wsc__mesh;
     ctx->cl.arrived = wsc__bp_arrived;
     if (ctx->cl.on) {
         ctx->bp.origins = (wsc__origin *)wsc__alloc(ctx, WSC_MAX_ORIGINS * sizeof *ctx->bp.origins);
         if (!ctx->bp.origins) return WSC_ERR_NOMEM;
     }
+#endif
     if (ctx->cfg.backplane && wsc__redis_init(ctx) < 0) return WSC_ERR_INVAL;
     if (ctx->bp.redis) ctx->st.bp_kind = ctx->bp.redis->stream ? 2 : 1;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -7802,6 +7977,7 @@ WSC_DEF size_t wsc_pollfds(wsc_ctx *ctx, struct pollfd *out, size_t max) {
 
 WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *opts,
                         wsc_id *out) {
+#ifndef WSCLUSTER_NO_CLIENT
     wsc_connect_opts o;
     wsc__conn *c;
     int r;
@@ -7814,6 +7990,11 @@ WSC_DEF int wsc_connect(wsc_ctx *ctx, const char *url, const wsc_connect_opts *o
     if (r < 0) return r;
     if (out) *out = wsc__id(ctx, c);
     return 0;
+#else /* the client role is not built in */
+    (void)ctx, (void)url, (void)opts;
+    if (out) *out = 0;
+    return WSC_ERR_NOTBUILT;
+#endif
 }
 
 static int wsc__check_msg(wsc_ctx *ctx, int opcode, size_t len) {
@@ -8067,11 +8248,16 @@ WSC_DEF int wsc_global_id(wsc_ctx *ctx, wsc_id id, char *out, size_t cap) {
 WSC_DEF const char *wsc_node_id(wsc_ctx *ctx) { return ctx ? ctx->node : ""; }
 
 WSC_DEF int wsc_cluster_refresh(wsc_ctx *ctx) {
+#ifndef WSCLUSTER_NO_CLUSTER
     if (!ctx || !ctx->cl.on) return WSC_ERR_STATE;
     ctx->io.now = wsc_now_ms();
     if (!ctx->cl.started) { wsc__cluster_start(ctx); return 0; }
     ctx->cl.next_refresh = ctx->io.now + ctx->cfg.refresh_ms;
     return wsc__list_load(ctx) < 0 ? WSC_ERR_SYS : 0;
+#else
+    (void)ctx;
+    return WSC_ERR_NOTBUILT;
+#endif
 }
 
 WSC_DEF size_t wsc_peers(wsc_ctx *ctx, wsc_peer_info *out, size_t max) {

@@ -3,6 +3,7 @@
    reconnects with backoff when the link drops.
      device [--id NAME] [--interval-ms N] [--count N] [tcp://]HOST:PORT
    --count N: stop after N readings (and a second to receive what follows); exit 0. */
+#define WSCLUSTER_NO_CLUSTER /* a client of a cluster, not a member: no cluster, no Redis */
 #define WSCLUSTER_IMPLEMENTATION
 #include "../wscluster.h"
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The single header must be healthy: warning-free as C99 (gcc, clang) and as C++ (g++,
-# clang++), static and extern, linked from two translation units; every external symbol
-# starts with wsc_; a misspelled implementation macro fails the build.
+# clang++), static and extern, linked from two translation units, with each optional part
+# left out; every external symbol starts with wsc_; a misspelled implementation macro fails
+# the build; examples/minimal.c stays within 48 KB of code at -Os.
 set -u
 cd "$(dirname "$0")/.."
 T=build/hdr
@@ -81,7 +82,34 @@ for cc in gcc clang; do
         run $cc -std=c99 $W -Wconversion -O2 -Ibuild -c "$f" -o "$T/ex_$cc.o"
     done
 done
+# the optional parts left out (manual: COMPILE-TIME MACROS): each macro, alone and with TLS
+# and epoll, warning-free as C (gcc, clang) and C++ (g++, clang++); the stubs link and the
+# program runs; static too
+for m in NO_REDIS NO_CLUSTER NO_CLIENT; do
+    for cc in gcc clang; do
+        run $cc -std=c99 $W -Wconversion -DWSCLUSTER_$m -c "$T/impl.c" -o "$T/impl_${m}_$cc.o"
+        run $cc -std=c99 $W -Wconversion "$T/user.c" "$T/impl_${m}_$cc.o" -o "$T/user_${m}_$cc"
+        run "$T/user_${m}_$cc"
+        run $cc -std=c99 $W -Wconversion -DWSCLUSTER_$m -DWSCLUSTER_EPOLL -c "$T/impl_tls.c" \
+            -o "$T/impl_tls_${m}_$cc.o"
+        run $cc -std=c99 $W -Wconversion -DWSCLUSTER_$m -O2 -c "$T/static.c" -o "$T/static_${m}_$cc.o"
+        bad=$(nm -g --defined-only "$T/impl_${m}_$cc.o" | awk '{print $3}' | grep -v '^wsc_' || true)
+        if [ -n "$bad" ]; then echo "check_headers: external symbols without wsc_ ($m): $bad"; fail=1; fi
+    done
+    for cxx in g++ clang++; do
+        run $cxx -std=c++11 $W -x c++ -DWSCLUSTER_$m -c "$T/impl.c" -o "$T/impl_${m}_$cxx.o"
+    done
+done
+# the footprint (issue 11): examples/minimal.c's code at -Os with gcc, without TLS
+if [ "$(uname -m)" = x86_64 ]; then
+    run gcc -std=c99 -Os examples/minimal.c -o "$T/minimal_os"
+    text=$(size -A "$T/minimal_os" 2>/dev/null | awk '$1 == ".text" {print $2}')
+    echo "check_headers: examples/minimal.c .text at -Os: ${text:-?} bytes (at most 48000)"
+    if [ -z "$text" ] || [ "$text" -gt 48000 ]; then
+        echo "check_headers: FAILED: examples/minimal.c .text over 48 KB (48000 bytes)"; fail=1
+    fi
+fi
 # the layer rule (manual: ARCHITECTURE): no call runs up from a layer to one above it
 run /usr/bin/python3 tests/check_layers.py
-[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, epoll, nm, typo, layers)"
+[ $fail -eq 0 ] && echo "check_headers: ok (gcc, clang, g++, clang++; static, extern, TLS, epoll, NO_REDIS/_CLUSTER/_CLIENT, nm, typo, minimal.c size, layers)"
 exit $fail

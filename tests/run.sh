@@ -42,6 +42,7 @@ step build-clang make -s CC=clang B=build/clang build/clang/wscluster-node build
     build/clang/api_watch build/clang/api_extloop build/clang/api_extloop_epoll
 step headers sh tests/check_headers.sh
 step install sh tests/test_install.sh
+step optout sh tests/optout.sh
 step unit ./build/unit
 step unit-asan ./build/asan/unit
 
