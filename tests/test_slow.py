@@ -24,6 +24,7 @@ MiB = 1 << 20
 MAX_PENDING = 256 * KiB
 SIZE = 8 * KiB       # bytes per message pushed through /send
 RCVBUF = 4096        # the slow client's receive buffer (set before connect)
+WINDOW = 8           # messages a fast reader may be behind the sender (cluster test)
 SLOW = 120.0         # generous bound for whole phases (ASan build on a slow machine)
 
 
@@ -105,6 +106,11 @@ class Reader(threading.Thread):
                 self.got.append(self.conn.recv_message(timeout=SLOW))
         except BaseException as e:  # reported by finish()
             self.error = e
+
+    def reach(self, n, timeout=SLOW):
+        """Wait until n messages have arrived (or the reader has stopped)."""
+        wait_for(lambda: len(self.got) >= n or not self.is_alive(), timeout=timeout,
+                 msg="reader at %d of %d messages" % (n, self.want), interval=0.005)
 
     def finish(self, timeout=SLOW):
         self.join(timeout)
@@ -349,6 +355,10 @@ class ClusterSlowConsumerTests(unittest.TestCase):
             for r in readers:
                 r.start()
             for i in range(COUNT):  # all pushed on instance 0
+                # the fast readers stay within WINDOW messages (far under max_pending), so
+                # only the slow client can fall behind, however starved the readers' thread
+                for r in readers:
+                    r.reach(i - WINDOW)
                 send_via_http(n0.ws_port, i, payload(i), binary=bool(i % 2))
             for r in readers:
                 got = r.finish()
