@@ -124,7 +124,9 @@ demo: three linked instances (server list $PEERS, logs build/demo-N.log):
 Open two or more of them (different instances) in browser tabs and chat across the cluster.
 Send to every client of the cluster from the shell:
   curl 'http://127.0.0.1:8082/send?msg=hello'
-Cluster state: curl http://127.0.0.1:8081/stats   TCP devices: ./build/device 127.0.0.1:9081
+The whole cluster, live: http://127.0.0.1:8081/cluster   (kill one instance and watch it go down)
+Cluster state: curl http://127.0.0.1:8081/stats   metrics: curl http://127.0.0.1:8081/metrics
+TCP devices: ./build/device 127.0.0.1:9081
 Ctrl-C stops all three.
 MSG
 if [ -n "$redis_pid" ]; then
