@@ -106,8 +106,9 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     sed "s|^ExecStart=/usr/local/bin/wscluster-node|ExecStart=$P/bin/wscluster-node|" \
         examples/wscluster-node.service > "$T/wscluster-node.service"
     grep -q "^ExecStart=$P/" "$T/wscluster-node.service" || bad "the unit's ExecStart is not /usr/local/bin/wscluster-node"
+    # lines about the host's own units (a machine may carry broken ones) are not ours
     if MANPATH="$P/share/man" systemd-analyze verify "$T/wscluster-node.service" >"$T/log" 2>&1 \
-        && [ ! -s "$T/log" ]; then
+        && ! grep -q "wscluster-node" "$T/log"; then
         ok "systemd-analyze verify: the unit is accepted"
     else
         bad "systemd-analyze verify:"; cat "$T/log"
