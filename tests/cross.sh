@@ -1,9 +1,10 @@
 #!/bin/sh
 # Portability, proven (make cross, make musl, make footprint).
 #   cross      the unit tests, the node and the examples built with Debian's cross compilers
-#              for aarch64, armhf (32-bit) and s390x (big-endian) under the strict flags, the
-#              header compiled for each by clang too; then, under qemu-user-static, the unit
-#              tests and tests/smoke.py (an echo, a 3-node cluster that heals after a kill)
+#              for aarch64, armhf (32-bit; also with a 64-bit time_t) and s390x (big-endian)
+#              under the strict flags, the header compiled for each by clang too; then,
+#              under qemu-user-static, the unit tests and tests/smoke.py (an echo, a 3-node
+#              cluster that heals after a kill)
 #   musl       the same programs as static musl-gcc builds; the unit tests and the smoke test
 #   footprint  a table: .text of examples/minimal.c (-Os, no TLS) and of the node (-O2), and
 #              tests/footprint.c's figures per connection, on x86-64 and each of the above
@@ -22,6 +23,8 @@ target() {
     case $1 in
     aarch64) echo "aarch64-linux-gnu-gcc|qemu-aarch64-static|/usr/aarch64-linux-gnu|aarch64-linux-gnu" ;;
     armhf) echo "arm-linux-gnueabihf-gcc|qemu-arm-static|/usr/arm-linux-gnueabihf|arm-linux-gnueabihf" ;;
+    # armhf with a 64-bit time_t and off_t (Debian's armhf from trixie on: past 2038)
+    armhf-t64) echo "arm-linux-gnueabihf-gcc -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64|qemu-arm-static|/usr/arm-linux-gnueabihf|" ;;
     s390x) echo "s390x-linux-gnu-gcc|qemu-s390x-static|/usr/s390x-linux-gnu|s390x-linux-gnu" ;;
     musl) echo "musl-gcc -static|||" ;;
     x86-64) echo "gcc|||" ;;
@@ -144,7 +147,7 @@ footprint() {
 mkdir -p $B
 start=$(now)
 case $what in
-cross) for t in aarch64 armhf s390x; do one "$t"; done ;;
+cross) for t in aarch64 armhf armhf-t64 s390x; do one "$t"; done ;;
 musl) one musl ;;
 footprint) footprint ;;
 *) echo "usage: tests/cross.sh cross|musl|footprint" >&2; exit 2 ;;
