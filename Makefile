@@ -139,8 +139,8 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/wscluster.pc $(DESTDIR)$(MANDIR)/man1/wscluster-node.1
 
 # portability (tests/cross.sh, which installs the cross compilers, qemu-user-static and
-# musl-tools): aarch64, armhf and s390x builds run under qemu; a static musl build; the table
-# of code size and per-connection memory on each
+# musl-tools): aarch64, armhf (32- and 64-bit time_t) and s390x builds run under qemu; a
+# static musl build; the table of code size and per-connection memory on each
 .PHONY: cross musl footprint
 cross:
 	sh tests/cross.sh cross

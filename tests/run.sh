@@ -78,7 +78,8 @@ for f in http ws tcp link peers resp; do
         build/fuzz/corpus_$f tests/fuzz/seeds/$f
 done
 
-# portability: aarch64, armhf, s390x under qemu-user, and a static musl build (tests/cross.sh)
+# portability (tests/cross.sh): aarch64, armhf (32- and 64-bit time_t) and s390x under
+# qemu-user, and a static musl build
 step cross make -s cross
 step musl make -s musl
 
