@@ -480,7 +480,10 @@
      not yet re-established, or closed as a slow consumer) is not delivered to that peer's
      clients, and is counted (fwd_dropped) with a WSC_EV_DROP naming the peer and reason.
      Only peers reached at least once are counted (an entry never reached may be an alias
-     of another, or an instance not started yet).
+     of another, or an instance not started yet). When our link to a peer is replaced by
+     another to the same node (its listed address takes over from its introduction), what
+     it sent on the old link before it heard is still delivered, unless the new link has
+     already delivered later messages (then it is counted as unreachable: order first).
      A hung peer costs at most 2 x max_pending bytes of queue before its link is closed; it
      never blocks or slows delivery to anyone else. Where loss must be lower, put a broker
      behind the sends (the transport between instances is the one place to swap).
@@ -6549,10 +6552,13 @@ static void wsc__link_welcome_in(wsc_ctx *ctx, wsc__conn *c, const wsc_link_msg 
     other = wsc__peer_other(ctx, pe, m->node);
     if (other && other->intro && !pe->intro) {
         /* a listed entry replaces the introduced one that reached the same node */
-        wsc_id obs = other->obs;
+        wsc_id obs = other->obs, old = other->sub;
+        wsc__conn *oc;
         wsc__peer_remove(ctx, other);
         if (other->removed) wsc__peer_free(ctx, other); /* its link moves to pe */
         if (!wsc__get(ctx, pe->obs)) wsc__peer_set_obs(ctx, pe, obs);
+        /* the old link closes, but the node may have sent on it already: it stays pe's */
+        if ((oc = wsc__get(ctx, old)) != NULL) oc->peer = (int16_t)(pe - ctx->cl.peers);
     } else if (other) {
         wsc_log(ctx, WSC_LOG_INFO, "peer %s is %.*s, already linked as %s: alias skipped",
                 pe->url, (int)m->node.len, m->node.ptr, other->url);
@@ -6695,8 +6701,22 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
         return;
     }
     pe = wsc__peer_of(ctx, c);
+    if (!c->server && (!pe || pe->sub != wsc__id(ctx, c))) {
+        /* one of our links we let go of, closing. When a listed entry took over from an
+           introduced one, the node may have sent on the old link before it heard: those
+           FORWARDs count (the windows drop repeats), unless the new link is already past
+           them (order before completeness); nothing else is looked at */
+        if (m.type != WSC_LINK_FORWARD || !pe || !pe->sub_ok || c->state != WSC__CLOSING ||
+            !wsc__seq(m.node, pe->node))
+            return;
+        if (pe->win.on && m.msg_id < pe->win.max)
+            wsc__drop(ctx, c, WSC_DROP_UNREACHABLE, "overtaken: its link was replaced", pe->node,
+                      m.msg_id);
+        else
+            ctx->cl.arrived(ctx, c, pe, &m);
+        return;
+    }
     if (m.type == WSC_LINK_FORWARD && !c->server) {
-        if (!pe || pe->sub != wsc__id(ctx, c)) return; /* a link let go of: closing */
         if (pe->sub_ok && !wsc__seq(m.node, pe->node)) { /* a link speaks for its node */
             wsc__dropped(ctx, WSC_DROP_REFUSED, 1);
             wsc__fail(ctx, c, 1002, WSC_ERR_PROTO, "FORWARD whose origin is not the link's node");
@@ -6707,8 +6727,7 @@ static void wsc__link_in(wsc_ctx *ctx, wsc__conn *c, int opcode, unsigned char *
             return;
         }
     }
-    if (m.type == WSC_LINK_SUMMARY && !c->server && pe && pe->sub == wsc__id(ctx, c) &&
-        pe->sub_ok) {
+    if (m.type == WSC_LINK_SUMMARY && !c->server && pe->sub_ok) {
         wsc__summary_in(ctx, c, pe, p, n, m.node);
         return;
     }

@@ -424,6 +424,8 @@ class TapProxy:
         self.lsock.bind((HOST, 0))
         self.lsock.listen(256)
         self.port = self.lsock.getsockname()[1]
+        self.up_flows = threading.Event()  # cleared: what goes towards the target waits
+        self.up_flows.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -446,10 +448,12 @@ class TapProxy:
             with self.lock:
                 self.conns.append(rec)
                 self.socks += [c, s]
-            threading.Thread(target=self._pump, args=(c, s, rec["up"]), daemon=True).start()
-            threading.Thread(target=self._pump, args=(s, c, rec["down"]), daemon=True).start()
+            threading.Thread(target=self._pump, args=(c, s, rec["up"], self.up_flows),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, rec["down"], None),
+                             daemon=True).start()
 
-    def _pump(self, a, b, buf):
+    def _pump(self, a, b, buf, flows):
         try:
             while True:
                 d = a.recv(65536)
@@ -457,6 +461,8 @@ class TapProxy:
                     break
                 with self.lock:
                     buf += d
+                if flows is not None:
+                    flows.wait()
                 b.sendall(d)
         except OSError:
             pass
@@ -562,6 +568,76 @@ class WireSecrecyTests(util.NodesCase):
                          "bytes" % (wire.count(secret), len(wire)))
         self.assertNotIn(secret[-10:], wire)  # its random part, in any framing
         self.assertNotIn(b"X-Wscluster-Secret", wire)
+
+
+class LinkSwapTests(util.NodesCase):
+    """A listed entry takes over from an introduced one that reached the same node: a closes
+    its old link to b, but b may have sent on it before the close arrives. b introduces itself
+    to a (a lists only itself), so a links back over WebSocket through a tap; then a learns b's
+    TCP address from its list and links again, closing the old link, whose close frame the tap
+    holds. What b sends meanwhile goes down the old link: a must deliver it (it used to be
+    dropped without a count, a flaky WireSecrecyTests under load)."""
+
+    @classmethod
+    def setUpNodes(cls):
+        cls.pf_a = os.path.join(cls.tmp.name, "a-peers")
+        pf_b = os.path.join(cls.tmp.name, "b-peers")
+        pb, pb_tcp = util.fresh_port(), util.fresh_port()
+        cls.tap_b = TapProxy(pb)  # a's first link to b: as b introduces itself
+        cls.a = tc.CNode("swap-a", peers_file=cls.pf_a, tcp=False)
+        cls.b = tc.CNode("swap-b", peers_file=pf_b, port=pb, tcp_port=pb_tcp,
+                         extra=["--advertise", cls.tap_b.entry])
+        cls.b_tcp = "tcp://%s:%d" % (HOST, pb_tcp)
+        tc.write_file(cls.pf_a, tc.peers_text([cls.a.entry]))
+        tc.write_file(pf_b, tc.peers_text([cls.a.entry, cls.b.entry]))
+        cls.start(cls.a)
+        cls.start(cls.b)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.tap_b.up_flows.set()
+            cls.tap_b.stop()
+
+    def test_what_was_sent_on_the_old_link_arrives(self):
+        a, b = self.a, self.b
+        intro = "ws://%s/wscluster" % self.tap_b.entry
+        util.wait_for(lambda: tap_mesh_up(a, intro) and tap_mesh_up(b, a.link_url),
+                      tc.DEADLINE, "a linked back to b as b introduced itself",
+                      diag=lambda: "a: %r\nb: %r" % (a.peers(), b.peers()))
+        ca = tc.Client(a.req_port, label="a")
+        try:
+            util.wait_for(lambda: a.stats()["connections"]["client"] == 1, tc.DEADLINE,
+                          "the client")
+            self.tap_b.up_flows.clear()  # from here a's close of the old link is held
+            tc.write_file(self.pf_a, tc.peers_text([a.entry, self.b_tcp]))
+            util.wait_for(lambda: a.log_count("%s (swap-b): subscribed" % self.b_tcp) > 0,
+                          tc.DEADLINE, "a to link to b's listed address",
+                          diag=lambda: a.log_tail(3000))
+            util.wait_for(lambda: intro not in a.peers(), tc.DEADLINE,
+                          "the introduced entry replaced")
+            t = tc.tok("b-to-a")
+            self.assertEqual(b.send(t)["forwarded"], 1)  # down the link a is closing
+            ca.wait_got(t)
+            self.assertEqual(a.stats()["forwarded"]["in"], 1)
+        finally:
+            self.tap_b.up_flows.set()
+            ca.close()
+        # the old link finishes closing; the new one carries on
+        util.wait_for(lambda: a.stats()["connections"]["subscriber"] == 1 and
+                      b.stats()["connections"]["observable"] == 1, tc.DEADLINE,
+                      "one link each way")
+        ca = tc.Client(a.req_port, label="a2")
+        try:
+            util.wait_for(lambda: a.stats()["connections"]["client"] == 1, tc.DEADLINE,
+                          "the second client")
+            t2 = tc.tok("b-to-a-new")
+            b.send(t2)
+            ca.wait_got(t2)
+        finally:
+            ca.close()
 
 
 class ReplayTests(util.NodesCase):
